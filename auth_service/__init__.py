@@ -1,0 +1,1 @@
+"""AIDLC Unit 1: authentication and profile service (ports and adapters)."""

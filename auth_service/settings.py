@@ -1,0 +1,75 @@
+"""Service configuration, read once from environment variables.
+
+The names here are a contract with the Pulumi task definition (components/compute.py);
+tests/infra/test_contract.py fails if the two drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # PostgreSQL: either a full URL or the parts (the task definition passes the parts).
+    database_url: SecretStr | None = None
+    db_host: str | None = None
+    db_port: int = 5432
+    db_name: str = "aidlc_auth"
+    db_user: str = "aidlc_user"
+    db_password: SecretStr | None = None
+    db_sslmode: SslMode = "prefer"
+    db_pool_size: int = Field(default=10, ge=1)
+
+    # Redis: redis:// or rediss:// (ElastiCache with transit encryption).
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_auth_token: SecretStr | None = None
+    redis_key_prefix: str = "aidlc-auth:"
+
+    # Tokens. Without a key the service generates an ephemeral one (local development only).
+    jwt_private_key: SecretStr | None = None
+    jwt_issuer: str = "aidlc-auth"
+    jwt_audience: str = "aidlc"
+    access_token_ttl_seconds: int = Field(default=900, ge=30)
+    refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)
+    session_idle_timeout_seconds: int = Field(default=3 * 24 * 3600, ge=60)
+
+    # Abuse resistance.
+    login_max_failures_per_account_per_hour: int = Field(default=100, ge=1)
+    login_max_failures_per_ip_per_hour: int = Field(default=500, ge=1)
+    login_free_failures_before_backoff: int = Field(default=5, ge=1)
+    trusted_proxy_count: int = Field(default=0, ge=0)
+
+    # Process.
+    host: str = "0.0.0.0"  # noqa: S104 - the container must listen on all interfaces
+    port: int = 8000
+    web_concurrency: int = Field(default=1, ge=1)
+    hash_concurrency: int = Field(default=2, ge=1)
+    log_level: str = "INFO"
+    environment: str = "local"
+    service_name: str = "aidlc-auth"
+
+    @model_validator(mode="after")
+    def _require_a_database(self) -> Settings:
+        if self.database_url is None and self.db_host is None:
+            raise ValueError("set DATABASE_URL, or DB_HOST with DB_NAME/DB_USER/DB_PASSWORD")
+        return self
+
+    def sqlalchemy_url(self) -> str:
+        """An asyncpg URL; sslmode is passed separately (see connect_args)."""
+        if self.database_url is not None:
+            url = self.database_url.get_secret_value()
+            for prefix in ("postgresql://", "postgres://"):
+                if url.startswith(prefix):
+                    return "postgresql+asyncpg://" + url[len(prefix) :]
+            return url
+        password = self.db_password.get_secret_value() if self.db_password else ""
+        credentials = quote(self.db_user, safe="") + (":" + quote(password, safe="") if password else "")
+        return f"postgresql+asyncpg://{credentials}@{self.db_host}:{self.db_port}/{quote(self.db_name, safe='')}"
