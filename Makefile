@@ -1,0 +1,30 @@
+# The two quickstart commands are `make test` and `make run`; both set everything up
+# (virtualenv, pinned installs) on a machine that has only Python 3.11+.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: test run lint plan cost bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt auth_service/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## lint + architecture contracts + the whole test suite against real PostgreSQL/Redis
+test: lint
+	$(BIN)/python -m pytest
+
+## serve the API on http://127.0.0.1:8000 (/docs), starting throwaway PostgreSQL/Redis if none is reachable
+run: $(STAMP)
+	$(BIN)/python -m devenv run
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/hadolint auth_service/Dockerfile
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
