@@ -1,0 +1,1 @@
+"""The staging stack's layers, one Pulumi ComponentResource each (wired in __main__.py)."""

@@ -1,0 +1,348 @@
+"""Compute layer: image in ECR, ECS cluster, Fargate service behind an HTTP load balancer.
+
+The task definition follows docs/container-contract.md exactly (tests/infra/test_contract.py proves it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_docker as docker
+
+from components.config import APP_PORT, DB_PORT, REDIS_PORT, ComputeSettings
+from components.data import Data
+from components.network import Network
+
+CONTAINER_NAME = "auth"
+HEALTH_CHECK_COMMAND = ["CMD", "python", "-m", "auth_service", "healthcheck"]
+READINESS_PATH = "/health/ready"
+ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class ComputeArgs:
+    settings: ComputeSettings
+    network: Network
+    data: Data
+
+
+class Compute(pulumi.ComponentResource):
+    repository: aws.ecr.Repository
+    image: docker.Image
+    cluster: aws.ecs.Cluster
+    log_group: aws.cloudwatch.LogGroup
+    execution_role: aws.iam.Role
+    task_role: aws.iam.Role
+    task_definition: aws.ecs.TaskDefinition
+    load_balancer: aws.lb.LoadBalancer
+    target_group: aws.lb.TargetGroup
+    service: aws.ecs.Service
+
+    def __init__(self, name: str, args: ComputeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("aidlc:compute:Compute", name, None, opts)
+        self._name = name
+        self._child = pulumi.ResourceOptions(parent=self)
+        settings, network, data = args.settings, args.network, args.data
+
+        self.repository, self.image = self._image(settings)
+        self.cluster = aws.ecs.Cluster(
+            f"{name}-cluster",
+            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+            opts=self._child,
+        )
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/ecs/{name}",
+            retention_in_days=settings.log_retention_days,
+            opts=self._child,
+        )
+        self.execution_role = self._execution_role(data)
+        self.task_role = self._role("task", "Runs the service; no AWS permissions of its own")
+        self.task_definition = self._task_definition(settings, data)
+        self.load_balancer, self.target_group, listener = self._load_balancer(network)
+        self.service = self._service(settings, network, listener)
+
+        self.service_url = self.load_balancer.dns_name.apply(lambda dns: f"http://{dns}")
+        self.ecr_repository_url = self.repository.repository_url
+        self.cluster_name = self.cluster.name
+        self.service_name = self.service.name
+        self.log_group_name = self.log_group.name
+        self.alb_arn_suffix = self.load_balancer.arn_suffix
+        self.target_group_arn_suffix = self.target_group.arn_suffix
+        self.desired_count = settings.desired_count
+        self.register_outputs(
+            {
+                "service_url": self.service_url,
+                "ecr_repository_url": self.ecr_repository_url,
+                "cluster_name": self.cluster_name,
+                "service_name": self.service_name,
+                "log_group_name": self.log_group_name,
+            }
+        )
+
+    # --- image --------------------------------------------------------------------------------
+
+    def _image(self, settings: ComputeSettings) -> tuple[aws.ecr.Repository, docker.Image]:
+        repository = aws.ecr.Repository(
+            f"{self._name}-repo",
+            image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
+            image_tag_mutability="MUTABLE",  # the stack tag moves; the service pins the digest
+            force_delete=settings.ecr_force_delete,
+            opts=self._child,
+        )
+        aws.ecr.LifecyclePolicy(
+            f"{self._name}-repo-keep-last",
+            repository=repository.name,
+            policy=json.dumps({"rules": [_keep_last_images_rule(settings.ecr_keep_images)]}),
+            opts=self._child,
+        )
+        credentials = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id)
+        image = docker.Image(
+            f"{self._name}-image",
+            image_name=repository.repository_url.apply(lambda url: f"{url}:{settings.environment}"),
+            build=docker.DockerBuildArgs(context=settings.docker_context, platform=settings.docker_platform),
+            registry=docker.RegistryArgs(
+                server=repository.repository_url,
+                username=credentials.user_name,
+                password=pulumi.Output.secret(credentials.password),
+            ),
+            opts=self._child,
+        )
+        return repository, image
+
+    # --- IAM ----------------------------------------------------------------------------------
+
+    def _role(self, label: str, description: str) -> aws.iam.Role:
+        return aws.iam.Role(
+            f"{self._name}-{label}",
+            description=description,
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": ECS_TASKS_PRINCIPAL},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            opts=self._child,
+        )
+
+    def _execution_role(self, data: Data) -> aws.iam.Role:
+        role = self._role("execution", "Pulls the image, writes logs, reads this stack's secrets")
+        policy = pulumi.Output.all(
+            repository_arn=self.repository.arn,
+            log_group_arn=self.log_group.arn,
+            secret_arns=pulumi.Output.all(*data.secret_arns.all()),
+        ).apply(lambda arns: json.dumps(_execution_policy(**arns)))
+        aws.iam.RolePolicy(f"{self._name}-execution", role=role.id, policy=policy, opts=self._child)
+        return role
+
+    # --- task definition ----------------------------------------------------------------------
+
+    def _task_definition(self, settings: ComputeSettings, data: Data) -> aws.ecs.TaskDefinition:
+        container = pulumi.Output.all(
+            image=self.image.repo_digest,
+            db_host=data.db_address,
+            redis_host=data.redis_primary_endpoint,
+            log_group=self.log_group.name,
+            db_password_arn=data.secret_arns.db_password,
+            redis_auth_token_arn=data.secret_arns.redis_auth_token,
+            jwt_private_key_arn=data.secret_arns.jwt_private_key,
+        ).apply(lambda values: json.dumps([_container_definition(settings, data, **values)]))
+        return aws.ecs.TaskDefinition(
+            f"{self._name}-task",
+            family=self._name,
+            cpu=str(settings.task_cpu),
+            memory=str(settings.task_memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                operating_system_family="LINUX", cpu_architecture="X86_64"
+            ),
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
+            container_definitions=container,
+            opts=self._child,
+        )
+
+    # --- load balancer and service ------------------------------------------------------------
+
+    def _load_balancer(
+        self, network: Network
+    ) -> tuple[aws.lb.LoadBalancer, aws.lb.TargetGroup, aws.lb.Listener]:
+        load_balancer = aws.lb.LoadBalancer(
+            f"{self._name}-alb",
+            load_balancer_type="application",
+            internal=False,
+            subnets=network.public_subnet_ids,
+            security_groups=[network.alb_security_group.id],
+            drop_invalid_header_fields=True,
+            opts=self._child,
+        )
+        target_group = aws.lb.TargetGroup(
+            f"{self._name}-tg",
+            port=APP_PORT,
+            protocol="HTTP",
+            target_type="ip",
+            vpc_id=network.vpc_id,
+            deregistration_delay=30,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                path=READINESS_PATH,
+                matcher="200",
+                interval=15,
+                timeout=5,
+                healthy_threshold=2,
+                unhealthy_threshold=3,
+            ),
+            opts=self._child,
+        )
+        listener = aws.lb.Listener(
+            f"{self._name}-http",
+            load_balancer_arn=load_balancer.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=[
+                aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)
+            ],
+            opts=self._child,
+        )
+        return load_balancer, target_group, listener
+
+    def _service(
+        self, settings: ComputeSettings, network: Network, listener: aws.lb.Listener
+    ) -> aws.ecs.Service:
+        return aws.ecs.Service(
+            f"{self._name}-service",
+            cluster=self.cluster.arn,
+            task_definition=self.task_definition.arn,
+            launch_type="FARGATE",
+            desired_count=settings.desired_count,
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=network.private_subnet_ids,
+                security_groups=[network.ecs_security_group.id],
+                assign_public_ip=False,
+            ),
+            load_balancers=[
+                aws.ecs.ServiceLoadBalancerArgs(
+                    target_group_arn=self.target_group.arn,
+                    container_name=CONTAINER_NAME,
+                    container_port=APP_PORT,
+                )
+            ],
+            health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
+                enable=True, rollback=True
+            ),
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            wait_for_steady_state=True,  # a release that never turns healthy fails `pulumi up`
+            propagate_tags="SERVICE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[listener]),
+        )
+
+
+def _keep_last_images_rule(count: int) -> dict[str, Any]:
+    return {
+        "rulePriority": 1,
+        "description": f"Keep the last {count} images",
+        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": count},
+        "action": {"type": "expire"},
+    }
+
+
+def _execution_policy(repository_arn: str, log_group_arn: str, secret_arns: list[str]) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            # GetAuthorizationToken has no resource-level scoping; it grants no image access by itself.
+            {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {
+                "Sid": "PullServiceImage",
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchGetImage",
+                ],
+                "Resource": repository_arn,
+            },
+            {
+                "Sid": "WriteServiceLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"{log_group_arn}:*",
+            },
+            {
+                "Sid": "ReadServiceSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": sorted(secret_arns),
+            },
+        ],
+    }
+
+
+def _container_definition(
+    settings: ComputeSettings,
+    data: Data,
+    *,
+    image: str,
+    db_host: str,
+    redis_host: str,
+    log_group: str,
+    db_password_arn: str,
+    redis_auth_token_arn: str,
+    jwt_private_key_arn: str,
+) -> dict[str, Any]:
+    environment = {
+        "DB_HOST": db_host,
+        "DB_PORT": str(DB_PORT),
+        "DB_NAME": data.db_name,
+        "DB_USER": data.db_user,
+        "DB_SSLMODE": "require",
+        "REDIS_URL": f"rediss://{redis_host}:{REDIS_PORT}/0",
+        "JWT_ISSUER": settings.jwt_issuer,
+        "JWT_AUDIENCE": settings.jwt_audience,
+        "ACCESS_TOKEN_TTL_SECONDS": str(settings.access_token_ttl_seconds),
+        "TRUSTED_PROXY_COUNT": "1",
+        "WEB_CONCURRENCY": str(settings.web_concurrency),
+        "LOG_LEVEL": settings.log_level,
+        "ENVIRONMENT": settings.environment,
+        "SERVICE_NAME": settings.service_name,
+    }
+    secrets = {
+        "DB_PASSWORD": db_password_arn,
+        "REDIS_AUTH_TOKEN": redis_auth_token_arn,
+        "JWT_PRIVATE_KEY": jwt_private_key_arn,
+    }
+    return {
+        "name": CONTAINER_NAME,
+        "image": image,
+        "essential": True,
+        "portMappings": [{"containerPort": APP_PORT, "protocol": "tcp"}],
+        "environment": [{"name": key, "value": value} for key, value in environment.items()],
+        "secrets": [{"name": key, "valueFrom": arn} for key, arn in secrets.items()],
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": log_group,
+                "awslogs-region": settings.region,
+                "awslogs-stream-prefix": CONTAINER_NAME,
+            },
+        },
+        "healthCheck": {
+            "command": HEALTH_CHECK_COMMAND,
+            "interval": 30,
+            "timeout": 5,
+            "retries": 3,
+            "startPeriod": 60,
+        },
+    }

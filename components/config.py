@@ -1,0 +1,145 @@
+"""Stack settings, read once from Pulumi config into a typed object.
+
+Every setting has a staging default, so `pulumi up` needs no `pulumi config set`. Pulumi.staging.yaml
+repeats the non-secret defaults so a reviewer sees them; a prod stack overrides a few of them
+(e.g. `dbMultiAz: true`, `dbDeletionProtection: true`, `natGatewayPerAz: true`).
+
+Optional config secrets (`pulumi config set --secret ...`) replace the values the stack would
+otherwise generate: `dbPassword`, `redisAuthToken`, `jwtPrivateKey` (PEM, Ed25519 or EC P-256).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+APP_PORT = 8000  # docs/container-contract.md
+DB_PORT = 5432
+REDIS_PORT = 6379
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    vpc_cidr: str = "10.0.0.0/16"
+    az_count: int = 2
+    nat_gateway_per_az: bool = False  # one NAT keeps staging cheap; prod sets true
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    db_instance_class: str = "db.t4g.micro"
+    db_engine_version: str = "16"
+    db_allocated_storage_gib: int = 20
+    db_backup_retention_days: int = 7
+    db_multi_az: bool = False
+    db_deletion_protection: bool = False
+    db_name: str = "aidlc_auth"
+    db_user: str = "aidlc_user"
+    cache_node_type: str = "cache.t4g.micro"
+    cache_engine_version: str = "7.1"
+    cache_node_count: int = 1  # 2+ turns on automatic failover across the AZs
+    secret_recovery_window_days: int = 7
+    db_password: pulumi.Output[str] | None = None  # from config secrets; generated when None
+    redis_auth_token: pulumi.Output[str] | None = None
+    jwt_private_key: pulumi.Output[str] | None = None
+
+
+@dataclass(frozen=True)
+class ComputeSettings:
+    region: str = "us-east-1"
+    environment: str = "staging"
+    service_name: str = "aidlc-auth-staging"
+    jwt_issuer: str = "aidlc-auth-staging"
+    jwt_audience: str = "aidlc"
+    access_token_ttl_seconds: int = 900
+    log_level: str = "INFO"
+    task_cpu: int = 512
+    task_memory: int = 1024
+    desired_count: int = 2
+    health_check_grace_period_seconds: int = 90
+    log_retention_days: int = 30
+    ecr_keep_images: int = 10
+    ecr_force_delete: bool = True  # staging: `pulumi destroy` removes the pushed images too
+    docker_context: str = "auth_service"
+    docker_platform: str = "linux/amd64"  # Fargate X86_64
+
+    @property
+    def web_concurrency(self) -> int:
+        """One uvicorn worker per 0.5 vCPU (docs/container-contract.md)."""
+        return max(1, self.task_cpu // 512)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    name: str  # prefix of every resource name, e.g. "auth-staging"
+    network: NetworkSettings
+    data: DataSettings
+    compute: ComputeSettings
+
+
+def load_config() -> StackConfig:
+    """Read the project's config once; anything unset keeps its staging default."""
+    stack = pulumi.get_stack()
+    config = pulumi.Config()
+    region = pulumi.Config("aws").get("region") or ComputeSettings.region
+    return StackConfig(
+        name=config.get("namePrefix") or f"auth-{stack}",
+        network=_network_settings(config),
+        data=_data_settings(config),
+        compute=_compute_settings(config, stack, region),
+    )
+
+
+def _network_settings(config: pulumi.Config) -> NetworkSettings:
+    defaults = NetworkSettings()
+    return NetworkSettings(
+        vpc_cidr=config.get("vpcCidr") or defaults.vpc_cidr,
+        nat_gateway_per_az=_bool(config, "natGatewayPerAz", defaults.nat_gateway_per_az),
+    )
+
+
+def _data_settings(config: pulumi.Config) -> DataSettings:
+    d = DataSettings()
+    return DataSettings(
+        db_instance_class=config.get("dbInstanceClass") or d.db_instance_class,
+        db_allocated_storage_gib=_int(config, "dbAllocatedStorageGib", d.db_allocated_storage_gib),
+        db_backup_retention_days=_int(config, "dbBackupRetentionDays", d.db_backup_retention_days),
+        db_multi_az=_bool(config, "dbMultiAz", d.db_multi_az),
+        db_deletion_protection=_bool(config, "dbDeletionProtection", d.db_deletion_protection),
+        cache_node_type=config.get("cacheNodeType") or d.cache_node_type,
+        cache_node_count=_int(config, "cacheNodeCount", d.cache_node_count),
+        secret_recovery_window_days=_int(config, "secretRecoveryWindowDays", d.secret_recovery_window_days),
+        db_password=config.get_secret("dbPassword"),
+        redis_auth_token=config.get_secret("redisAuthToken"),
+        jwt_private_key=config.get_secret("jwtPrivateKey"),
+    )
+
+
+def _compute_settings(config: pulumi.Config, stack: str, region: str) -> ComputeSettings:
+    d = ComputeSettings()
+    return ComputeSettings(
+        region=region,
+        environment=stack,
+        service_name=config.get("serviceName") or f"aidlc-auth-{stack}",
+        jwt_issuer=config.get("jwtIssuer") or f"aidlc-auth-{stack}",
+        jwt_audience=config.get("jwtAudience") or d.jwt_audience,
+        access_token_ttl_seconds=_int(config, "accessTokenTtlSeconds", d.access_token_ttl_seconds),
+        log_level=config.get("logLevel") or d.log_level,
+        task_cpu=_int(config, "taskCpu", d.task_cpu),
+        task_memory=_int(config, "taskMemory", d.task_memory),
+        desired_count=_int(config, "desiredCount", d.desired_count),
+        log_retention_days=_int(config, "logRetentionDays", d.log_retention_days),
+        ecr_keep_images=_int(config, "ecrKeepImages", d.ecr_keep_images),
+        ecr_force_delete=_bool(config, "ecrForceDelete", d.ecr_force_delete),
+    )
+
+
+def _int(config: pulumi.Config, key: str, default: int) -> int:
+    value = config.get_int(key)
+    return default if value is None else value
+
+
+def _bool(config: pulumi.Config, key: str, default: bool) -> bool:
+    value = config.get_bool(key)
+    return default if value is None else value

@@ -1,0 +1,168 @@
+"""Data layer: RDS PostgreSQL 16, ElastiCache Redis 7 (TLS + AUTH), and the service's secrets.
+
+The DB password, Redis AUTH token and JWT signing key are generated in the stack (or taken from
+config secrets) and stored in Secrets Manager; the task definition references them by ARN only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+import pulumi_tls as tls
+
+from components.config import DB_PORT, REDIS_PORT, DataSettings
+from components.network import Network
+
+
+@dataclass(frozen=True)
+class DataArgs:
+    settings: DataSettings
+    network: Network
+
+
+@dataclass(frozen=True)
+class ServiceSecretArns:
+    """Secrets Manager ARNs, one per secret in docs/container-contract.md."""
+
+    db_password: pulumi.Output[str]
+    redis_auth_token: pulumi.Output[str]
+    jwt_private_key: pulumi.Output[str]
+
+    def all(self) -> list[pulumi.Output[str]]:
+        return [self.db_password, self.redis_auth_token, self.jwt_private_key]
+
+
+class Data(pulumi.ComponentResource):
+    db: aws.rds.Instance
+    redis: aws.elasticache.ReplicationGroup
+    secret_arns: ServiceSecretArns
+
+    def __init__(self, name: str, args: DataArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("aidlc:data:Data", name, None, opts)
+        self._name = name
+        self._child = pulumi.ResourceOptions(parent=self)
+        settings, network = args.settings, args.network
+
+        db_password = settings.db_password or self._generated_token("db-password", length=40)
+        redis_auth_token = settings.redis_auth_token or self._generated_token("redis-auth-token", length=64)
+        jwt_private_key = settings.jwt_private_key or self._generated_signing_key()
+
+        self.db = self._postgres(settings, network, db_password)
+        self.redis = self._redis(settings, network, redis_auth_token)
+        self.secret_arns = ServiceSecretArns(
+            db_password=self._stored_secret("db-password", "RDS master password", db_password, settings),
+            redis_auth_token=self._stored_secret(
+                "redis-auth-token", "Redis AUTH token", redis_auth_token, settings
+            ),
+            jwt_private_key=self._stored_secret(
+                "jwt-private-key", "JWT signing key (PEM)", jwt_private_key, settings
+            ),
+        )
+
+        self.db_name = settings.db_name
+        self.db_user = settings.db_user
+        self.db_address = self.db.address
+        self.db_instance_identifier = self.db.identifier
+        self.redis_primary_endpoint = self.redis.primary_endpoint_address
+        self.redis_replication_group_id = self.redis.id
+        self.register_outputs(
+            {
+                "db_address": self.db_address,
+                "db_instance_identifier": self.db_instance_identifier,
+                "redis_primary_endpoint": self.redis_primary_endpoint,
+                "redis_replication_group_id": self.redis_replication_group_id,
+            }
+        )
+
+    # --- secrets ------------------------------------------------------------------------------
+
+    def _generated_token(self, label: str, length: int) -> pulumi.Output[str]:
+        # Letters and digits only: RDS rejects / @ " and space, ElastiCache rejects / @ ".
+        token = random.RandomPassword(f"{self._name}-{label}", length=length, special=False, opts=self._child)
+        return pulumi.Output.secret(token.result)
+
+    def _generated_signing_key(self) -> pulumi.Output[str]:
+        key = tls.PrivateKey(f"{self._name}-jwt-signing-key", algorithm="ED25519", opts=self._child)
+        return pulumi.Output.secret(key.private_key_pem_pkcs8)
+
+    def _stored_secret(
+        self, label: str, description: str, value: pulumi.Output[str], settings: DataSettings
+    ) -> pulumi.Output[str]:
+        secret = aws.secretsmanager.Secret(
+            f"{self._name}-{label}",
+            description=f"{description} for {self._name}",
+            recovery_window_in_days=settings.secret_recovery_window_days,
+            opts=self._child,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{self._name}-{label}",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.secret(value),
+            opts=self._child,
+        )
+        return secret.arn
+
+    # --- PostgreSQL ---------------------------------------------------------------------------
+
+    def _postgres(
+        self, settings: DataSettings, network: Network, password: pulumi.Output[str]
+    ) -> aws.rds.Instance:
+        subnet_group = aws.rds.SubnetGroup(
+            f"{self._name}-db", subnet_ids=network.private_subnet_ids, opts=self._child
+        )
+        snapshot_suffix = random.RandomId(f"{self._name}-db-final-snapshot", byte_length=4, opts=self._child)
+        return aws.rds.Instance(
+            f"{self._name}-db",
+            engine="postgres",
+            engine_version=settings.db_engine_version,
+            instance_class=settings.db_instance_class,
+            storage_type="gp3",
+            allocated_storage=settings.db_allocated_storage_gib,
+            storage_encrypted=True,
+            db_name=settings.db_name,
+            username=settings.db_user,
+            password=password,
+            port=DB_PORT,
+            db_subnet_group_name=subnet_group.name,
+            vpc_security_group_ids=[network.db_security_group.id],
+            publicly_accessible=False,
+            multi_az=settings.db_multi_az,
+            backup_retention_period=settings.db_backup_retention_days,
+            deletion_protection=settings.db_deletion_protection,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{self._name}-db-final-{h}"),
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+            opts=self._child,
+        )
+
+    # --- Redis --------------------------------------------------------------------------------
+
+    def _redis(
+        self, settings: DataSettings, network: Network, auth_token: pulumi.Output[str]
+    ) -> aws.elasticache.ReplicationGroup:
+        subnet_group = aws.elasticache.SubnetGroup(
+            f"{self._name}-redis", subnet_ids=network.private_subnet_ids, opts=self._child
+        )
+        with_failover = settings.cache_node_count > 1
+        return aws.elasticache.ReplicationGroup(
+            f"{self._name}-redis",
+            description=f"Sessions and rate limits for {self._name}",
+            engine="redis",
+            engine_version=settings.cache_engine_version,
+            node_type=settings.cache_node_type,
+            num_cache_clusters=settings.cache_node_count,
+            automatic_failover_enabled=with_failover,
+            multi_az_enabled=with_failover,
+            port=REDIS_PORT,
+            subnet_group_name=subnet_group.name,
+            security_group_ids=[network.redis_security_group.id],
+            at_rest_encryption_enabled=True,
+            transit_encryption_enabled=True,
+            auth_token=auth_token,
+            auto_minor_version_upgrade=True,
+            opts=self._child,
+        )
