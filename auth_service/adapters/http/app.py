@@ -1,0 +1,40 @@
+"""The FastAPI application: routes, problem handlers, middleware."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import FastAPI
+
+from auth_service.adapters.http.middleware import RequestLogMiddleware
+from auth_service.adapters.http.problems import install_problem_handlers
+from auth_service.adapters.http.routes import auth_router, ops_router, users_router
+from auth_service.application.service import AuthService
+
+DESCRIPTION = """
+Registration, login, token refresh and rotation, sessions and profile for the AIDLC demo.
+
+Use **Authorize** with your email as *username* to try the authenticated endpoints.
+Errors are RFC 9457 `application/problem+json` with a stable `code`.
+"""
+
+
+def create_http_app(
+    auth_service: AuthService,
+    *,
+    readiness_probes: Mapping[str, Callable[[], Awaitable[None]]],
+    trusted_proxy_count: int,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+) -> FastAPI:
+    app = FastAPI(title="AIDLC Auth Service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.auth_service = auth_service
+    app.state.readiness_probes = dict(readiness_probes)
+    app.state.trusted_proxy_count = trusted_proxy_count
+    install_problem_handlers(app)
+    app.include_router(auth_router)
+    app.include_router(users_router)
+    app.include_router(ops_router)
+    app.add_middleware(RequestLogMiddleware)
+    return app
+

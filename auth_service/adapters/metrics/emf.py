@@ -1,0 +1,47 @@
+"""Auth metrics as CloudWatch Embedded Metric Format lines on stdout (awslogs ships them; no agent, no IAM)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import TextIO
+
+from auth_service.application.ports import AuthEvent
+
+NAMESPACE = "AIDLC/Auth"
+DIMENSION = "Service"
+
+
+def emf_line(event: AuthEvent, service: str, timestamp_ms: int) -> str:
+    """One EMF document: the metric value, its dimension, and nothing about who caused it."""
+    document = {
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [[DIMENSION]],
+                    "Metrics": [{"Name": event.value, "Unit": "Count"}],
+                }
+            ],
+        },
+        DIMENSION: service,
+        event.value: 1,
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
+class EmfAuthMetrics:
+    def __init__(self, service: str, stream: TextIO | None = None) -> None:
+        self._service = service
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def count(self, event: AuthEvent) -> None:
+        line = emf_line(event, self._service, int(time.time() * 1000))
+        stream = self._stream or sys.stdout
+        with self._lock:
+            stream.write(line + "\n")
+            stream.flush()

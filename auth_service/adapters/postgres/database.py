@@ -1,0 +1,70 @@
+"""Engine creation, readiness probe and migrations (Alembic, under an advisory lock)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from auth_service.application.errors import DependencyUnavailable
+
+log = logging.getLogger(__name__)
+
+# Any constant works; it only has to be the same for every task that migrates this database.
+MIGRATION_LOCK_KEY = 0x41_49_44_4C_43  # "AIDLC"
+
+
+def create_engine(
+    url: str, *, sslmode: str, pool_size: int, connect_timeout: float = 5.0, statement_timeout: float = 10.0
+) -> AsyncEngine:
+    connect_args: dict[str, Any] = {
+        "timeout": connect_timeout,
+        "command_timeout": statement_timeout,
+        "server_settings": {"application_name": "aidlc-auth"},
+    }
+    if "ssl=" not in url and "sslmode=" not in url:
+        connect_args["ssl"] = sslmode
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=connect_timeout,
+        pool_pre_ping=True,  # a pooled connection that died with a PostgreSQL restart is replaced, not used
+        pool_recycle=1800,
+        connect_args=connect_args,
+    )
+
+
+async def ping(engine: AsyncEngine, timeout: float) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise DependencyUnavailable("postgresql") from exc
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "auth_service:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Upgrade to the newest schema. Tasks starting together take turns on a PostgreSQL advisory lock."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        try:
+            await connection.commit()
+            await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+            await connection.commit()
+        finally:
+            await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            await connection.commit()
+    log.info("database schema is up to date")

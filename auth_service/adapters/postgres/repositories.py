@@ -1,0 +1,208 @@
+"""PostgreSQL adapters for the repository ports, and the Unit of Work that owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from auth_service.adapters.postgres.schema import audit_events, refresh_tokens, sessions, users
+from auth_service.application.errors import DependencyUnavailable
+from auth_service.application.ports import AuditEvent
+from auth_service.domain.errors import EmailAlreadyRegistered
+from auth_service.domain.model import Session, User
+from auth_service.domain.values import Email
+
+_USER_AGENT_MAX = 512
+
+
+def _user_from_row(row: Any) -> User:
+    return User(
+        id=row.id, email=Email(row.email), display_name=row.display_name, password_hash=row.password_hash,
+        created_at=row.created_at, updated_at=row.updated_at, bio=row.bio, avatar_url=row.avatar_url,
+    )
+
+
+def _session_from_row(row: Any) -> Session:
+    return Session(
+        id=row.id, user_id=row.user_id, created_at=row.created_at, last_used_at=row.last_used_at,
+        expires_at=row.expires_at, idle_timeout=timedelta(seconds=row.idle_timeout_seconds),
+        revoked_at=row.revoked_at, user_agent=row.user_agent,
+        ip=str(row.ip) if row.ip is not None else None,
+    )
+
+
+class PostgresUserRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def add(self, user: User) -> None:
+        try:
+            async with self._db.begin_nested():
+                await self._db.execute(insert(users).values(**self._columns(user)))
+        except IntegrityError as exc:
+            if "uq_users_email_lower" in str(exc.orig):
+                raise EmailAlreadyRegistered() from None
+            raise
+
+    async def get(self, user_id: UUID) -> User | None:
+        row = (await self._db.execute(select(users).where(users.c.id == user_id))).first()
+        return _user_from_row(row) if row else None
+
+    async def get_by_email(self, email: Email) -> User | None:
+        query = select(users).where(func.lower(users.c.email) == email.canonical)
+        row = (await self._db.execute(query)).first()
+        return _user_from_row(row) if row else None
+
+    async def update(self, user: User) -> None:
+        values = self._columns(user)
+        del values["id"], values["created_at"]
+        await self._db.execute(update(users).where(users.c.id == user.id).values(**values))
+
+    async def delete(self, user_id: UUID) -> None:
+        await self._db.execute(delete(users).where(users.c.id == user_id))
+
+    @staticmethod
+    def _columns(user: User) -> dict[str, Any]:
+        return {
+            "id": user.id, "email": user.email.value, "display_name": user.display_name, "bio": user.bio,
+            "avatar_url": user.avatar_url, "password_hash": user.password_hash,
+            "created_at": user.created_at, "updated_at": user.updated_at,
+        }
+
+
+class PostgresSessionRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def add(self, session: Session) -> None:
+        await self._db.execute(
+            insert(sessions).values(
+                id=session.id, user_id=session.user_id, created_at=session.created_at,
+                last_used_at=session.last_used_at, expires_at=session.expires_at,
+                idle_timeout_seconds=int(session.idle_timeout.total_seconds()),
+                user_agent=(session.user_agent or None) and session.user_agent[:_USER_AGENT_MAX],
+                ip=session.ip,
+            )
+        )
+
+    async def get(self, session_id: UUID) -> Session | None:
+        row = (await self._db.execute(select(sessions).where(sessions.c.id == session_id))).first()
+        return _session_from_row(row) if row else None
+
+    async def list_active(self, user_id: UUID, now: datetime) -> Sequence[Session]:
+        query = (
+            select(sessions)
+            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None), sessions.c.expires_at > now)
+            .order_by(sessions.c.created_at.desc())
+            .with_for_update()
+        )
+        rows = (await self._db.execute(query)).all()
+        return [s for s in map(_session_from_row, rows) if s.is_active(now)]
+
+    async def touch(self, session_id: UUID, now: datetime) -> None:
+        await self._db.execute(update(sessions).where(sessions.c.id == session_id).values(last_used_at=now))
+
+    async def revoke(self, session_ids: Sequence[UUID], now: datetime, reason: str) -> None:
+        await self._db.execute(
+            update(sessions)
+            .where(sessions.c.id.in_(list(session_ids)), sessions.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+
+    async def add_refresh_token(self, token_hash: bytes, session_id: UUID, now: datetime) -> None:
+        await self._db.execute(
+            insert(refresh_tokens).values(token_hash=token_hash, session_id=session_id, issued_at=now)
+        )
+
+    async def find_refresh_token(self, token_hash: bytes) -> tuple[UUID, bool] | None:
+        query = select(refresh_tokens.c.session_id, refresh_tokens.c.rotated_at).where(
+            refresh_tokens.c.token_hash == token_hash
+        )
+        row = (await self._db.execute(query)).first()
+        return (row.session_id, row.rotated_at is not None) if row else None
+
+    async def mark_refresh_token_rotated(self, token_hash: bytes, now: datetime) -> bool:
+        # Concurrent rotations of one token serialise on the row lock; only the first sees rotated_at NULL.
+        result = await self._db.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.rotated_at.is_(None))
+            .values(rotated_at=now)
+            .returning(refresh_tokens.c.token_hash)
+        )
+        return result.first() is not None
+
+
+class PostgresAuditLog:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def record(self, event: AuditEvent) -> None:
+        await self._db.execute(
+            insert(audit_events).values(
+                occurred_at=event.occurred_at, event_type=event.type.value, user_id=event.user_id,
+                session_id=event.session_id, ip=event.context.ip,
+                user_agent=(event.context.user_agent or None) and event.context.user_agent[:_USER_AGENT_MAX],
+                details=event.details,
+            )
+        )
+
+
+def is_unavailability(exc: BaseException) -> bool:
+    """Connection-level failures (server down, restarting, network) as opposed to bad statements."""
+    if isinstance(exc, (OSError, TimeoutError, ConnectionError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        # 08: connection exception, 57P: operator intervention (shutdown), 53: insufficient resources
+        return sqlstate.startswith(("08", "57P", "53")) or not sqlstate
+    return False
+
+
+class PostgresUnitOfWork:
+    """One transaction on one pooled connection. Commits only through `commit()`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def __aenter__(self) -> Self:
+        try:
+            self._connection = await self._engine.connect()
+            await self._connection.begin()
+        except Exception as exc:
+            await self._close()
+            if is_unavailability(exc):
+                raise DependencyUnavailable("postgresql") from exc
+            raise
+        self.users = PostgresUserRepository(self._connection)
+        self.sessions = PostgresSessionRepository(self._connection)
+        self.audit = PostgresAuditLog(self._connection)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self._close()
+        except Exception:  # noqa: S110 - the connection is broken; the original error matters more
+            pass
+        if exc is not None and is_unavailability(exc):
+            raise DependencyUnavailable("postgresql") from exc
+
+    async def commit(self) -> None:
+        assert self._connection is not None
+        await self._connection.commit()
+
+    async def _close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()  # rolls back anything not committed

@@ -1,0 +1,74 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations create them; keep the two in step."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("email", String(254), nullable=False),
+    Column("display_name", String(64), nullable=False),
+    Column("bio", Text, nullable=True),
+    Column("avatar_url", Text, nullable=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+# Case-insensitive uniqueness is the database's job, so concurrent registrations cannot both win.
+Index("uq_users_email_lower", func.lower(users.c.email), unique=True)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("idle_timeout_seconds", Integer, nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_reason", String(32), nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Column("ip", INET, nullable=True),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("session_id", UUID(as_uuid=True), ForeignKey("sessions.id", ondelete="CASCADE"),
+           nullable=False, index=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("rotated_at", DateTime(timezone=True), nullable=True),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("event_type", String(32), nullable=False),
+    Column("user_id", UUID(as_uuid=True), nullable=True, index=True),  # no FK: survives account deletion
+    Column("session_id", UUID(as_uuid=True), nullable=True),
+    Column("ip", INET, nullable=True),
+    Column("user_agent", String(512), nullable=True),
+    Column("details", JSONB, nullable=True),
+)

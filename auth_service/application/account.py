@@ -1,0 +1,171 @@
+"""Use cases on the signed-in user's own account: profile, password, sessions, deletion."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from uuid import UUID
+
+from auth_service.application.common import (
+    Dependencies,
+    Principal,
+    audit,
+    enforce_password_policy,
+    revoke_sessions,
+)
+from auth_service.application.errors import DependencyUnavailable
+from auth_service.application.ports import AuditEventType, RequestContext, UnitOfWork
+from auth_service.domain.errors import InvalidToken, SessionNotFound, WrongPassword
+from auth_service.domain.model import Profile, Session, User
+from auth_service.domain.values import clean_avatar_url, clean_bio, clean_display_name
+
+
+async def _load_user(uow: UnitOfWork, principal: Principal) -> User:
+    user = await uow.users.get(principal.user_id)
+    if user is None:  # deleted concurrently: the token no longer names anyone
+        raise InvalidToken()
+    return user
+
+
+async def _forget_cached_profile(deps: Dependencies, user_id: UUID) -> None:
+    try:
+        await deps.profile_cache.forget(user_id)
+    except DependencyUnavailable:
+        pass  # entries expire after a short TTL; PostgreSQL already holds the change
+
+
+class GetProfile:
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def __call__(self, principal: Principal) -> Profile:
+        deps = self._deps
+        try:
+            cached = await deps.profile_cache.get(principal.user_id)
+        except DependencyUnavailable:
+            cached = None
+        if cached is not None:
+            return cached
+        async with deps.uow() as uow:
+            profile = Profile.of(await _load_user(uow, principal))
+        with contextlib.suppress(DependencyUnavailable):
+            await deps.profile_cache.store(profile)
+        return profile
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChanges:
+    """Fields the client sent; a field left out stays as it is, an explicit None clears bio/avatar."""
+
+    display_name: str | None = None
+    bio: str | None = None
+    avatar_url: str | None = None
+    fields_set: frozenset[str] = frozenset()
+
+
+class UpdateProfile:
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def __call__(self, principal: Principal, changes: ProfileChanges) -> Profile:
+        deps = self._deps
+        updates: dict[str, str | None] = {}
+        if "display_name" in changes.fields_set:
+            updates["display_name"] = clean_display_name(changes.display_name or "")
+        if "bio" in changes.fields_set:
+            updates["bio"] = clean_bio(changes.bio)
+        if "avatar_url" in changes.fields_set:
+            updates["avatar_url"] = clean_avatar_url(changes.avatar_url)
+        async with deps.uow() as uow:
+            user = await _load_user(uow, principal)
+            if updates:
+                user = replace(user, **updates, updated_at=deps.clock.now())  # type: ignore[arg-type]
+                await uow.users.update(user)
+                await uow.commit()
+        await _forget_cached_profile(deps, user.id)
+        return Profile.of(user)
+
+
+class ChangePassword:
+    """Needs the current password; ends every other session of the user."""
+
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def __call__(
+        self, principal: Principal, current_password: str, new_password: str, context: RequestContext
+    ) -> None:
+        deps = self._deps
+        async with deps.uow() as uow:
+            user = await _load_user(uow, principal)
+            matches, _ = await deps.hasher.verify(current_password, user.password_hash)
+            if not matches:
+                raise WrongPassword()
+            enforce_password_policy(deps, new_password, user.email)
+            new_hash = await deps.hasher.hash(new_password)
+            now = deps.clock.now()
+            others = [s.id for s in await uow.sessions.list_active(user.id, now) if s.id != principal.session_id]
+            await revoke_sessions(deps, uow, others, now, "password_changed")
+            await uow.users.update(replace(user, password_hash=new_hash, updated_at=now))
+            await audit(uow, AuditEventType.PASSWORD_CHANGED, now, context,
+                        user_id=user.id, session_id=principal.session_id)
+            await uow.commit()
+        await _forget_cached_profile(deps, user.id)
+
+
+class DeleteAccount:
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def __call__(self, principal: Principal, password: str, context: RequestContext) -> None:
+        deps = self._deps
+        async with deps.uow() as uow:
+            user = await _load_user(uow, principal)
+            matches, _ = await deps.hasher.verify(password, user.password_hash)
+            if not matches:
+                raise WrongPassword()
+            now = deps.clock.now()
+            sessions = await uow.sessions.list_active(user.id, now)
+            await revoke_sessions(deps, uow, [s.id for s in sessions], now, "account_deleted")
+            await uow.users.delete(user.id)  # sessions and refresh tokens go with it (ON DELETE CASCADE)
+            await audit(uow, AuditEventType.ACCOUNT_DELETED, now, context,
+                        user_id=user.id, session_id=principal.session_id)
+            await uow.commit()
+        await _forget_cached_profile(deps, user.id)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    session: Session
+    current: bool
+
+
+class ListSessions:
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def __call__(self, principal: Principal) -> Sequence[SessionView]:
+        deps = self._deps
+        async with deps.uow() as uow:
+            sessions = await uow.sessions.list_active(principal.user_id, deps.clock.now())
+        return [SessionView(s, s.id == principal.session_id) for s in sessions]
+
+
+class RevokeSession:
+    """Revoke one of the caller's own sessions; anything else is indistinguishable from unknown."""
+
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def __call__(self, principal: Principal, session_id: UUID, context: RequestContext) -> None:
+        deps = self._deps
+        now = deps.clock.now()
+        async with deps.uow() as uow:
+            session = await uow.sessions.get(session_id)
+            if session is None or session.user_id != principal.user_id or not session.is_active(now):
+                raise SessionNotFound()
+            await revoke_sessions(deps, uow, [session_id], now, "revoked_by_user")
+            await audit(uow, AuditEventType.SESSION_REVOKED, now, context,
+                        user_id=principal.user_id, session_id=session_id)
+            await uow.commit()

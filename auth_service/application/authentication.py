@@ -1,0 +1,183 @@
+"""Use cases: log in, refresh, authenticate a request, log out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from uuid import uuid4
+
+from auth_service.application.common import (
+    Dependencies,
+    Principal,
+    TokenPair,
+    account_key,
+    audit,
+    hash_refresh_token,
+    new_refresh_token,
+    revoke_sessions,
+)
+from auth_service.application.errors import DependencyUnavailable
+from auth_service.application.ports import (
+    AuditEventType,
+    AuthEvent,
+    CachedSessionState,
+    RequestContext,
+)
+from auth_service.domain.errors import (
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidToken,
+    LoginThrottled,
+    RefreshTokenReused,
+)
+from auth_service.domain.model import Session
+from auth_service.domain.values import Email
+
+_UNPARSEABLE_EMAIL = Email("unparseable@invalid.invalid")
+
+
+class Login:
+    """Password login. Unknown email and wrong password are indistinguishable in body, status and time."""
+
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def __call__(self, email: str, password: str, context: RequestContext) -> TokenPair:
+        deps = self._deps
+        try:
+            address = Email(email)
+        except InvalidEmail:
+            address = _UNPARSEABLE_EMAIL  # still throttled and still pays for a hash
+        key = account_key(address)
+        decision = await deps.limiter.check(key, context.ip)
+        if not decision.allowed:
+            deps.metrics.count(AuthEvent.LOGIN_THROTTLED)
+            raise LoginThrottled(decision.retry_after_seconds)
+
+        async with deps.uow() as uow:
+            user = await uow.users.get_by_email(address)
+            matches, upgraded_hash = await deps.hasher.verify(password, user.password_hash if user else None)
+            now = deps.clock.now()
+            if user is None or not matches:
+                await deps.limiter.record_failure(key, context.ip)
+                reason = "unknown_email" if user is None else "wrong_password"
+                await audit(uow, AuditEventType.LOGIN_FAILED, now, context,
+                            user_id=user.id if user else None, details={"reason": reason})
+                await uow.commit()
+                deps.metrics.count(AuthEvent.LOGIN_FAILURE)
+                raise InvalidCredentials()
+
+            if upgraded_hash is not None:
+                await uow.users.update(replace(user, password_hash=upgraded_hash))
+            session = Session.start(
+                id=uuid4(), user_id=user.id, now=now, policy=deps.session_policy,
+                user_agent=context.user_agent, ip=context.ip,
+            )
+            await uow.sessions.add(session)
+            refresh_token, refresh_hash = new_refresh_token()
+            await uow.sessions.add_refresh_token(refresh_hash, session.id, now)
+            await audit(uow, AuditEventType.LOGIN_SUCCEEDED, now, context, user_id=user.id, session_id=session.id)
+            await uow.commit()
+
+        try:
+            await deps.limiter.reset_account(key)
+        except DependencyUnavailable:
+            pass  # the login already happened; stale failures only expire later than they could
+        deps.metrics.count(AuthEvent.LOGIN_SUCCESS)
+        access = deps.tokens.issue(user.id, session.id, now)
+        return TokenPair(access.token, refresh_token, access.expires_in)
+
+
+class Refresh:
+    """Rotate a refresh token. Presenting an already-rotated token ends the whole session."""
+
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def __call__(self, refresh_token: str, context: RequestContext) -> TokenPair:
+        deps = self._deps
+        presented_hash = hash_refresh_token(refresh_token)
+        async with deps.uow() as uow:
+            found = await uow.sessions.find_refresh_token(presented_hash)
+            if found is None:
+                raise InvalidToken()
+            session_id, already_rotated = found
+            session = await uow.sessions.get(session_id)
+            now = deps.clock.now()
+            if session is None or not session.is_active(now):
+                raise InvalidToken()
+            if already_rotated or not await uow.sessions.mark_refresh_token_rotated(presented_hash, now):
+                await revoke_sessions(deps, uow, [session.id], now, "refresh_token_reused")
+                await audit(uow, AuditEventType.REFRESH_REUSE_DETECTED, now, context,
+                            user_id=session.user_id, session_id=session.id)
+                await uow.commit()
+                deps.metrics.count(AuthEvent.REFRESH_REUSE)
+                raise RefreshTokenReused()
+            new_token, new_hash = new_refresh_token()
+            await uow.sessions.add_refresh_token(new_hash, session.id, now)
+            await uow.sessions.touch(session.id, now)
+            await uow.commit()
+        access = deps.tokens.issue(session.user_id, session.id, now)
+        return TokenPair(access.token, new_token, access.expires_in)
+
+
+class Authenticate:
+    """Turn an access token into a Principal, checking that its session is still active.
+
+    The session state comes from the Redis cache when it can, else from PostgreSQL. A revocation
+    tombstone in the cache, or a revoked row in PostgreSQL, always wins.
+    """
+
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def __call__(self, access_token: str) -> Principal:
+        deps = self._deps
+        claims = deps.tokens.verify(access_token)
+        now = deps.clock.now()
+        try:
+            cached = await deps.session_cache.get(claims.session_id)
+        except DependencyUnavailable:
+            cached = None
+        if cached == "revoked":
+            raise InvalidToken()
+        if isinstance(cached, CachedSessionState) and cached.user_id == claims.user_id and now < cached.active_until:
+            return Principal(claims.user_id, claims.session_id)
+
+        async with deps.uow() as uow:
+            session = await uow.sessions.get(claims.session_id)
+        if session is None or session.user_id != claims.user_id or not session.is_active(now):
+            raise InvalidToken()
+        try:
+            await deps.session_cache.store(session.id, CachedSessionState(session.user_id, session.idle_expires_at))
+        except DependencyUnavailable:
+            pass  # the cache is an optimisation; PostgreSQL answered
+        return Principal(claims.user_id, claims.session_id)
+
+
+class Logout:
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def __call__(self, principal: Principal, context: RequestContext) -> None:
+        deps = self._deps
+        now = deps.clock.now()
+        async with deps.uow() as uow:
+            await revoke_sessions(deps, uow, [principal.session_id], now, "logout")
+            await audit(uow, AuditEventType.LOGGED_OUT, now, context,
+                        user_id=principal.user_id, session_id=principal.session_id)
+            await uow.commit()
+
+
+class LogoutAll:
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def __call__(self, principal: Principal, context: RequestContext) -> None:
+        deps = self._deps
+        now = deps.clock.now()
+        async with deps.uow() as uow:
+            sessions = await uow.sessions.list_active(principal.user_id, now)
+            await revoke_sessions(deps, uow, [s.id for s in sessions], now, "logout_all")
+            await audit(uow, AuditEventType.LOGGED_OUT_ALL, now, context,
+                        user_id=principal.user_id, session_id=principal.session_id)
+            await uow.commit()

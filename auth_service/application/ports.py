@@ -1,0 +1,198 @@
+"""Ports: what the use cases need from the outside world, named after the capability."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, Protocol, Self
+from uuid import UUID
+
+from auth_service.domain.model import Profile, Session, User
+from auth_service.domain.values import Email
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None:
+        """Raises EmailAlreadyRegistered when the email is taken (case-insensitively)."""
+
+    async def get(self, user_id: UUID) -> User | None: ...
+
+    async def get_by_email(self, email: Email) -> User | None: ...
+
+    async def update(self, user: User) -> None: ...
+
+    async def delete(self, user_id: UUID) -> None: ...
+
+
+class SessionRepository(Protocol):
+    async def add(self, session: Session) -> None: ...
+
+    async def get(self, session_id: UUID) -> Session | None: ...
+
+    async def list_active(self, user_id: UUID, now: datetime) -> Sequence[Session]: ...
+
+    async def touch(self, session_id: UUID, now: datetime) -> None: ...
+
+    async def revoke(self, session_ids: Sequence[UUID], now: datetime, reason: str) -> None: ...
+
+    async def add_refresh_token(self, token_hash: bytes, session_id: UUID, now: datetime) -> None: ...
+
+    async def find_refresh_token(self, token_hash: bytes) -> tuple[UUID, bool] | None:
+        """(session id, already rotated) for a refresh token hash, or None if unknown."""
+
+    async def mark_refresh_token_rotated(self, token_hash: bytes, now: datetime) -> bool:
+        """Atomically rotate a token; False if another request rotated it first."""
+
+
+class AuditEventType(StrEnum):
+    REGISTERED = "registered"
+    LOGIN_SUCCEEDED = "login_succeeded"
+    LOGIN_FAILED = "login_failed"
+    REFRESH_REUSE_DETECTED = "refresh_reuse_detected"
+    LOGGED_OUT = "logged_out"
+    LOGGED_OUT_ALL = "logged_out_all"
+    SESSION_REVOKED = "session_revoked"
+    PASSWORD_CHANGED = "password_changed"
+    ACCOUNT_DELETED = "account_deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who is calling, as far as the network can tell."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    type: AuditEventType
+    occurred_at: datetime
+    context: RequestContext
+    user_id: UUID | None = None
+    session_id: UUID | None = None
+    details: dict[str, Any] | None = None
+
+
+class AuditLog(Protocol):
+    async def record(self, event: AuditEvent) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction: commits on `commit()`, rolls back otherwise."""
+
+    users: UserRepository
+    sessions: SessionRepository
+    audit: AuditLog
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
+        """(matches, new hash if the stored one uses outdated parameters).
+
+        With `password_hash=None` it verifies against a dummy hash, so unknown users cost the same time.
+        """
+
+
+class CommonPasswords(Protocol):
+    def is_common(self, password: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: UUID
+    session_id: UUID
+    token_id: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedAccessToken:
+    token: str
+    expires_in: int
+
+
+class TokenIssuer(Protocol):
+    def issue(self, user_id: UUID, session_id: UUID, now: datetime) -> IssuedAccessToken: ...
+
+    def verify(self, token: str) -> AccessClaims:
+        """Raises InvalidToken for a bad signature, algorithm, audience, issuer, type or expiry."""
+
+    def public_jwks(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleDecision:
+    allowed: bool
+    retry_after_seconds: int = 0
+
+
+class LoginRateLimiter(Protocol):
+    """Counts failed logins per account and per client IP over a sliding window."""
+
+    async def check(self, account_key: str, ip: str | None) -> ThrottleDecision: ...
+
+    async def record_failure(self, account_key: str, ip: str | None) -> None: ...
+
+    async def reset_account(self, account_key: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CachedSessionState:
+    user_id: UUID
+    active_until: datetime
+
+
+class SessionCache(Protocol):
+    """A read-through cache of session state. PostgreSQL stays the source of truth.
+
+    `get` returns "revoked" for a revocation tombstone, the cached state, or None on a miss.
+    A stored state never overwrites a tombstone.
+    """
+
+    async def get(self, session_id: UUID) -> CachedSessionState | str | None: ...
+
+    async def store(self, session_id: UUID, state: CachedSessionState) -> None: ...
+
+    async def mark_revoked(self, session_ids: Sequence[UUID]) -> None: ...
+
+
+class ProfileCache(Protocol):
+    async def get(self, user_id: UUID) -> Profile | None: ...
+
+    async def store(self, profile: Profile) -> None: ...
+
+    async def forget(self, user_id: UUID) -> None: ...
+
+
+class AuthEvent(StrEnum):
+    REGISTRATION = "Registrations"
+    LOGIN_SUCCESS = "LoginSuccesses"
+    LOGIN_FAILURE = "LoginFailures"
+    LOGIN_THROTTLED = "LoginsThrottled"
+    REFRESH_REUSE = "RefreshReuseDetected"
+
+
+class AuthMetrics(Protocol):
+    def count(self, event: AuthEvent) -> None: ...

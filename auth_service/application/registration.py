@@ -1,0 +1,35 @@
+"""Use case: create an account."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from auth_service.application.common import Dependencies, audit, enforce_password_policy
+from auth_service.application.ports import AuditEventType, AuthEvent, RequestContext
+from auth_service.domain.model import Profile, User
+from auth_service.domain.values import Email, clean_display_name
+
+
+class Register:
+    def __init__(self, deps: Dependencies) -> None:
+        self._deps = deps
+
+    async def __call__(
+        self, email: str, password: str, display_name: str, context: RequestContext
+    ) -> Profile:
+        deps = self._deps
+        address = Email(email)
+        name = clean_display_name(display_name)
+        enforce_password_policy(deps, password, address)
+        password_hash = await deps.hasher.hash(password)
+        now = deps.clock.now()
+        user = User(
+            id=uuid4(), email=address, display_name=name, password_hash=password_hash,
+            created_at=now, updated_at=now,
+        )
+        async with deps.uow() as uow:
+            await uow.users.add(user)  # the unique index decides races: EmailAlreadyRegistered
+            await audit(uow, AuditEventType.REGISTERED, now, context, user_id=user.id)
+            await uow.commit()
+        deps.metrics.count(AuthEvent.REGISTRATION)
+        return Profile.of(user)

@@ -1,0 +1,146 @@
+"""Composition root: the only module that knows every adapter. `create_app(settings)` wires them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from auth_service.adapters.http.app import create_http_app
+from auth_service.adapters.metrics.emf import EmfAuthMetrics
+from auth_service.adapters.postgres.database import create_engine, ping
+from auth_service.adapters.postgres.repositories import PostgresUnitOfWork
+from auth_service.adapters.redis.caches import RedisProfileCache, RedisSessionCache
+from auth_service.adapters.redis.client import RedisGateway, create_redis
+from auth_service.adapters.redis.rate_limiter import RedisLoginRateLimiter
+from auth_service.adapters.security.common_passwords import ZxcvbnCommonPasswords
+from auth_service.adapters.security.hashing import Argon2PasswordHasher
+from auth_service.adapters.security.tokens import JwtTokenIssuer, generate_private_key_pem, load_private_key
+from auth_service.application.common import Dependencies
+from auth_service.application.errors import DependencyUnavailable
+from auth_service.application.ports import (
+    AuthMetrics,
+    Clock,
+    CommonPasswords,
+    PasswordHasher,
+)
+from auth_service.application.service import AuthService
+from auth_service.domain.model import SessionPolicy
+from auth_service.logs import configure_logging
+from auth_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+READINESS_TIMEOUT_SECONDS = 1.0
+TOMBSTONE_MARGIN_SECONDS = 60
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def ensure_signing_key(settings: Settings) -> Settings:
+    """Local development without JWT_PRIVATE_KEY gets an ephemeral key (tokens die with the process)."""
+    if settings.jwt_private_key is not None:
+        return settings
+    log.warning("JWT_PRIVATE_KEY is not set: generated an ephemeral Ed25519 signing key (development only)")
+    pem = generate_private_key_pem()
+    os.environ["JWT_PRIVATE_KEY"] = pem  # uvicorn workers started after this share the key
+    return settings.model_copy(update={"jwt_private_key": pem})
+
+
+@dataclass
+class Infrastructure:
+    engine: AsyncEngine
+    redis: Redis
+
+
+def connect_infrastructure(settings: Settings) -> Infrastructure:
+    engine = create_engine(settings.sqlalchemy_url(), sslmode=settings.db_sslmode, pool_size=settings.db_pool_size)
+    token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
+    return Infrastructure(engine=engine, redis=create_redis(settings.redis_url, token))
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    hasher: PasswordHasher | None = None,
+    common_passwords: CommonPasswords | None = None,
+    metrics: AuthMetrics | None = None,
+) -> FastAPI:
+    """Build the service. Keyword arguments replace the real adapters (tests pass a fixed clock, a
+    cheaper hasher or a metrics recorder) without patching anything."""
+    settings = ensure_signing_key(settings)
+    assert settings.jwt_private_key is not None
+    clock = clock or SystemClock()
+    infra = connect_infrastructure(settings)
+    gateway = RedisGateway(infra.redis, settings.redis_key_prefix)
+    hasher = hasher or Argon2PasswordHasher(concurrency=settings.hash_concurrency)
+    deps = Dependencies(
+        uow=partial(PostgresUnitOfWork, infra.engine),
+        hasher=hasher,
+        tokens=JwtTokenIssuer(
+            load_private_key(settings.jwt_private_key.get_secret_value()), issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience, ttl_seconds=settings.access_token_ttl_seconds,
+        ),
+        common_passwords=common_passwords or ZxcvbnCommonPasswords(),
+        limiter=RedisLoginRateLimiter(
+            gateway, clock, max_per_account=settings.login_max_failures_per_account_per_hour,
+            max_per_ip=settings.login_max_failures_per_ip_per_hour,
+            free_failures=settings.login_free_failures_before_backoff,
+        ),
+        session_cache=RedisSessionCache(
+            gateway, clock, tombstone_ttl=settings.access_token_ttl_seconds + TOMBSTONE_MARGIN_SECONDS
+        ),
+        profile_cache=RedisProfileCache(gateway),
+        metrics=metrics or EmfAuthMetrics(settings.service_name),
+        clock=clock,
+        session_policy=SessionPolicy(
+            absolute_lifetime=timedelta(seconds=settings.refresh_token_ttl_seconds),
+            idle_timeout=timedelta(seconds=settings.session_idle_timeout_seconds),
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await infra.redis.aclose()
+        await infra.engine.dispose()
+        if isinstance(hasher, Argon2PasswordHasher):
+            hasher.close()
+
+    return create_http_app(
+        AuthService.build(deps),
+        readiness_probes={
+            "postgresql": partial(ping, infra.engine, READINESS_TIMEOUT_SECONDS),
+            "redis": partial(_redis_ready, gateway),
+        },
+        trusted_proxy_count=settings.trusted_proxy_count,
+        lifespan=lifespan,
+    )
+
+
+async def _redis_ready(gateway: RedisGateway) -> None:
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            await gateway.ping()
+    except TimeoutError as exc:
+        raise DependencyUnavailable("redis") from exc
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory` (each worker process builds its own app)."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

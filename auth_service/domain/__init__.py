@@ -1,0 +1,1 @@
+"""Entities, value objects and domain errors. Imports nothing outside the standard library."""

@@ -1,0 +1,112 @@
+"""Value objects: they validate on construction, so an instance is always valid."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from auth_service.domain.errors import InvalidEmail, InvalidProfile, WeakPassword
+
+_EMAIL_MAX = 254
+_LOCAL_MAX = 64
+_LABEL_MAX = 63
+
+
+def _is_domain_label(label: str) -> bool:
+    return 0 < len(label) <= _LABEL_MAX and not label.startswith("-") and not label.endswith("-")
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """An email address. Equality and uniqueness are case-insensitive (see `canonical`)."""
+
+    value: str
+
+    def __post_init__(self) -> None:
+        value = self.value.strip()
+        object.__setattr__(self, "value", value)
+        local, at, domain = value.rpartition("@")
+        if not at or not local or not domain or len(value) > _EMAIL_MAX or len(local) > _LOCAL_MAX:
+            raise InvalidEmail("Enter a valid email address.")
+        if any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in value):
+            raise InvalidEmail("Enter a valid email address.")
+        labels = domain.split(".")
+        if "@" in local or len(labels) < 2 or not all(_is_domain_label(label) for label in labels):
+            raise InvalidEmail("Enter a valid email address.")
+
+    @property
+    def canonical(self) -> str:
+        return self.value.lower()
+
+    @property
+    def local_part(self) -> str:
+        return self.value.rpartition("@")[0]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 128
+_LOCAL_PART_CHECK_MIN = 3
+
+
+def check_password_shape(password: str, email: Email) -> None:
+    """OWASP ASVS 2.1: length 8-128 code points, any Unicode, no composition rules, no truncation.
+
+    The common-password check needs a word list and lives behind the CommonPasswords port.
+    """
+    length = len(unicodedata.normalize("NFC", password))
+    if length < PASSWORD_MIN_LENGTH:
+        raise WeakPassword(f"Use at least {PASSWORD_MIN_LENGTH} characters.")
+    if length > PASSWORD_MAX_LENGTH:
+        raise WeakPassword(f"Use at most {PASSWORD_MAX_LENGTH} characters.")
+    local = email.local_part.lower()
+    if len(local) >= _LOCAL_PART_CHECK_MIN and local in password.lower():
+        raise WeakPassword("The password must not contain your email address.")
+
+
+DISPLAY_NAME_MAX = 64
+BIO_MAX = 500
+AVATAR_URL_MAX = 2048
+
+
+def _has_control_characters(text: str, allow_newlines: bool = False) -> bool:
+    allowed = {"\n", "\r", "\t"} if allow_newlines else set()
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+
+
+def clean_display_name(raw: str) -> str:
+    name = raw.strip()
+    if not name or len(name) > DISPLAY_NAME_MAX or _has_control_characters(name):
+        raise InvalidProfile(f"Display name must be 1-{DISPLAY_NAME_MAX} characters without control characters.")
+    return name
+
+
+def clean_bio(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    bio = raw.strip()
+    if len(bio) > BIO_MAX or _has_control_characters(bio, allow_newlines=True):
+        raise InvalidProfile(f"Bio must be at most {BIO_MAX} characters.")
+    return bio or None
+
+
+def clean_avatar_url(raw: str | None) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    url = raw.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise InvalidProfile("Avatar URL must be an http(s) URL.") from exc
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or len(url) > AVATAR_URL_MAX
+        or _has_control_characters(url)
+        or any(ch.isspace() for ch in url)
+    ):
+        raise InvalidProfile(f"Avatar URL must be an http(s) URL of at most {AVATAR_URL_MAX} characters.")
+    return url
