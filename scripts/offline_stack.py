@@ -1,0 +1,265 @@
+"""Run the real Pulumi program (__main__.py) offline under recording mocks.
+
+No AWS, no Pulumi CLI, no Docker: every resource registration and invoke is answered by
+`RecordingMocks`, which returns plausible computed outputs (ARNs, DNS names, digests) and
+remembers every generated secret so tests can look for leaks. Used by tests/infra and `make plan`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.settings import set_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "aidlc-auth"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
+
+# How a secret input arrives in Mocks.new_resource (see ../shared/notes/pulumi-offline.md).
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+
+
+@dataclass
+class Resource:
+    typ: str
+    name: str
+    inputs: dict[str, Any]  # raw: secret inputs still wrapped
+    state: dict[str, Any]
+    custom: bool
+    urn: str = ""
+
+    @property
+    def parent_type(self) -> str:
+        """Type of the direct parent, from the URN (`parentType$type`)."""
+        qualified = self.urn.split("::")[2]
+        parts = qualified.split("$")
+        return parts[-2] if len(parts) > 1 else ""
+
+    @property
+    def plain(self) -> dict[str, Any]:
+        """Inputs with secret wrappers removed, for asserting on values."""
+        return unwrap_secrets(self.inputs)
+
+    def secret_input_keys(self) -> set[str]:
+        return {key for key, value in self.inputs.items() if is_secret_wrapper(value)}
+
+
+@dataclass
+class StackGraph:
+    resources: list[Resource]
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+    generated_secrets: dict[str, str] = field(default_factory=dict)
+    program: dict[str, Any] = field(default_factory=dict)  # __main__.py's globals (the components)
+
+    def of_type(self, typ: str) -> list[Resource]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str) -> Resource:
+        found = self.of_type(typ)
+        assert len(found) == 1, f"expected exactly one {typ}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_name(self, name: str) -> Resource:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected exactly one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def by_id(self, resource_id: str) -> Resource:
+        found = [r for r in self.resources if r.state.get("id") == resource_id]
+        assert len(found) == 1, f"no single resource with id {resource_id}"
+        return found[0]
+
+    def name_of(self, resource_id: str) -> str:
+        """Logical name of the resource a reference (an id) points to."""
+        return self.by_id(resource_id).name
+
+    def subnets(self, tier: str) -> list[Resource]:
+        return [s for s in self.of_type("aws:ec2/subnet:Subnet") if s.plain["tags"]["tier"] == tier]
+
+    def security_group(self, label: str) -> Resource:
+        groups = self.of_type("aws:ec2/securityGroup:SecurityGroup")
+        (group,) = [g for g in groups if g.name.endswith(f"-{label}")]
+        return group
+
+    def component(self, variable: str) -> Any:
+        """A component object from __main__.py, e.g. `component("compute")`."""
+        return self.program[variable]
+
+
+def is_secret_wrapper(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE
+
+
+def unwrap_secrets(value: Any) -> Any:
+    if is_secret_wrapper(value):
+        return unwrap_secrets(value.get("value"))
+    if isinstance(value, dict):
+        return {key: unwrap_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(item) for item in value]
+    return value
+
+
+class RecordingMocks(pulumi_mocks.Mocks):
+    """Answers every registration with its inputs plus the computed outputs the program reads."""
+
+    def __init__(self) -> None:
+        self.resources: list[Resource] = []
+        self.generated_secrets: dict[str, str] = {}
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        resource_id = f"{args.name}-{args.typ.split(':')[-1].lower()}-id"
+        state = {**args.inputs, **self._computed(args.typ, args.name, args.inputs), "id": resource_id}
+        self.resources.append(Resource(args.typ, args.name, args.inputs, state, bool(args.custom)))
+        return resource_id, state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
+        invoke = args.token
+        if invoke == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": ZONES, "zoneIds": ["use1-az1", "use1-az2", "use1-az4"], "id": REGION}
+        if invoke == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            password = self._secret("ecr-registry-password", f"ecr-token-{uuid.uuid4().hex}")
+            return {
+                "userName": "AWS",
+                "password": password,
+                "authorizationToken": f"QVdTOg-{password}",
+                "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{REGION}.example",
+                "id": REGION,
+            }
+        raise NotImplementedError(f"no mock for invoke {invoke}")
+
+    def _secret(self, label: str, value: str) -> str:
+        self.generated_secrets[label] = value
+        return value
+
+    def _computed(self, typ: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        physical = inputs.get("name") or f"{name}-1a2b3c4"
+        service = typ.split(":")[1].split("/")[0]
+        computed: dict[str, Any] = {
+            "name": physical,
+            "arn": f"arn:aws:{service}:{REGION}:{ACCOUNT}:{typ.split(':')[-1].lower()}/{physical}",
+        }
+        computed.update(self._type_specific(typ, name, physical))
+        return computed
+
+    def _type_specific(self, typ: str, name: str, physical: str) -> dict[str, Any]:
+        if typ == "random:index/randomPassword:RandomPassword":
+            return {"result": self._secret(name, f"GeneratedSecret{uuid.uuid4().hex}")}
+        if typ == "random:index/randomId:RandomId":
+            return {"hex": "a1b2c3d4", "b64Url": "obLD1A"}
+        if typ == "tls:index/privateKey:PrivateKey":
+            pem = self._secret(name, _ed25519_pkcs8_pem())
+            return {"privateKeyPem": pem, "privateKeyPemPkcs8": pem, "publicKeyPem": "public"}
+        if typ == "aws:secretsmanager/secret:Secret":
+            return {"arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{physical}-AbCdEf"}
+        if typ == "aws:lb/loadBalancer:LoadBalancer":
+            return {
+                "dnsName": f"{physical}-123456789.{REGION}.elb.amazonaws.com",
+                "arnSuffix": f"app/{physical}/50dc6c495c0c9188",
+            }
+        if typ == "aws:lb/targetGroup:TargetGroup":
+            return {"arnSuffix": f"targetgroup/{physical}/73e2d6bc24d8a067"}
+        if typ == "aws:rds/instance:Instance":
+            return {"address": f"{physical}.abcdefghij.{REGION}.rds.amazonaws.com", "identifier": physical}
+        if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+            return {"primaryEndpointAddress": f"master.{physical}.abcdef.use1.cache.amazonaws.com"}
+        if typ == "aws:ecr/repository:Repository":
+            return {
+                "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{physical}",
+                "registryId": ACCOUNT,
+            }
+        if typ == "docker:index/image:Image":
+            return {"repoDigest": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}@sha256:{'ab' * 32}"}
+        return {}
+
+
+def staging_config(stack_file: Path = ROOT / "Pulumi.staging.yaml") -> dict[str, str]:
+    """The stack file's config as `set_all_config` wants it (strings; objects as JSON)."""
+    raw = yaml.safe_load(stack_file.read_text())["config"]
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in raw.items()}
+
+
+@contextmanager
+def _in_repo_root() -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def run_offline(
+    stack: str = "staging",
+    config_overrides: Mapping[str, str] | None = None,
+    secret_config: Mapping[str, str] | None = None,
+) -> StackGraph:
+    """Run __main__.py under fresh mocks and return everything it registered and exported."""
+    config = {**staging_config(), **(config_overrides or {}), **(secret_config or {})}
+    pulumi.runtime.set_all_config(config, list(secret_config or {}))
+    mocks = RecordingMocks()
+    monitor = pulumi_mocks.MockMonitor(mocks)
+    set_root_resource(None)  # a new Stack per run
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    root = pulumi.runtime.get_root_resource()
+    with _in_repo_root():
+        program: dict[str, Any] = {}
+        _sync_await(run_pulumi_func(lambda: program.update(_run_main())))
+    outputs, secret_outputs = _resolve_outputs(getattr(root, "outputs", {}))
+    _attach_urns(mocks.resources, monitor)
+    return StackGraph(mocks.resources, outputs, secret_outputs, mocks.generated_secrets, program)
+
+
+def _run_main() -> dict[str, Any]:
+    return runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+def resolve(value: Any) -> Any:
+    """The value of an Output (or plain value) of a finished offline run."""
+    return _sync_await(pulumi.Output.from_input(value).future())
+
+
+def _resolve_outputs(exported: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    values: dict[str, Any] = {}
+    secrets: set[str] = set()
+    for key, value in exported.items():
+        output = pulumi.Output.from_input(value)
+        values[key] = _sync_await(output.future())
+        if _sync_await(output.is_secret()):
+            secrets.add(key)
+    return values, secrets
+
+
+def _attach_urns(resources: list[Resource], monitor: pulumi_mocks.MockMonitor) -> None:
+    by_type_and_name = {(r.typ, r.name): r for r in resources}
+    for urn in monitor.get_registered_resources():
+        qualified_type, name = urn.split("::")[2], urn.split("::")[3]
+        resource = by_type_and_name.get((qualified_type.split("$")[-1], name))
+        if resource is not None:
+            resource.urn = urn
+
+
+def _ed25519_pkcs8_pem() -> str:
+    key = ed25519.Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()

@@ -1,0 +1,158 @@
+"""Compute promises: image by digest for linux/amd64, private tasks, safe deployments, least-privilege IAM."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from scripts.offline_stack import StackGraph, is_secret_wrapper
+
+SERVICE = "aws:ecs/service:Service"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+def role(graph: StackGraph, label: str) -> Any:
+    (found,) = [r for r in graph.of_type(ROLE) if r.name == f"auth-staging-{label}"]
+    return found
+
+
+def policies_attached_to(graph: StackGraph, role_id: str) -> list[dict[str, Any]]:
+    inline = [json.loads(p.plain["policy"]) for p in graph.of_type(ROLE_POLICY) if p.plain["role"] == role_id]
+    attached = [
+        p
+        for typ in (
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+            "aws:iam/policyAttachment:PolicyAttachment",
+            "aws:iam/rolePoliciesExclusive:RolePoliciesExclusive",
+        )
+        for p in graph.of_type(typ)
+    ]
+    assert not attached, "managed policy attachments widen the roles beyond what is reviewed here"
+    return inline
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+def test_image_is_built_for_linux_amd64_from_auth_service_and_pinned_by_digest(
+    staging: StackGraph, container: dict[str, Any]
+) -> None:
+    image = staging.one("docker:index/image:Image")
+    build = image.plain["build"]
+    assert (build["platform"], build["context"]) == ("linux/amd64", "auth_service")
+    assert image.plain["imageName"].startswith(staging.one("aws:ecr/repository:Repository").state["repositoryUrl"])
+    registry = image.inputs["registry"]
+    assert is_secret_wrapper(registry) or is_secret_wrapper(registry["password"]), "ECR token in plain text"
+    assert container["image"] == image.state["repoDigest"]
+    assert "@sha256:" in container["image"]
+    task = staging.one("aws:ecs/taskDefinition:TaskDefinition").plain
+    assert task["runtimePlatform"] == {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"}
+
+
+def test_ecr_scans_on_push_and_keeps_only_the_last_images(staging: StackGraph) -> None:
+    repository = staging.one("aws:ecr/repository:Repository")
+    assert repository.plain["imageScanningConfiguration"] == {"scanOnPush": True}
+    lifecycle = staging.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").plain
+    assert lifecycle["repository"] == repository.state["name"]
+    (rule,) = json.loads(lifecycle["policy"])["rules"]
+    assert rule["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 10}
+    assert rule["action"] == {"type": "expire"}
+
+
+def test_task_definition_runs_one_fargate_container_on_port_8000_with_awslogs(
+    staging: StackGraph, container: dict[str, Any]
+) -> None:
+    task = staging.one("aws:ecs/taskDefinition:TaskDefinition").plain
+    assert (task["cpu"], task["memory"], task["networkMode"]) == ("512", "1024", "awsvpc")
+    assert task["requiresCompatibilities"] == ["FARGATE"]
+    assert container["portMappings"] == [{"containerPort": 8000, "protocol": "tcp"}]
+    log_group = staging.one("aws:cloudwatch/logGroup:LogGroup")
+    assert int(log_group.plain["retentionInDays"]) == 30
+    assert container["logConfiguration"] == {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": log_group.state["name"],
+            "awslogs-region": "us-east-1",
+            "awslogs-stream-prefix": "auth",
+        },
+    }
+    cluster = staging.one("aws:ecs/cluster:Cluster").plain
+    assert cluster["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+
+
+def test_tasks_run_in_private_subnets_without_public_ip(staging: StackGraph) -> None:
+    service = staging.one(SERVICE).plain
+    network = service["networkConfiguration"]
+    assert network["assignPublicIp"] is False
+    assert set(network["subnets"]) == {s.state["id"] for s in staging.subnets("private")}
+    assert network["securityGroups"] == [staging.security_group("ecs").state["id"]]
+    assert service["launchType"] == "FARGATE"
+    assert int(service["desiredCount"]) == 2
+
+
+def test_deployments_roll_back_on_failure_and_pulumi_waits_for_steady_state(staging: StackGraph) -> None:
+    service = staging.one(SERVICE).plain
+    assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+    assert service["waitForSteadyState"] is True
+    assert int(service["healthCheckGracePeriodSeconds"]) >= 60
+    assert int(service["deploymentMinimumHealthyPercent"]) == 100
+
+
+def test_load_balancer_is_public_http_only_drops_invalid_headers_and_checks_readiness(
+    staging: StackGraph,
+) -> None:
+    alb = staging.one("aws:lb/loadBalancer:LoadBalancer")
+    assert alb.plain["internal"] is False
+    assert alb.plain["dropInvalidHeaderFields"] is True
+    assert set(alb.plain["subnets"]) == {s.state["id"] for s in staging.subnets("public")}
+    assert alb.plain["securityGroups"] == [staging.security_group("alb").state["id"]]
+
+    target_group = staging.one("aws:lb/targetGroup:TargetGroup")
+    assert (target_group.plain["targetType"], int(target_group.plain["port"])) == ("ip", 8000)
+    health = target_group.plain["healthCheck"]
+    assert (health["path"], health["matcher"]) == ("/health/ready", "200")
+
+    listener = staging.one("aws:lb/listener:Listener").plain
+    assert (int(listener["port"]), listener["protocol"]) == (80, "HTTP")
+    assert listener["loadBalancerArn"] == alb.state["arn"]
+    assert listener["defaultActions"] == [{"type": "forward", "targetGroupArn": target_group.state["arn"]}]
+
+    (attachment,) = staging.one(SERVICE).plain["loadBalancers"]
+    assert attachment == {"targetGroupArn": target_group.state["arn"], "containerName": "auth", "containerPort": 8000}
+
+
+def test_execution_role_reads_exactly_this_stacks_secrets_and_nothing_wider(staging: StackGraph) -> None:
+    execution = role(staging, "execution")
+    (policy,) = policies_attached_to(staging, execution.state["id"])
+    statements = policy["Statement"]
+    assert all(s["Effect"] == "Allow" for s in statements)
+    assert all("*" not in action for s in statements for action in as_list(s["Action"])), "wildcard action"
+
+    secret_arns = {s.state["arn"] for s in staging.of_type("aws:secretsmanager/secret:Secret")}
+    assert len(secret_arns) == 3
+    secret_statements = [s for s in statements if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))]
+    assert [as_list(s["Action"]) for s in secret_statements] == [["secretsmanager:GetSecretValue"]]
+    assert set(as_list(secret_statements[0]["Resource"])) == secret_arns
+
+    unscoped = [s for s in statements if "*" in as_list(s["Resource"])]
+    assert [as_list(s["Action"]) for s in unscoped] == [["ecr:GetAuthorizationToken"]]
+    repository_arn = staging.one("aws:ecr/repository:Repository").state["arn"]
+    log_group_arn = staging.one("aws:cloudwatch/logGroup:LogGroup").state["arn"]
+    scoped = {r for s in statements for r in as_list(s["Resource"])} - {"*"}
+    assert scoped == secret_arns | {repository_arn, f"{log_group_arn}:*"}
+
+
+def test_task_role_has_no_permissions_and_only_ecs_tasks_assume_the_roles(staging: StackGraph) -> None:
+    task_role = role(staging, "task")
+    assert policies_attached_to(staging, task_role.state["id"]) == []
+    assert not task_role.plain.get("managedPolicyArns")
+    assert not task_role.plain.get("inlinePolicies")
+    for each in staging.of_type(ROLE):
+        trust = json.loads(each.plain["assumeRolePolicy"])
+        assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "ecs-tasks.amazonaws.com"}]
+
+    task = staging.one("aws:ecs/taskDefinition:TaskDefinition").plain
+    assert task["taskRoleArn"] == task_role.state["arn"]
+    assert task["executionRoleArn"] == role(staging, "execution").state["arn"]
