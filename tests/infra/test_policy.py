@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +22,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from policy import pack, rules
-from scripts.offline_stack import StackGraph
+from scripts.offline_stack import ROOT, StackGraph
 
 GOOD_CONTAINER = {
     "name": "auth",
@@ -180,3 +183,16 @@ def test_the_rules_see_the_stacks_resources(staging: StackGraph) -> None:
                        rules.ECS_SERVICE, rules.TASK_DEFINITION}
     world_rules = [r for r in staging.of_type(rules.SG_INGRESS_RULE) if r.plain.get("cidrIpv4") == "0.0.0.0/0"]
     assert len(world_rules) == 1
+
+
+def test_pack_entry_point_serves_the_pack(tmp_path: Path) -> None:
+    """`python policy/__main__.py` is what the CLI's analyzer runs: it must print its gRPC port and serve."""
+    process = subprocess.Popen([sys.executable, str(ROOT / "policy" / "__main__.py")], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=tmp_path)
+    try:
+        assert process.stdout is not None
+        port = process.stdout.readline().decode().strip()
+        assert port.isdigit(), process.stderr.read().decode() if process.stderr else port
+    finally:
+        process.kill()
+        process.wait(timeout=10)
