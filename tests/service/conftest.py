@@ -78,6 +78,11 @@ def settings(database_url: str, redis_base_url: str, redis_prefix: str, signing_
     )
 
 
+def with_settings(settings: Settings, **changes: Any) -> Settings:
+    """A validated copy (model_copy would skip validation and leave plain strings where SecretStr belongs)."""
+    return Settings.model_validate({**dict(settings), **changes})
+
+
 class FixedClock:
     """A clock tests move by hand, to cross idle and absolute session limits."""
 

@@ -1,0 +1,29 @@
+import io
+import json
+
+from auth_service.adapters.metrics.emf import NAMESPACE, EmfAuthMetrics
+from auth_service.application.ports import AuthEvent
+
+
+def test_every_auth_event_is_a_valid_emf_document_without_personal_data() -> None:
+    stream = io.StringIO()
+    metrics = EmfAuthMetrics("aidlc-auth-staging", stream)
+    for event in AuthEvent:
+        metrics.count(event)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == len(AuthEvent)
+    for event, line in zip(AuthEvent, lines, strict=True):
+        document = json.loads(line)
+        directive = document["_aws"]["CloudWatchMetrics"][0]
+        assert isinstance(document["_aws"]["Timestamp"], int)
+        assert directive["Namespace"] == NAMESPACE == "AIDLC/Auth"
+        assert directive["Dimensions"] == [["Service"]]
+        assert directive["Metrics"] == [{"Name": event.value, "Unit": "Count"}]
+        # Every referenced member exists at the top level, and nothing else is there (no email, ip, user id).
+        assert set(document) == {"_aws", "Service", event.value}
+        assert document["Service"] == "aidlc-auth-staging" and document[event.value] == 1
+
+
+def test_metric_names_match_the_container_contract() -> None:
+    assert {e.value for e in AuthEvent} == {
+        "Registrations", "LoginSuccesses", "LoginFailures", "LoginsThrottled", "RefreshReuseDetected"}

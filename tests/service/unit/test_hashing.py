@@ -1,0 +1,41 @@
+import asyncio
+import threading
+
+from auth_service.adapters.security.hashing import Argon2PasswordHasher, make_context
+
+
+async def test_hashes_with_argon2id_at_owasp_parameters() -> None:
+    hasher = Argon2PasswordHasher()
+    stored = await hasher.hash("correct horse battery staple")
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert await hasher.verify("correct horse battery staple", stored) == (True, None)
+    assert (await hasher.verify("Correct horse battery staple", stored))[0] is False
+
+
+async def test_rehashes_on_login_when_parameters_are_outdated() -> None:
+    weak = make_context(memory_kib=8192, time_cost=1)
+    old_hash = weak.hash("correct horse battery staple")
+    matches, upgraded = await Argon2PasswordHasher().verify("correct horse battery staple", old_hash)
+    assert matches and upgraded is not None and upgraded.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+async def test_unknown_users_verify_against_a_dummy_hash_and_never_match() -> None:
+    hasher = Argon2PasswordHasher()
+    assert await hasher.verify("dummy password for timing equalisation", None) == (False, None)
+    assert await hasher.verify("anything", "not-a-hash") == (False, None)
+
+
+async def test_hashing_runs_off_the_event_loop_in_a_bounded_pool() -> None:
+    seen: set[str] = set()
+    hasher = Argon2PasswordHasher(concurrency=2)
+    original = hasher._context.hash
+
+    def spy(password: str) -> str:
+        seen.add(threading.current_thread().name)
+        return original(password)
+
+    hasher._context.hash = spy  # type: ignore[method-assign]
+    loop_thread = threading.current_thread().name
+    await asyncio.gather(*(hasher.hash(f"password-{i}") for i in range(6)))
+    assert loop_thread not in seen
+    assert all(name.startswith("argon2") for name in seen) and 1 <= len(seen) <= 2

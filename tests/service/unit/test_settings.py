@@ -1,0 +1,30 @@
+import pytest
+from pydantic import ValidationError
+
+from auth_service.settings import Settings
+
+
+def test_database_parts_become_an_asyncpg_url_with_escaped_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_HOST", "db.internal")
+    monkeypatch.setenv("DB_PASSWORD", "p@ss/word:%")
+    monkeypatch.setenv("DB_SSLMODE", "require")
+    settings = Settings()
+    assert settings.sqlalchemy_url() == "postgresql+asyncpg://aidlc_user:p%40ss%2Fword%3A%25@db.internal:5432/aidlc_auth"
+    assert settings.db_sslmode == "require"
+
+
+def test_database_url_is_converted_to_the_asyncpg_driver() -> None:
+    assert Settings(database_url="postgresql://u@h/d").sqlalchemy_url() == "postgresql+asyncpg://u@h/d"
+
+
+def test_a_database_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "DB_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValidationError, match="DATABASE_URL"):
+        Settings()
+
+
+def test_secrets_do_not_show_in_the_settings_repr() -> None:
+    settings = Settings(db_host="h", db_password="topsecret", redis_auth_token="tok3n", jwt_private_key="k3y")
+    assert not {"topsecret", "tok3n", "k3y"} & set(repr(settings).replace("'", " ").split())
+    assert "topsecret" not in repr(settings)

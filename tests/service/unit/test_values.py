@@ -1,0 +1,69 @@
+import pytest
+
+from auth_service.domain.errors import InvalidEmail, InvalidProfile, WeakPassword
+from auth_service.domain.values import (
+    Email,
+    check_password_shape,
+    clean_avatar_url,
+    clean_bio,
+    clean_display_name,
+)
+
+EMAIL = Email("Jane.Doe@Example.com")
+
+
+def test_email_is_compared_case_insensitively_but_kept_as_entered() -> None:
+    assert EMAIL.canonical == "jane.doe@example.com"
+    assert EMAIL.value == "Jane.Doe@Example.com"
+    assert Email("  a@b.co ").value == "a@b.co"
+
+
+@pytest.mark.parametrize("raw", ["", "plain", "@example.com", "a@", "a@b", "a b@example.com", "a@exa mple.com",
+                                 "a@-bad.com", "a@bad-.com", "a@b..com", "x" * 65 + "@example.com",
+                                 "a@" + "b" * 250 + ".com", "a\x00@example.com"])
+def test_invalid_emails_are_rejected(raw: str) -> None:
+    with pytest.raises(InvalidEmail):
+        Email(raw)
+
+
+@pytest.mark.parametrize("password", [
+    "8 chars!",                   # minimum length, spaces allowed
+    "x" * 128,                    # maximum length
+    "пароль-очень-длинный",       # any Unicode
+    "🔐🔐🔐🔐🔐🔐🔐🔐",             # emoji count as one character each
+    "alllowercase-no-rules",      # no composition rules
+])
+def test_password_policy_accepts(password: str) -> None:
+    check_password_shape(password, EMAIL)
+
+
+@pytest.mark.parametrize(("password", "reason"), [
+    ("short", "at least 8"),
+    ("x" * 129, "at most 128"),
+    ("my-jane.doe-password", "email"),
+    ("JANE.DOE2024!", "email"),
+])
+def test_password_policy_rejects(password: str, reason: str) -> None:
+    with pytest.raises(WeakPassword, match=reason):
+        check_password_shape(password, EMAIL)
+
+
+def test_password_is_never_truncated_or_case_folded_by_the_policy() -> None:
+    # 129 characters must fail even though the first 128 would pass: no silent truncation.
+    with pytest.raises(WeakPassword):
+        check_password_shape("a" * 128 + "b", EMAIL)
+
+
+def test_profile_fields_are_validated() -> None:
+    assert clean_display_name("  Ada  ") == "Ada"
+    assert clean_bio("  ") is None
+    assert clean_avatar_url("https://cdn.example.com/a.png") == "https://cdn.example.com/a.png"
+    assert clean_avatar_url("") is None
+    for bad in ("", "   ", "x" * 65, "bell\x07"):
+        with pytest.raises(InvalidProfile):
+            clean_display_name(bad)
+    with pytest.raises(InvalidProfile):
+        clean_bio("b" * 501)
+    for url in ("javascript:alert(1)", "ftp://example.com/a", "https://", "http://exa mple.com", "//x.com/a"):
+        with pytest.raises(InvalidProfile):
+            clean_avatar_url(url)
