@@ -1,0 +1,116 @@
+"""scripts/smoke_test.py: passes against the real service (`make run`), fails loudly on the first wrong answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from scripts import smoke_test
+from scripts.offline_stack import ROOT
+
+TOKENS = {"access_token": "a1", "refresh_token": "r1", "token_type": "bearer", "expires_in": 900}
+
+
+class FakeService(BaseHTTPRequestHandler):
+    """A service that gets everything right except refresh-token reuse (it accepts the old token again)."""
+
+    def do_GET(self) -> None:
+        self._reply(200, {"email": type(self).email})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        if self.path == "/auth/register":
+            type(self).email = body["email"]
+            self._reply(201, {"email": body["email"]})
+        elif self.path == "/auth/refresh":
+            self._reply(200, {**TOKENS, "refresh_token": "r2"})
+        else:
+            self._reply(200, TOKENS)
+
+    email = ""
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_service() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeService)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_stops_at_the_first_wrong_answer(fake_service: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert smoke_test.main([fake_service]) == 1
+    out, err = capsys.readouterr()
+    assert "ok  refresh (200)" in out
+    assert "SMOKE TEST FAILED: reuse of the rotated refresh token is rejected: expected HTTP 401, got HTTP 200" in err
+    assert "logout" not in out
+
+
+def test_unreachable_service_is_a_clear_failure(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert smoke_test.main([f"http://127.0.0.1:{port}", "--timeout", "2"]) == 1
+    assert "no answer from" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("url", ["ftp://host", "127.0.0.1:8000", "file:///etc/passwd"])
+def test_only_http_urls(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert smoke_test.main([url]) == 1
+    assert "BASE_URL must be" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def local_service() -> Iterator[str]:
+    """The real service as `make run` starts it (`python -m devenv run`), on a free port."""
+    port = _free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
+    process = subprocess.Popen([sys.executable, "-m", "devenv", "run"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_passes_against_the_real_service(local_service: str) -> None:
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "smoke_test.py"), local_service,
+                             "--wait", "120"], capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "smoke test passed" in result.stdout
+    assert time.monotonic() - started < 240
