@@ -24,6 +24,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy auth_service
 	$(BIN)/hadolint auth_service/Dockerfile
 
 clean:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from auth_service.adapters.postgres.schema import audit_events, refresh_tokens, sessions, users
 from auth_service.application.errors import DependencyUnavailable
-from auth_service.application.ports import AuditEvent
+from auth_service.application.ports import AuditEvent, AuditLog, SessionRepository, UserRepository
 from auth_service.domain.errors import EmailAlreadyRegistered
 from auth_service.domain.model import Session, User
 from auth_service.domain.values import Email
@@ -169,6 +169,10 @@ def is_unavailability(exc: BaseException) -> bool:
 
 class PostgresUnitOfWork:
     """One transaction on one pooled connection. Commits only through `commit()`."""
+
+    users: UserRepository
+    sessions: SessionRepository
+    audit: AuditLog
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine

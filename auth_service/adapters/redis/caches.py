@@ -35,7 +35,7 @@ class RedisSessionCache:
             return None
         if value == _REVOKED:
             return _REVOKED
-        user_id, _, active_until = value.partition("|")
+        user_id, _, active_until = str(value).partition("|")
         return CachedSessionState(UUID(user_id), datetime.fromtimestamp(float(active_until), UTC))
 
     async def store(self, session_id: UUID, state: CachedSessionState) -> None:

@@ -47,7 +47,8 @@ class Argon2PasswordHasher:
 
     def _verify_and_update(self, password: str, stored: str) -> tuple[bool, str | None]:
         try:
-            return self._context.verify_and_update(password, stored)
+            matches, new_hash = self._context.verify_and_update(password, stored)
+            return bool(matches), new_hash
         except ValueError:  # a malformed stored hash never authenticates
             return False, None
 
