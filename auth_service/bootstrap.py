@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 READINESS_TIMEOUT_SECONDS = 1.0
 TOMBSTONE_MARGIN_SECONDS = 60
+DEVELOPMENT_ENVIRONMENTS = frozenset({"local", "development", "test"})
 
 
 class SystemClock:
@@ -53,10 +55,13 @@ def ensure_signing_key(settings: Settings) -> Settings:
     """Local development without JWT_PRIVATE_KEY gets an ephemeral key (tokens die with the process)."""
     if settings.jwt_private_key is not None:
         return settings
+    if settings.environment not in DEVELOPMENT_ENVIRONMENTS:
+        # Every task would sign with its own key and reject the others' tokens: refuse to start.
+        raise RuntimeError(f"JWT_PRIVATE_KEY is required when ENVIRONMENT={settings.environment!r}")
     log.warning("JWT_PRIVATE_KEY is not set: generated an ephemeral Ed25519 signing key (development only)")
     pem = generate_private_key_pem()
     os.environ["JWT_PRIVATE_KEY"] = pem  # uvicorn workers started after this share the key
-    return settings.model_copy(update={"jwt_private_key": pem})
+    return settings.model_copy(update={"jwt_private_key": SecretStr(pem)})
 
 
 @dataclass

@@ -28,3 +28,16 @@ def test_secrets_do_not_show_in_the_settings_repr() -> None:
     settings = Settings(db_host="h", db_password="topsecret", redis_auth_token="tok3n", jwt_private_key="k3y")
     assert not {"topsecret", "tok3n", "k3y"} & set(repr(settings).replace("'", " ").split())
     assert "topsecret" not in repr(settings)
+
+
+def test_deployed_environments_refuse_to_start_without_a_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from auth_service.bootstrap import ensure_signing_key
+
+    monkeypatch.setenv("JWT_PRIVATE_KEY", "set by this test")
+    monkeypatch.delenv("JWT_PRIVATE_KEY")  # ensure_signing_key exports the key; undo restores the absence
+
+    with pytest.raises(RuntimeError, match="JWT_PRIVATE_KEY is required"):
+        ensure_signing_key(Settings(db_host="h", environment="staging"))
+    local = ensure_signing_key(Settings(db_host="h", environment="local"))
+    assert local.jwt_private_key is not None
+    assert "PRIVATE KEY" in local.jwt_private_key.get_secret_value()
