@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy auth_service
 	$(BIN)/hadolint auth_service/Dockerfile
+	$(BIN)/zizmor --offline --quiet .github/workflows
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
