@@ -21,6 +21,10 @@ test: lint
 run: $(STAMP)
 	$(BIN)/python -m devenv run
 
+## print, offline, every resource the staging stack would create (real program under Pulumi mocks; no AWS)
+plan: $(STAMP)
+	$(BIN)/python -m scripts.plan
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports

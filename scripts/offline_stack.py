@@ -169,6 +169,8 @@ class RecordingMocks(pulumi_mocks.Mocks):
         if typ == "tls:index/privateKey:PrivateKey":
             pem = self._secret(name, _ed25519_pkcs8_pem())
             return {"privateKeyPem": pem, "privateKeyPemPkcs8": pem, "publicKeyPem": "public"}
+        if typ == "aws:cloudwatch/logGroup:LogGroup":
+            return {"arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{physical}"}
         if typ == "aws:secretsmanager/secret:Secret":
             return {"arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{physical}-AbCdEf"}
         if typ == "aws:lb/loadBalancer:LoadBalancer":

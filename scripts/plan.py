@@ -1,0 +1,148 @@
+"""`make plan`: list, offline, every resource the staging stack would create, grouped by component.
+
+Runs the real __main__.py under the same recording mocks as tests/infra (no AWS, no Pulumi CLI,
+no Docker) and prints the properties a reviewer cares about. Values computed by AWS at deploy
+time (ids, ARNs, DNS names) are mock placeholders; secret inputs print as [secret].
+
+    python -m scripts.plan [--stack staging]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from typing import Any
+
+from scripts.offline_stack import Resource, StackGraph, is_secret_wrapper, run_offline
+
+# The inputs worth reading per resource type; other types print their name only.
+REVIEWED: dict[str, list[str]] = {
+    "aws:ec2/vpc:Vpc": ["cidrBlock", "enableDnsHostnames"],
+    "aws:ec2/subnet:Subnet": ["cidrBlock", "availabilityZone", "tags.tier", "mapPublicIpOnLaunch"],
+    "aws:ec2/route:Route": ["destinationCidrBlock", "gatewayId", "natGatewayId"],
+    "aws:ec2/natGateway:NatGateway": ["subnetId"],
+    "aws:ec2/securityGroup:SecurityGroup": ["description"],
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": [
+        "securityGroupId", "ipProtocol", "fromPort", "toPort", "cidrIpv4", "referencedSecurityGroupId",
+    ],
+    "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": [
+        "securityGroupId", "ipProtocol", "fromPort", "toPort", "cidrIpv4", "referencedSecurityGroupId",
+    ],
+    "aws:rds/instance:Instance": [
+        "engine", "engineVersion", "instanceClass", "storageType", "allocatedStorage", "storageEncrypted",
+        "publiclyAccessible", "multiAz", "backupRetentionPeriod", "deletionProtection", "skipFinalSnapshot",
+        "finalSnapshotIdentifier", "dbName", "username", "password",
+    ],
+    "aws:elasticache/replicationGroup:ReplicationGroup": [
+        "engine", "engineVersion", "nodeType", "numCacheClusters", "atRestEncryptionEnabled",
+        "transitEncryptionEnabled", "authToken",
+    ],
+    "aws:secretsmanager/secret:Secret": ["description", "recoveryWindowInDays"],
+    "aws:secretsmanager/secretVersion:SecretVersion": ["secretString"],
+    "random:index/randomPassword:RandomPassword": ["length", "special"],
+    "tls:index/privateKey:PrivateKey": ["algorithm"],
+    "aws:ecr/repository:Repository": ["imageScanningConfiguration.scanOnPush", "forceDelete"],
+    "docker:index/image:Image": ["build.context", "build.platform", "imageName"],
+    "aws:ecs/cluster:Cluster": ["settings"],
+    "aws:cloudwatch/logGroup:LogGroup": ["name", "retentionInDays"],
+    "aws:iam/role:Role": ["description"],
+    "aws:iam/rolePolicy:RolePolicy": ["policy"],
+    "aws:ecs/taskDefinition:TaskDefinition": ["cpu", "memory", "runtimePlatform.cpuArchitecture"],
+    "aws:lb/loadBalancer:LoadBalancer": ["internal", "dropInvalidHeaderFields"],
+    "aws:lb/targetGroup:TargetGroup": ["targetType", "port", "healthCheck.path", "healthCheck.matcher"],
+    "aws:lb/listener:Listener": ["port", "protocol"],
+    "aws:ecs/service:Service": [
+        "desiredCount", "networkConfiguration.assignPublicIp", "deploymentCircuitBreaker",
+        "healthCheckGracePeriodSeconds", "waitForSteadyState",
+    ],
+}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default="staging")
+    graph = run_offline(stack=parser.parse_args().stack)
+    print_plan(graph)
+    return 0
+
+
+def print_plan(graph: StackGraph) -> None:
+    names = _names_by_id(graph)
+    by_component: dict[str, list[Resource]] = defaultdict(list)
+    for resource in graph.resources:
+        if resource.custom and not resource.typ.startswith("pulumi:providers:"):
+            by_component[resource.parent_type].append(resource)
+    total = 0
+    for component, resources in sorted(by_component.items()):
+        print(f"\n{component}  ({len(resources)} resources)")
+        for resource in sorted(resources, key=lambda r: (r.typ, r.name)):
+            print(f"  + {resource.typ.split(':')[-1]:<26} {resource.name}")
+            for line in _details(resource, names):
+                print(f"      {line}")
+        total += len(resources)
+    print(f"\n{total} resources in {len(by_component)} components")
+    print("\nOutputs:")
+    for key, value in sorted(graph.outputs.items()):
+        print(f"  {key}: {value}")
+
+
+def _details(resource: Resource, names: dict[str, str]) -> list[str]:
+    if resource.typ == "aws:ecs/taskDefinition:TaskDefinition":
+        return _reviewed(resource, names) + _container_summary(resource)
+    if resource.typ == "aws:iam/rolePolicy:RolePolicy":
+        return _policy_summary(resource.plain["policy"])
+    return _reviewed(resource, names)
+
+
+def _reviewed(resource: Resource, names: dict[str, str]) -> list[str]:
+    shown = []
+    for path in REVIEWED.get(resource.typ, []):
+        raw = _lookup(resource.inputs, path.split("."))
+        if raw is None:
+            continue
+        value = "[secret]" if is_secret_wrapper(raw) else _readable(raw, names)
+        shown.append(f"{path}={value}")
+    return [" ".join(shown)] if shown else []
+
+
+def _container_summary(task: Resource) -> list[str]:
+    (container,) = json.loads(task.plain["containerDefinitions"])
+    return [
+        f"image={container['image']}",
+        f"port={container['portMappings'][0]['containerPort']}",
+        "environment=" + ", ".join(f"{e['name']}={e['value']}" for e in container["environment"]),
+        "secrets (valueFrom Secrets Manager)=" + ", ".join(s["name"] for s in container["secrets"]),
+        f"healthCheck={container['healthCheck']['command']}",
+    ]
+
+
+def _policy_summary(policy_json: str) -> list[str]:
+    return [f"{s['Sid']}: {s['Action']} on {s['Resource']}" for s in json.loads(policy_json)["Statement"]]
+
+
+def _lookup(value: Any, path: list[str]) -> Any:
+    for key in path:
+        if is_secret_wrapper(value):
+            return value
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _readable(value: Any, names: dict[str, str]) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        return names.get(value, value)  # show references by the logical name they point to
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+
+def _names_by_id(graph: StackGraph) -> dict[str, str]:
+    return {r.state["id"]: f"<{r.name}>" for r in graph.resources if r.custom}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
