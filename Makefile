@@ -32,5 +32,9 @@ lint: $(STAMP)
 	$(BIN)/hadolint auth_service/Dockerfile
 	$(BIN)/zizmor --offline --quiet .github/workflows
 
+## estimated monthly USD cost of the staging stack, per resource and component (offline, under mocks)
+cost: $(STAMP)
+	$(BIN)/python -m scripts.cost
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,76 @@
+"""The cost report's arithmetic on known numbers, and the report over the real (mocked) stack."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts import cost
+from scripts.cost import Assumptions, LineItem, Resource
+
+PRICES = cost.load_prices()["prices"]
+HOURS = 730.0
+
+
+def test_price_table_records_its_source_and_date() -> None:
+    table = cost.load_prices()
+    assert table["region"] == "us-east-1" and table["currency"] == "USD"
+    assert table["source"] and table["as_of"]
+    assert table["deployment_plan_estimates"]["dev"]["total"] == 107
+    assert table["deployment_plan_estimates"]["prod"]["total"] == 180
+
+
+def test_fargate_is_vcpu_hours_plus_gb_hours() -> None:
+    # 2 tasks x (0.5 vCPU x 0.04048 + 1 GB x 0.004445) x 730 h
+    assert cost.fargate_monthly(2, 512, 1024, PRICES, HOURS) == pytest.approx(36.0401, abs=1e-4)
+    assert cost.fargate_monthly(4, 512, 1024, PRICES, HOURS) == pytest.approx(2 * 36.0401, abs=1e-3)
+
+
+def test_rds_is_instance_hours_plus_storage_and_multi_az_doubles_both() -> None:
+    single = cost.rds_monthly("db.t4g.micro", False, 20, PRICES, HOURS)
+    assert single == pytest.approx(0.016 * 730 + 20 * 0.115)
+    assert cost.rds_monthly("db.t4g.micro", True, 20, PRICES, HOURS) == pytest.approx(2 * single)
+
+
+def test_alb_nat_redis_and_logs() -> None:
+    assert cost.alb_monthly(0.5, 2, PRICES, HOURS) == pytest.approx((0.0225 + 0.5 * 0.008 + 2 * 0.005) * 730)
+    assert cost.nat_monthly(10, PRICES, HOURS) == pytest.approx(0.045 * 730 + 10 * 0.045)
+    assert cost.elasticache_monthly("cache.t4g.micro", 2, PRICES, HOURS) == pytest.approx(2 * 0.016 * 730)
+    assert cost.logs_monthly(2, 30, PRICES) == pytest.approx(2 * 0.50 + 2 * 0.03)
+
+
+def test_line_items_use_the_task_size_and_split_nat_traffic() -> None:
+    graph = [
+        Resource("aws:ecs/taskDefinition:TaskDefinition", "task", "compute", {"cpu": "1024", "memory": "2048"}),
+        Resource("aws:ecs/service:Service", "svc", "compute", {"desiredCount": 3.0}),
+        Resource("aws:ec2/natGateway:NatGateway", "nat-0", "network", {}),
+        Resource("aws:ec2/natGateway:NatGateway", "nat-1", "network", {}),
+        Resource("aws:ec2/vpc:Vpc", "vpc", "network", {}),  # free: no line
+    ]
+    items = cost.line_items(graph, PRICES, Assumptions(nat_gb=20, emf_metrics=0))
+    service = next(i for i in items if i.resource == "Service svc")
+    assert service.usd == pytest.approx(cost.fargate_monthly(3, 1024, 2048, PRICES, HOURS))
+    nats = [i for i in items if i.resource.startswith("NatGateway")]
+    assert [n.usd for n in nats] == [pytest.approx(cost.nat_monthly(10, PRICES, HOURS))] * 2
+    assert not any("Vpc" in i.resource for i in items)
+
+
+def test_totals_per_component() -> None:
+    items = [LineItem("a", "x", 1.5, ""), LineItem("a", "y", 2.0, ""), LineItem("b", "z", 4.0, "")]
+    assert cost.by_component(items) == {"a": 3.5, "b": 4.0}
+
+
+def test_assumptions_are_flags() -> None:
+    assumptions, _ = cost._parse(["--nat-gb", "50", "--hours-per-month", "100", "--emf-metrics", "7"])
+    assert (assumptions.nat_gb, assumptions.hours_per_month, assumptions.emf_metrics) == (50, 100, 7)
+    assert assumptions.log_gb == Assumptions().log_gb
+
+
+def test_report_over_the_staging_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cost.main([]) == 0
+    out = capsys.readouterr().out
+    total = float(out.split("TOTAL")[1].split()[0])
+    assert 100 < total < 200, out  # same ballpark as the plan's ~$107 dev / ~$180 prod
+    for component in ("compute", "network", "data", "monitoring"):
+        assert f"  {component}" in out
+    assert "~$107/month" in out and "~$180/month" in out
+    assert "assumptions: hours_per_month=730.0" in out
