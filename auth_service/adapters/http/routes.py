@@ -27,6 +27,7 @@ ReadinessProbe = Callable[[], Awaitable[None]]
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
 
+# 400: a body that is not even text (invalid UTF-8) fails before validation; FastAPI answers 400, not 422.
 def _problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": schemas.Problem, "content": {PROBLEM_JSON: {}}} for s in statuses}
 
@@ -72,7 +73,7 @@ ops_router = APIRouter(tags=["operations"])
 
 
 @auth_router.post("/register", status_code=201, response_model=schemas.ProfileResponse,
-                  responses=_problem_docs(409, 422, 503))
+                  responses=_problem_docs(400, 409, 422, 503))
 async def register(body: schemas.RegisterRequest, auth: Auth, context: Context) -> schemas.ProfileResponse:
     return _profile(await auth.register(body.email, body.password, body.display_name, context))
 
@@ -117,13 +118,13 @@ async def _login_credentials(request: Request) -> schemas.LoginRequest:
 
 
 @auth_router.post("/login", response_model=schemas.TokenResponse, openapi_extra=_LOGIN_BODY,
-                  responses=_problem_docs(401, 422, 429, 503))
+                  responses=_problem_docs(400, 401, 422, 429, 503))
 async def login(request: Request, auth: Auth, context: Context) -> schemas.TokenResponse:
     credentials = await _login_credentials(request)
     return _tokens(await auth.login(credentials.email, credentials.password, context))
 
 
-@auth_router.post("/refresh", response_model=schemas.TokenResponse, responses=_problem_docs(401, 422, 503))
+@auth_router.post("/refresh", response_model=schemas.TokenResponse, responses=_problem_docs(400, 401, 422, 503))
 async def refresh(body: schemas.RefreshRequest, auth: Auth, context: Context) -> schemas.TokenResponse:
     return _tokens(await auth.refresh(body.refresh_token, context))
 
@@ -161,14 +162,15 @@ async def get_me(caller: Caller, auth: Auth) -> schemas.ProfileResponse:
     return _profile(await auth.get_profile(caller))
 
 
-@users_router.patch("/me", response_model=schemas.ProfileResponse, responses=_problem_docs(401, 422, 503))
+@users_router.patch("/me", response_model=schemas.ProfileResponse,
+                    responses=_problem_docs(400, 401, 422, 503))
 async def update_me(body: schemas.ProfileUpdateRequest, caller: Caller, auth: Auth) -> schemas.ProfileResponse:
     changes = ProfileChanges(display_name=body.display_name, bio=body.bio, avatar_url=body.avatar_url,
                              fields_set=frozenset(body.model_fields_set))
     return _profile(await auth.update_profile(caller, changes))
 
 
-@users_router.post("/me/password", status_code=204, responses=_problem_docs(401, 422, 503))
+@users_router.post("/me/password", status_code=204, responses=_problem_docs(400, 401, 422, 503))
 async def change_password(
     body: schemas.PasswordChangeRequest, caller: Caller, auth: Auth, context: Context
 ) -> Response:
@@ -176,7 +178,7 @@ async def change_password(
     return Response(status_code=204)
 
 
-@users_router.delete("/me", status_code=204, responses=_problem_docs(401, 422, 503))
+@users_router.delete("/me", status_code=204, responses=_problem_docs(400, 401, 422, 503))
 async def delete_me(body: schemas.AccountDeletionRequest, caller: Caller, auth: Auth, context: Context) -> Response:
     await auth.delete_account(caller, body.password, context)
     return Response(status_code=204)
