@@ -13,6 +13,16 @@ $(STAMP): requirements.txt requirements-dev.txt auth_service/requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# `make bench` only: the fastapi-users reference app and the load generator (their pins clash with the service's).
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-stamp
+
+$(BENCH_STAMP): bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt
+	touch $@
+
 ## lint + architecture contracts + the whole test suite against real PostgreSQL/Redis
 test: lint
 	$(BIN)/python -m pytest
@@ -36,5 +46,9 @@ lint: $(STAMP)
 cost: $(STAMP)
 	$(BIN)/python -m scripts.cost
 
+## side-by-side load benchmark against a fastapi-users reference app (~4 min; not part of `make test`)
+bench: $(STAMP) $(BENCH_STAMP)
+	$(BIN)/python bench/run.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache .mypy_cache
