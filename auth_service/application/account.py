@@ -21,8 +21,8 @@ from auth_service.domain.model import Profile, Session, User
 from auth_service.domain.values import clean_avatar_url, clean_bio, clean_display_name
 
 
-async def _load_user(uow: UnitOfWork, principal: Principal) -> User:
-    user = await uow.users.get(principal.user_id)
+async def _load_user(uow: UnitOfWork, principal: Principal, *, lock: bool = False) -> User:
+    user = await (uow.users.lock(principal.user_id) if lock else uow.users.get(principal.user_id))
     if user is None:  # deleted concurrently: the token no longer names anyone
         raise InvalidToken()
     return user
@@ -98,7 +98,7 @@ class ChangePassword:
     ) -> None:
         deps = self._deps
         async with deps.uow() as uow:
-            user = await _load_user(uow, principal)
+            user = await _load_user(uow, principal, lock=True)  # logins of this user wait; see Login
             matches, _ = await deps.hasher.verify(current_password, user.password_hash)
             if not matches:
                 raise WrongPassword()
@@ -121,7 +121,7 @@ class DeleteAccount:
     async def __call__(self, principal: Principal, password: str, context: RequestContext) -> None:
         deps = self._deps
         async with deps.uow() as uow:
-            user = await _load_user(uow, principal)
+            user = await _load_user(uow, principal, lock=True)  # logins of this user wait; see Login
             matches, _ = await deps.hasher.verify(password, user.password_hash)
             if not matches:
                 raise WrongPassword()

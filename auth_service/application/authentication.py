@@ -56,6 +56,14 @@ class Login:
         async with deps.uow() as uow:
             user = await uow.users.get_by_email(address)
             matches, upgraded_hash = await deps.hasher.verify(password, user.password_hash if user else None)
+            if user is not None and matches:
+                # The hash was verified without a lock. A password change or deletion that committed meanwhile
+                # must win: re-read under the row lock they also take (else their "end every other session"
+                # misses the session opened here) and verify again if the hash changed.
+                current = await uow.users.lock(user.id)
+                if current is not None and current.password_hash != user.password_hash:
+                    matches, upgraded_hash = await deps.hasher.verify(password, current.password_hash)
+                user, matches = current, matches and current is not None
             now = deps.clock.now()
             if user is None or not matches:
                 await deps.limiter.record_failure(key, context.ip)

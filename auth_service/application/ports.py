@@ -26,6 +26,10 @@ class UserRepository(Protocol):
 
     async def get_by_email(self, email: Email) -> User | None: ...
 
+    async def lock(self, user_id: UUID) -> User | None:
+        """Re-read the user and hold a row lock until the transaction ends (serialises login, password
+        change and deletion of one account)."""
+
     async def update(self, user: User) -> None: ...
 
     async def delete(self, user_id: UUID) -> None: ...

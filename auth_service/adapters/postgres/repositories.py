@@ -55,6 +55,13 @@ class PostgresUserRepository:
         row = (await self._db.execute(select(users).where(users.c.id == user_id))).first()
         return _user_from_row(row) if row else None
 
+    async def lock(self, user_id: UUID) -> User | None:
+        # FOR NO KEY UPDATE: conflicts with itself and with DELETE, but not with the KEY SHARE lock that a
+        # foreign-key insert (a new session) takes.
+        query = select(users).where(users.c.id == user_id).with_for_update(key_share=True)
+        row = (await self._db.execute(query)).first()
+        return _user_from_row(row) if row else None
+
     async def get_by_email(self, email: Email) -> User | None:
         query = select(users).where(func.lower(users.c.email) == email.canonical)
         row = (await self._db.execute(query)).first()
