@@ -1,0 +1,168 @@
+"""Races decided by PostgreSQL, not by luck: many requests at once through the real app (in-process ASGI,
+real PostgreSQL and Redis, real argon2 hasher), each on its own pooled connection."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from auth_service.settings import Settings
+from tests.service.conftest import STRONG_PASSWORD, Service, bearer, build_service, unique_email
+
+NEW_PASSWORD = "Saxophone-Lantern-Pebble-93"
+
+
+@pytest.fixture
+async def racy_service(settings: Settings) -> AsyncIterator[Service]:
+    # Enough connections that requests really overlap inside PostgreSQL instead of queueing in the pool.
+    # Failed logins are expected in these races: keep the per-account throttle out of the way.
+    svc, lifespan = await build_service(settings.model_copy(update={
+        "db_pool_size": 20, "login_max_failures_per_account_per_hour": 100_000,
+        "login_free_failures_before_backoff": 100_000}))
+    yield svc
+    await svc.client.aclose()
+    await lifespan.__aexit__(None, None, None)
+
+
+async def _fetchval(database_url: str, query: str, *args: object) -> object:
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await connection.fetchval(query, *args)
+    finally:
+        await connection.close()
+
+
+async def test_fifty_concurrent_registrations_of_one_email_create_exactly_one_user(
+    racy_service: Service, database_url: str
+) -> None:
+    local = f"race-{uuid.uuid4().hex[:10]}"
+    # Same address in different letter cases: uniqueness is case-insensitive.
+    emails = [f"{local}@example.com" if i % 2 else f"{local.upper()}@Example.COM" for i in range(50)]
+    responses = await asyncio.gather(*(
+        racy_service.client.post("/auth/register", json={"email": email, "password": STRONG_PASSWORD,
+                                                         "display_name": f"Racer {i}"})
+        for i, email in enumerate(emails)
+    ))
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {201: 1, 409: 49}, statuses
+    assert all(r.headers["content-type"] == "application/problem+json" for r in responses if r.status_code == 409)
+    rows = await _fetchval(database_url, "SELECT count(*) FROM users WHERE lower(email) = lower($1)", emails[0])
+    assert rows == 1
+    winner = next(r.json() for r in responses if r.status_code == 201)
+    assert (await racy_service.client.post("/auth/login", json={"email": emails[0], "password": STRONG_PASSWORD})
+            ).status_code == 200
+    assert winner["email"].lower() == emails[0].lower()
+
+
+async def test_concurrent_refreshes_with_one_token_let_one_win_and_then_revoke_the_session(
+    racy_service: Service, database_url: str
+) -> None:
+    user = await racy_service.register()
+    tokens = await racy_service.login(user["email"])
+    responses = await asyncio.gather(*(
+        racy_service.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        for _ in range(20)
+    ))
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {200: 1, 401: 19}, statuses
+    winner = next(r.json() for r in responses if r.status_code == 200)
+    codes = Counter(r.json()["code"] for r in responses if r.status_code == 401)
+    assert codes["refresh_token_reused"] >= 1, codes  # reuse detection fired (the rest may see the revoked session)
+
+    # Reuse detection ends the whole session: the winner's fresh tokens die with it, and so does the original.
+    assert (await racy_service.client.get("/users/me", headers=bearer(winner["access_token"]))).status_code == 401
+    assert (await racy_service.client.get("/users/me", headers=bearer(tokens["access_token"]))).status_code == 401
+    again = await racy_service.client.post("/auth/refresh", json={"refresh_token": winner["refresh_token"]})
+    assert again.status_code == 401
+    reason = await _fetchval(
+        database_url,
+        "SELECT s.revoked_reason FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = $1",
+        user["email"],
+    )
+    assert reason == "refresh_token_reused"
+
+
+async def test_password_change_racing_logins_leaves_no_session_opened_with_the_old_password(
+    racy_service: Service,
+) -> None:
+    """What "behave" means for a password change racing logins with the old and the new password:
+
+    - no 5xx; a login answers 200 or 401, the change answers 204;
+    - once the change has answered, the old password no longer logs in and the new one does;
+    - the changer's own session survives; every session opened with the old password -- before or during the
+      change -- is revoked afterwards (ASVS 3.3.3: a password change ends the other sessions);
+      sessions opened with the new password stay valid.
+    """
+    for _round in range(2):
+        user = await racy_service.register(email=unique_email())
+        changer = await racy_service.login(user["email"])
+
+        async def login(password: str, delay: float, email: str = user["email"]) -> tuple[str, int, dict[str, str]]:
+            await asyncio.sleep(delay)
+            response = await racy_service.client.post("/auth/login", json={"email": email, "password": password})
+            return password, response.status_code, response.json()
+
+        async def change(token: str = changer["access_token"]) -> int:
+            response = await racy_service.client.post(
+                "/users/me/password", headers=bearer(token),
+                json={"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD})
+            return response.status_code
+
+        # Old-password logins spread over the whole change (verify + hash + commit, queued behind the logins'
+        # own hashes on the 2-thread argon2 pool), so some start while the change is between its checks.
+        racers = [login(STRONG_PASSWORD, i * 0.012) for i in range(24)]
+        racers += [login(NEW_PASSWORD, 0.1 + i * 0.05) for i in range(4)]
+        change_status, *logins = await asyncio.gather(change(), *racers)
+        assert change_status == 204
+        assert all(status in (200, 401) for _, status, _ in logins), logins
+
+        for password, expected in ((STRONG_PASSWORD, 401), (NEW_PASSWORD, 200)):
+            after = await racy_service.client.post("/auth/login", json={"email": user["email"],
+                                                                        "password": password})
+            assert after.status_code == expected, (password, after.text)
+        assert (await racy_service.client.get("/users/me", headers=bearer(changer["access_token"]))
+                ).status_code == 200
+
+        survivors = []
+        for password, status, body in logins:
+            if status != 200:
+                continue
+            me = await racy_service.client.get("/users/me", headers=bearer(body["access_token"]))
+            if password == STRONG_PASSWORD and me.status_code != 401:
+                survivors.append(me.status_code)
+            if password == NEW_PASSWORD:
+                assert me.status_code == 200
+        assert not survivors, f"round {_round}: {len(survivors)} session(s) opened with the old password survived"
+
+
+async def test_account_deletion_racing_logins_never_fails_with_500_or_leaves_a_session(
+    racy_service: Service, database_url: str
+) -> None:
+    """A login that verified the password while the account was being deleted must fail cleanly (401),
+    not with a foreign-key error (500), and must leave no session behind."""
+    user = await racy_service.register(email=unique_email())
+    owner = await racy_service.login(user["email"])
+
+    async def login(delay: float) -> int:
+        await asyncio.sleep(delay)
+        response = await racy_service.client.post("/auth/login", json={"email": user["email"],
+                                                                      "password": STRONG_PASSWORD})
+        return response.status_code
+
+    async def delete() -> int:
+        response = await racy_service.client.request(
+            "DELETE", "/users/me", headers=bearer(owner["access_token"]), json={"password": STRONG_PASSWORD})
+        return response.status_code
+
+    delete_status, *logins = await asyncio.gather(delete(), *(login(i * 0.012) for i in range(24)))
+    assert delete_status == 204
+    assert set(logins) <= {200, 401}, Counter(logins)
+    users = await _fetchval(database_url, "SELECT count(*) FROM users WHERE lower(email) = lower($1)", user["email"])
+    sessions = await _fetchval(database_url, "SELECT count(*) FROM sessions WHERE user_id = $1",
+                               uuid.UUID(user["id"]))
+    assert (users, sessions) == (0, 0)
