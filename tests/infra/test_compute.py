@@ -156,3 +156,24 @@ def test_task_role_has_no_permissions_and_only_ecs_tasks_assume_the_roles(stagin
     task = staging.one("aws:ecs/taskDefinition:TaskDefinition").plain
     assert task["taskRoleArn"] == task_role.state["arn"]
     assert task["executionRoleArn"] == role(staging, "execution").state["arn"]
+
+
+def test_task_definition_points_at_this_stacks_database_cache_and_secrets(
+    staging: StackGraph, container: dict[str, Any]
+) -> None:
+    env = {item["name"]: item["value"] for item in container["environment"]}
+    db = staging.one("aws:rds/instance:Instance")
+    redis = staging.one("aws:elasticache/replicationGroup:ReplicationGroup")
+    assert (env["DB_HOST"], env["DB_PORT"]) == (db.state["address"], "5432")
+    assert (env["DB_NAME"], env["DB_USER"]) == (db.plain["dbName"], db.plain["username"])
+    assert env["REDIS_URL"] == f"rediss://{redis.state['primaryEndpointAddress']}:6379/0"
+
+    secret_arn = {
+        version.name.removeprefix("auth-staging-"): staging.by_id(version.plain["secretId"]).state["arn"]
+        for version in staging.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    }
+    assert {item["name"]: item["valueFrom"] for item in container["secrets"]} == {
+        "DB_PASSWORD": secret_arn["db-password"],
+        "REDIS_AUTH_TOKEN": secret_arn["redis-auth-token"],
+        "JWT_PRIVATE_KEY": secret_arn["jwt-private-key"],
+    }
