@@ -1,0 +1,66 @@
+"""The service over `rediss://` with an AUTH token, the way it talks to ElastiCache with in-transit encryption."""
+
+import secrets
+import ssl
+
+import pytest
+
+from auth_service.settings import Settings
+from tests.service.conftest import build_service, with_settings
+from tests.service.integration.helpers import assert_problem
+from tests.support.tls import TlsRedisServer, TlsUnsupported
+
+
+@pytest.fixture
+def tls_redis(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    token = secrets.token_urlsafe(24)
+    try:
+        server = TlsRedisServer(password=token).__enter__()
+    except TlsUnsupported as reason:
+        print(f"SKIPPED TLS Redis test: {reason}")
+        pytest.skip(str(reason))
+    # The default SSL context trusts SSL_CERT_FILE, the same way the container trusts the AWS CA bundle.
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.certificate.cert_file))
+    assert ssl.get_default_verify_paths().openssl_cafile_env == "SSL_CERT_FILE"
+    yield server
+    server.__exit__()
+
+
+async def test_full_flow_over_tls_with_an_auth_token(settings: Settings, tls_redis: TlsRedisServer) -> None:
+    svc, lifespan = await build_service(with_settings(settings, redis_url=tls_redis.url,
+                                                      redis_auth_token=tls_redis.password))
+    try:
+        ready = await svc.client.get("/health/ready")
+        assert ready.status_code == 200, ready.text
+        _, headers = await svc.signed_in_user()
+        assert (await svc.client.get("/users/me", headers=headers)).status_code == 200
+        await svc.client.post("/auth/logout", headers=headers)
+        assert (await svc.client.get("/users/me", headers=headers)).status_code == 401
+        cache = svc.app.state.auth_service.deps.session_cache._redis.client
+        assert await cache.dbsize() > 0  # the cache really lives on the TLS server
+    finally:
+        await svc.client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+async def test_a_wrong_auth_token_is_not_ready(settings: Settings, tls_redis: TlsRedisServer) -> None:
+    svc, lifespan = await build_service(with_settings(settings, redis_url=tls_redis.url,
+                                                      redis_auth_token="wrong-token"))
+    try:
+        body = assert_problem(await svc.client.get("/health/ready"), 503, "not_ready")
+        assert body["failed"] == ["redis"]
+    finally:
+        await svc.client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+async def test_an_untrusted_certificate_is_refused(settings: Settings, tls_redis: TlsRedisServer,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE")
+    svc, lifespan = await build_service(with_settings(settings, redis_url=tls_redis.url,
+                                                      redis_auth_token=tls_redis.password))
+    try:
+        assert_problem(await svc.client.get("/health/ready"), 503, "not_ready")
+    finally:
+        await svc.client.aclose()
+        await lifespan.__aexit__(None, None, None)
