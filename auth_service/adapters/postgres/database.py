@@ -36,6 +36,7 @@ def create_engine(
         pool_timeout=connect_timeout,
         pool_pre_ping=True,  # a pooled connection that died with a PostgreSQL restart is replaced, not used
         pool_recycle=1800,
+        hide_parameters=True,  # errors must never log bound values (password hashes, IPs, user agents)
         connect_args=connect_args,
     )
 

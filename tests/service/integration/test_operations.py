@@ -114,3 +114,23 @@ async def test_two_tasks_migrating_at_once_both_succeed(admin_url: str, settings
         assert {r.tablename for r in tables} >= {"users", "sessions", "refresh_tokens", "audit_events"}
     finally:
         await drop_database(admin_url, name)
+
+
+async def test_database_errors_never_carry_bound_values(settings: Settings) -> None:
+    """Unexpected-error logs print the exception: it must not contain password hashes, IPs or user agents."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from auth_service.adapters.postgres.database import create_engine
+
+    engine = create_engine(settings.sqlalchemy_url(), sslmode="prefer", pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1 / 0 WHERE CAST(:value AS text) IS NOT NULL"),
+                                     {"value": "$argon2id$v=19$secret"})
+        raise AssertionError("the division should have failed")
+    except DBAPIError as exc:
+        assert "$argon2id$v=19$secret" not in str(exc)
+        assert "hidden due to hide_parameters" in str(exc)
+    finally:
+        await engine.dispose()
