@@ -245,7 +245,9 @@ class Compute(pulumi.ComponentResource):
             deployment_maximum_percent=200,
             wait_for_steady_state=True,  # a release that never turns healthy fails `pulumi up`
             propagate_tags="SERVICE",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[listener]),
+            # Application Auto Scaling owns the task count after creation; without this every `pulumi up`
+            # would reset a scaled-out service to `desired_count` in the middle of a deploy.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[listener], ignore_changes=["desiredCount"]),
         )
 
 
