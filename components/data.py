@@ -100,7 +100,7 @@ class Data(pulumi.ComponentResource):
         aws.secretsmanager.SecretVersion(
             f"{self._name}-{label}",
             secret_id=secret.id,
-            secret_string=pulumi.Output.secret(value),
+            secret_string=pulumi.Output.secret(value),  # type: ignore[arg-type]  # mypy cannot infer T from Output[str]
             opts=self._child,
         )
         return secret.arn
