@@ -16,6 +16,9 @@ import pulumi_aws as aws
 
 from components.config import APP_PORT, DB_PORT, REDIS_PORT, NetworkSettings
 
+INGRESS = aws.vpc.SecurityGroupIngressRule
+EGRESS = aws.vpc.SecurityGroupEgressRule
+
 ANYWHERE = "0.0.0.0/0"
 HTTP_PORT = 80
 HTTPS_PORT = 443
@@ -149,16 +152,14 @@ class Network(pulumi.ComponentResource):
         self.redis_security_group = self._group("redis", "Redis: from the service tasks only")
         alb, ecs = self.alb_security_group, self.ecs_security_group
 
-        self._ingress("alb-http-in", alb, HTTP_PORT, "HTTP from anywhere (no TLS by choice)", cidr=ANYWHERE)
-        self._egress("alb-to-ecs", alb, APP_PORT, "to the service tasks", peer=ecs)
-        self._ingress("ecs-from-alb", ecs, APP_PORT, "from the load balancer", peer=alb)
-        self._egress("ecs-https-out", ecs, HTTPS_PORT, "ECR, Secrets Manager, CloudWatch Logs", cidr=ANYWHERE)
-        self._egress("ecs-to-db", ecs, DB_PORT, "to PostgreSQL", peer=self.db_security_group)
-        self._egress("ecs-to-redis", ecs, REDIS_PORT, "to Redis", peer=self.redis_security_group)
-        self._ingress("db-from-ecs", self.db_security_group, DB_PORT, "from the service tasks", peer=ecs)
-        self._ingress(
-            "redis-from-ecs", self.redis_security_group, REDIS_PORT, "from the service tasks", peer=ecs
-        )
+        self._rule(INGRESS, "alb-http-in", alb, HTTP_PORT, "HTTP from anywhere (no TLS by choice)", cidr=ANYWHERE)
+        self._rule(EGRESS, "alb-to-ecs", alb, APP_PORT, "to the service tasks", peer=ecs)
+        self._rule(INGRESS, "ecs-from-alb", ecs, APP_PORT, "from the load balancer", peer=alb)
+        self._rule(EGRESS, "ecs-https-out", ecs, HTTPS_PORT, "ECR, Secrets Manager, CloudWatch Logs", cidr=ANYWHERE)
+        self._rule(EGRESS, "ecs-to-db", ecs, DB_PORT, "to PostgreSQL", peer=self.db_security_group)
+        self._rule(EGRESS, "ecs-to-redis", ecs, REDIS_PORT, "to Redis", peer=self.redis_security_group)
+        self._rule(INGRESS, "db-from-ecs", self.db_security_group, DB_PORT, "from the service tasks", peer=ecs)
+        self._rule(INGRESS, "redis-from-ecs", self.redis_security_group, REDIS_PORT, "from the service tasks", peer=ecs)
 
     def _group(self, label: str, description: str) -> aws.ec2.SecurityGroup:
         return aws.ec2.SecurityGroup(
@@ -169,8 +170,9 @@ class Network(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _ingress(
+    def _rule(
         self,
+        rule_type: type[INGRESS] | type[EGRESS],
         label: str,
         group: aws.ec2.SecurityGroup,
         port: int,
@@ -179,29 +181,8 @@ class Network(pulumi.ComponentResource):
         cidr: str | None = None,
         peer: aws.ec2.SecurityGroup | None = None,
     ) -> None:
-        aws.vpc.SecurityGroupIngressRule(
-            f"{self._name}-{label}",
-            security_group_id=group.id,
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            cidr_ipv4=cidr,
-            referenced_security_group_id=peer.id if peer else None,
-            description=description,
-            opts=self._child,
-        )
-
-    def _egress(
-        self,
-        label: str,
-        group: aws.ec2.SecurityGroup,
-        port: int,
-        description: str,
-        *,
-        cidr: str | None = None,
-        peer: aws.ec2.SecurityGroup | None = None,
-    ) -> None:
-        aws.vpc.SecurityGroupEgressRule(
+        """One TCP port to or from exactly one peer (a CIDR or another security group)."""
+        rule_type(
             f"{self._name}-{label}",
             security_group_id=group.id,
             ip_protocol="tcp",
