@@ -8,6 +8,7 @@ burst at the event adds tasks quickly and a short lull does not flap them away.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
@@ -17,6 +18,9 @@ from pulumi_aws.appautoscaling import (
 from pulumi_aws.appautoscaling import (
     PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs as PredefinedMetric,
 )
+
+if TYPE_CHECKING:
+    from components.compute import Compute
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,16 @@ class AutoScalingArgs:
     alb_arn_suffix: pulumi.Input[str]
     target_group_arn_suffix: pulumi.Input[str]
     settings: ScalingSettings = field(default_factory=ScalingSettings)
+
+    @classmethod
+    def for_service(cls, compute: Compute, settings: ScalingSettings) -> AutoScalingArgs:
+        return cls(
+            cluster_name=compute.cluster_name,
+            ecs_service_name=compute.service_name,
+            alb_arn_suffix=compute.alb_arn_suffix,
+            target_group_arn_suffix=compute.target_group_arn_suffix,
+            settings=settings,
+        )
 
 
 class AutoScaling(pulumi.ComponentResource):

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.autoscaling import ScalingSettings
+from components.github_oidc import GithubOidcSettings
+from components.monitoring import AlarmThresholds
+
 APP_PORT = 8000  # docs/container-contract.md
 DB_PORT = 5432
 REDIS_PORT = 6379
@@ -76,6 +80,9 @@ class StackConfig:
     network: NetworkSettings
     data: DataSettings
     compute: ComputeSettings
+    scaling: ScalingSettings
+    alarms: AlarmThresholds
+    github: GithubOidcSettings
 
 
 def load_config() -> StackConfig:
@@ -88,6 +95,9 @@ def load_config() -> StackConfig:
         network=_network_settings(config),
         data=_data_settings(config),
         compute=_compute_settings(config, stack, region),
+        scaling=ScalingSettings.from_config(config),
+        alarms=AlarmThresholds.from_config(config),
+        github=GithubOidcSettings.from_config(config),
     )
 
 

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_aws as aws
+
+if TYPE_CHECKING:
+    from components.compute import Compute
+    from components.config import StackConfig
+    from components.data import Data
 
 GIB = 1024**3
 
@@ -72,6 +77,23 @@ class MonitoringArgs:
     log_group_name: pulumi.Input[str]
     metrics_service_name: pulumi.Input[str]  # SERVICE_NAME of the task: the EMF `Service` dimension
     thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
+
+    @classmethod
+    def for_stack(cls, config: StackConfig, data: Data, compute: Compute) -> MonitoringArgs:
+        return cls(
+            region=config.compute.region,
+            alb_arn_suffix=compute.alb_arn_suffix,
+            target_group_arn_suffix=compute.target_group_arn_suffix,
+            cluster_name=compute.cluster_name,
+            ecs_service_name=compute.service_name,
+            db_instance_identifier=data.db_instance_identifier,
+            redis_member_cluster_ids=redis_member_cluster_ids(
+                data.redis_replication_group_id, config.data.cache_node_count
+            ),
+            log_group_name=compute.log_group_name,
+            metrics_service_name=config.compute.service_name,
+            thresholds=config.alarms,
+        )
 
 
 @dataclass(frozen=True)
