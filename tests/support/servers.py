@@ -1,6 +1,7 @@
 """Throwaway servers a test starts, owns and stops by their own PID: Redis, PostgreSQL, the service itself.
 
-Each helper records the PID of the process it started (for PostgreSQL, the postmaster's PID from
+The one home for these helpers (tests/support/tls.py adds the TLS-only Redis and certificates). Each
+helper records the PID of the process it started (for PostgreSQL, the postmaster's PID from
 postmaster.pid) and signals only that PID. Missing binaries are reported through `missing_binary()`,
 so tests can skip with a printed reason instead of failing on a machine without the servers.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,8 +20,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from tests.support.tls import Certificate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -31,9 +37,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float, *, host: str = "127.0.0.1") -> None:
+def wait_for_port(
+    port: int, timeout: float, *, host: str = "127.0.0.1", process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Wait until something accepts TCP connections on host:port; with `process`, give up as soon as it exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening on {host}:{port}")
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
         time.sleep(0.05)
@@ -43,9 +54,15 @@ def wait_for_port(port: int, timeout: float, *, host: str = "127.0.0.1") -> None
 def _postgres_bin_dir() -> Path | None:
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
     for candidate in reversed(candidates):
-        if (Path(candidate) / "initdb").exists() and (Path(candidate) / "postgres").exists():
+        if all((Path(candidate) / name).exists() for name in ("initdb", "pg_ctl", "postgres")):
             return Path(candidate)
     return None
+
+
+def _psql(bin_dir: Path | None) -> str | None:
+    if bin_dir is not None and (bin_dir / "psql").exists():
+        return str(bin_dir / "psql")
+    return shutil.which("psql")
 
 
 def missing_binary(kind: str) -> str | None:
@@ -54,14 +71,27 @@ def missing_binary(kind: str) -> str | None:
         return None if os.access(REDIS_SERVER, os.X_OK) else f"no redis-server binary ({REDIS_SERVER})"
     if kind == "postgres":
         if _postgres_bin_dir() is None:
-            return "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin"
+            return "no PostgreSQL server binaries (initdb, pg_ctl, postgres) under /usr/lib/postgresql/*/bin"
+        if _psql(_postgres_bin_dir()) is None:
+            return "no psql binary (PostgreSQL client)"
         if os.geteuid() == 0 and shutil.which("runuser") is None:
             return "running as root without runuser: cannot start PostgreSQL as the postgres user"
         return None
     raise ValueError(kind)
 
 
-def _stop_pid(pid: int, sig: int, timeout: float) -> None:
+def stop_child(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    """Stop a server we started as our child, by its own PID (SIGTERM, then SIGKILL), and reap it."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def stop_pid(pid: int, sig: int, timeout: float) -> None:
     """Signal a process that is not our child (a daemonised postmaster) and wait until it is gone."""
     try:
         os.kill(pid, sig)
@@ -112,13 +142,28 @@ class RedisServer:
 
 
 class PostgresServer:
-    """A fresh PostgreSQL cluster in a temp dir on a free port, trust auth, run as the `postgres` OS user."""
+    """A fresh PostgreSQL cluster in a temp dir on a free port, run as the `postgres` OS user.
 
-    def __init__(self, port: int | None = None) -> None:
+    Plain (default): trust auth on every connection, `url` connects as the superuser.
+    TLS-only (`tls=` a certificate): like RDS with forced TLS. ssl=on with that certificate and key, and
+    pg_hba.conf allows only the superuser over the Unix socket (trust, for `create_role_and_database`)
+    and password (scram-sha-256) logins over TLS from 127.0.0.1; any TCP connection without TLS is
+    rejected. `url` does not work in this mode: connect as a role made by `create_role_and_database`.
+    """
+
+    TLS_ONLY_HBA = (
+        "local all postgres trust\n"
+        "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+        "hostnossl all all 0.0.0.0/0 reject\n"
+    )
+
+    def __init__(self, port: int | None = None, *, tls: Certificate | None = None) -> None:
         bin_dir = _postgres_bin_dir()
         assert bin_dir is not None, missing_binary("postgres")
         self.bin = bin_dir
+        self.psql = _psql(bin_dir)
         self.port = port or free_port()
+        self.tls = tls
         self.root = Path(tempfile.mkdtemp(prefix="throwaway-pg-"))
         self.data = self.root / "data"
         self.socket_dir = self.root / "sock"
@@ -130,20 +175,35 @@ class PostgresServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _as_postgres(self, *argv: str) -> list[str]:
+        """initdb and postgres refuse to run as root: run them as the `postgres` OS user when we are root."""
         if os.geteuid() == 0:
             return ["runuser", "-u", "postgres", "--", *argv]
         return list(argv)
 
     def init(self) -> PostgresServer:
         self.socket_dir.mkdir(parents=True)
+        owned = [self.root, self.socket_dir]
+        if self.tls is not None:
+            # The server reads its own copies: the key must belong to the postgres user, mode 0600.
+            tls_dir = self.root / "tls"
+            tls_dir.mkdir()
+            shutil.copy(self.tls.cert_file, tls_dir / "server.crt")
+            shutil.copy(self.tls.key_file, tls_dir / "server.key")
+            (tls_dir / "server.key").chmod(0o600)
+            owned += [tls_dir, tls_dir / "server.crt", tls_dir / "server.key"]
         if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres", "postgres")
-            shutil.chown(self.socket_dir, "postgres", "postgres")
+            for path in owned:
+                shutil.chown(path, "postgres", "postgres")
         subprocess.run(
             self._as_postgres(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                               "-E", "UTF8", "--no-sync", "--no-instructions"),
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
+        if self.tls is not None:
+            (self.data / "pg_hba.conf").write_text(self.TLS_ONLY_HBA)
+            with (self.data / "postgresql.conf").open("a") as conf:
+                conf.write(f"ssl = on\nssl_cert_file = '{self.root / 'tls' / 'server.crt'}'\n"
+                           f"ssl_key_file = '{self.root / 'tls' / 'server.key'}'\n")
         return self
 
     def start(self) -> PostgresServer:
@@ -158,13 +218,26 @@ class PostgresServer:
         wait_for_port(self.port, 10)
         return self
 
+    def create_role_and_database(self, user: str, database: str, password: str) -> None:
+        """A login role with this password and a database it owns, made by the superuser over the Unix socket."""
+        for identifier in (user, database):
+            assert re.fullmatch(r"[a-z_][a-z0-9_]*", identifier), f"not a plain identifier: {identifier!r}"
+        assert self.psql is not None, missing_binary("postgres")
+        literal = "'" + password.replace("'", "''") + "'"
+        for statement in (f"CREATE ROLE {user} LOGIN PASSWORD {literal}", f"CREATE DATABASE {database} OWNER {user}"):
+            subprocess.run(
+                [self.psql, "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+                 "-v", "ON_ERROR_STOP=1", "-c", statement],
+                check=True, capture_output=True,
+            )
+
     def stop(self, mode: str = "fast") -> None:
         """Stop the postmaster by its own PID: fast (SIGINT) ends every session like a restart would;
         immediate (SIGQUIT) is a crash without a shutdown checkpoint."""
         if self.pid is None:
             return
         sig = {"fast": signal.SIGINT, "immediate": signal.SIGQUIT}[mode]
-        _stop_pid(self.pid, sig, timeout=30)
+        stop_pid(self.pid, sig, timeout=30)
         self.pid = None
 
     def close(self) -> None:
@@ -175,9 +248,17 @@ class PostgresServer:
 class ServiceProcess:
     """`python -m auth_service serve` as a real subprocess, its stdout/stderr (JSON logs) in a file."""
 
-    def __init__(self, env: dict[str, str], *, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "PYTHONUNBUFFERED": "1", **env}
+    def __init__(self, env: dict[str, str], *, port: int | None = None, exact_env: bool = False) -> None:
+        """By default `env` is laid over this process's environment, with HOST=127.0.0.1 and a free PORT.
+        With `exact_env`, the service gets `env` and nothing else (it must set PORT): for checking that a
+        given set of variables is enough on its own."""
+        if exact_env:
+            assert port is None, "with exact_env the port comes from env['PORT']"
+            self.port = int(env["PORT"])
+            self.env = dict(env)
+        else:
+            self.port = port or free_port()
+            self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "PYTHONUNBUFFERED": "1", **env}
         self.log_path = Path(tempfile.mkstemp(prefix="auth-service-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -206,13 +287,9 @@ class ServiceProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(25)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        """SIGTERM (a graceful shutdown, as ECS stops a task), SIGKILL after 25 s."""
+        if self.process is not None:
+            stop_child(self.process, timeout=25)
 
     def close(self) -> None:
         self.stop()

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.servers import REDIS_SERVER, free_port, wait_for_port
+from tests.support.servers import REDIS_SERVER, free_port, missing_binary, stop_child, wait_for_port
 
 
 @dataclass(frozen=True)
@@ -52,42 +52,62 @@ class TlsUnsupported(RuntimeError):
 
 
 class TlsRedisServer:
-    """redis-server listening only on TLS, requiring an AUTH password. Stopped by its own PID."""
+    """redis-server listening only on TLS, requiring an AUTH password. Stopped by its own PID.
 
-    def __init__(self, password: str) -> None:
+    Use as a context manager, or `start()` / `stop()` / `close()`. `certificate` defaults to a fresh
+    self-signed one; pass one to share it with another server (its cert_file is then the one CA to trust).
+    """
+
+    def __init__(self, password: str, *, certificate: Certificate | None = None) -> None:
         self.password = password
         self.port = free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="tls-redis-"))
-        self.certificate = self_signed_certificate(self._dir)
+        self._log = self._dir / "redis.log"
+        self.certificate = certificate or self_signed_certificate(self._dir)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"rediss://127.0.0.1:{self.port}/0"
 
-    def __enter__(self) -> TlsRedisServer:
-        if not shutil.which(REDIS_SERVER):
-            raise TlsUnsupported(f"no redis-server binary ({REDIS_SERVER})")
+    def start(self) -> TlsRedisServer:
+        if reason := missing_binary("redis"):
+            self.close()
+            raise TlsUnsupported(reason)
         cert = self.certificate
-        self._process = subprocess.Popen(
-            [REDIS_SERVER, "--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1",
-             "--tls-cert-file", str(cert.cert_file), "--tls-key-file", str(cert.key_file),
-             "--tls-ca-cert-file", str(cert.cert_file), "--tls-auth-clients", "no",
-             "--requirepass", self.password, "--save", "", "--appendonly", "no", "--dir", str(self._dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
+        with self._log.open("wb") as log:
+            self._process = subprocess.Popen(
+                [REDIS_SERVER, "--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1",
+                 "--tls-cert-file", str(cert.cert_file), "--tls-key-file", str(cert.key_file),
+                 "--tls-ca-cert-file", str(cert.cert_file), "--tls-auth-clients", "no",
+                 "--requirepass", self.password, "--save", "", "--appendonly", "no", "--dir", str(self._dir)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
         try:
-            wait_for_port(self.port, timeout=10)
-        except TimeoutError:
-            self.__exit__()
+            wait_for_port(self.port, timeout=10, process=self._process)
+        except (TimeoutError, RuntimeError):
+            self.close()  # raises TlsUnsupported if that is why it did not listen
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and reap it; a missing TLS build raises TlsUnsupported."""
         process, self._process = self._process, None
-        if process is not None:
-            process.terminate()
-            output = process.communicate(timeout=10)[0].decode(errors="replace")
-            if "tls" in output.lower() and ("bad directive" in output.lower() or "not supported" in output.lower()):
-                raise TlsUnsupported("this redis-server was built without TLS support")
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if process is None:
+            return
+        stop_child(process, timeout=10)
+        output = self._log.read_text(errors="replace").lower()
+        if "tls" in output and ("bad directive" in output or "not supported" in output):
+            raise TlsUnsupported("this redis-server was built without TLS support")
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> TlsRedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
