@@ -341,6 +341,10 @@ class Running:
                 "p50_ms": raw["p50_us"] / 1000, "p95_ms": raw["p95_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
                 "max_ms": raw["max_us"] / 1000, "driver": "wrk",
             }
+            failures = [x[len("BENCH_FIRST_FAILURE "):] for x in text.splitlines()
+                        if x.startswith("BENCH_FIRST_FAILURE ")]
+            if failures:
+                result["first_failures"] = failures
         else:
             result = json.loads(text.strip().splitlines()[-1])
         result["generator_cpu_seconds"] = round(cpu, 2)

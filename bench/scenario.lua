@@ -16,9 +16,11 @@ local prefix = os.getenv("BENCH_PREFIX") or "bench"
 local password = os.getenv("BENCH_PASSWORD") or ""
 
 local next_thread_id = 0
+local threads = {}
 function setup(thread)
   thread:set("thread_id", next_thread_id)
   next_thread_id = next_thread_id + 1
+  table.insert(threads, thread)
 end
 
 local items = {}
@@ -72,7 +74,16 @@ function request()
       string.format('{"email":"%s-%d-%d@example.com","password":"%s","display_name":"Bench User"}',
         prefix, thread_id, counter, password))
   elseif scenario == "refresh" then
-    local token = table.remove(items) or "pool-exhausted"
+    if thread_id == 0 and not verified then
+      -- wrk calls request() once in thread 0 only to check the format: peek, never spend a token there
+      verified = true
+      return wrk.format("POST", "/auth/refresh", json_headers, '{"refresh_token":"format-check"}')
+    end
+    local token = table.remove(items)
+    if token == nil then
+      exhausted = (exhausted or 0) + 1
+      token = "pool-exhausted"
+    end
     return wrk.format("POST", "/auth/refresh", json_headers, string.format('{"refresh_token":"%s"}', token))
   end
   error("unknown BENCH_SCENARIO " .. tostring(scenario))
@@ -83,11 +94,17 @@ if scenario == "refresh" then
     if status == 200 then
       local token = body:match('"refresh_token"%s*:%s*"([^"]+)"')
       if token then table.insert(items, token) end
+    elseif first_failure == nil then
+      first_failure = status .. " (pool " .. #items .. ", exhausted " .. (exhausted or 0) .. ") " .. body:sub(1, 200)
     end
   end
 end
 
 function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    local failure = thread:get("first_failure")
+    if failure then io.write("BENCH_FIRST_FAILURE " .. failure .. "\n") end
+  end
   local e = summary.errors
   io.write(string.format(
     'BENCH_JSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,'
