@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     db_user: str = "aidlc_user"
     db_password: SecretStr | None = None
     db_sslmode: SslMode = "prefer"
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=5, ge=1)  # + as many overflow; 6 tasks x 10 stays under db.t4g.micro's ~110
 
     # Redis: redis:// or rediss:// (ElastiCache with transit encryption).
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from uuid import uuid4
 
 from auth_service.application.common import (
@@ -21,6 +22,7 @@ from auth_service.application.ports import (
     AuthEvent,
     CachedSessionState,
     RequestContext,
+    UnitOfWork,
 )
 from auth_service.domain.errors import (
     InvalidCredentials,
@@ -29,7 +31,7 @@ from auth_service.domain.errors import (
     LoginThrottled,
     RefreshTokenReused,
 )
-from auth_service.domain.model import Session
+from auth_service.domain.model import Session, User
 from auth_service.domain.values import Email
 
 _UNPARSEABLE_EMAIL = Email("unparseable@invalid.invalid")
@@ -55,25 +57,16 @@ class Login:
 
         async with deps.uow() as uow:
             user = await uow.users.get_by_email(address)
-            matches, upgraded_hash = await deps.hasher.verify(password, user.password_hash if user else None)
+        # Verified outside any transaction: logins queued for the hashing pool hold no database connection.
+        matches, upgraded_hash = await deps.hasher.verify(password, user.password_hash if user else None)
+
+        async with deps.uow() as uow:
             if user is not None and matches:
-                # The hash was verified without a lock. A password change or deletion that committed meanwhile
-                # must win: re-read under the row lock they also take (else their "end every other session"
-                # misses the session opened here) and verify again if the hash changed.
-                current = await uow.users.lock(user.id)
-                if current is not None and current.password_hash != user.password_hash:
-                    matches, upgraded_hash = await deps.hasher.verify(password, current.password_hash)
-                user, matches = current, matches and current is not None
+                user, matches, upgraded_hash = await self._recheck_under_lock(uow, user, password, upgraded_hash)
             now = deps.clock.now()
             if user is None or not matches:
-                await deps.limiter.record_failure(key, context.ip)
-                reason = "unknown_email" if user is None else "wrong_password"
-                await audit(uow, AuditEventType.LOGIN_FAILED, now, context,
-                            user_id=user.id if user else None, details={"reason": reason})
-                await uow.commit()
-                deps.metrics.count(AuthEvent.LOGIN_FAILURE)
+                await self._record_failure(uow, key, context, user, now)
                 raise InvalidCredentials()
-
             if upgraded_hash is not None:
                 await uow.users.update(replace(user, password_hash=upgraded_hash))
             session = Session.start(
@@ -93,6 +86,30 @@ class Login:
         deps.metrics.count(AuthEvent.LOGIN_SUCCESS)
         access = deps.tokens.issue(user.id, session.id, now)
         return TokenPair(access.token, refresh_token, access.expires_in)
+
+    async def _recheck_under_lock(
+        self, uow: UnitOfWork, user: User, password: str, upgraded_hash: str | None
+    ) -> tuple[User | None, bool, str | None]:
+        """A password change or deletion that committed while we hashed must win: re-read the user under the
+        row lock they also take (else their "end every other session" misses the session opened here) and
+        verify again if the hash changed."""
+        current = await uow.users.lock(user.id)
+        if current is None:
+            return None, False, None
+        if current.password_hash == user.password_hash:
+            return current, True, upgraded_hash
+        matches, upgraded_hash = await self._deps.hasher.verify(password, current.password_hash)
+        return current, matches, upgraded_hash
+
+    async def _record_failure(
+        self, uow: UnitOfWork, key: str, context: RequestContext, user: User | None, now: datetime
+    ) -> None:
+        await self._deps.limiter.record_failure(key, context.ip)
+        reason = "unknown_email" if user is None else "wrong_password"
+        await audit(uow, AuditEventType.LOGIN_FAILED, now, context,
+                    user_id=user.id if user else None, details={"reason": reason})
+        await uow.commit()
+        self._deps.metrics.count(AuthEvent.LOGIN_FAILURE)
 
 
 class Refresh:
