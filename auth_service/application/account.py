@@ -47,7 +47,7 @@ class GetProfile:
             cached = None
         if cached is not None:
             return cached
-        async with deps.uow() as uow:
+        async with deps.uow(atomic=False) as uow:
             profile = Profile.of(await _load_user(uow, principal))
         with contextlib.suppress(DependencyUnavailable):
             await deps.profile_cache.store(profile)
@@ -147,7 +147,7 @@ class ListSessions:
 
     async def __call__(self, principal: Principal) -> Sequence[SessionView]:
         deps = self._deps
-        async with deps.uow() as uow:
+        async with deps.uow(atomic=False) as uow:
             sessions = await uow.sessions.list_active(principal.user_id, deps.clock.now())
         return [SessionView(s, s.id == principal.session_id) for s in sessions]
 

@@ -55,7 +55,7 @@ class Login:
             deps.metrics.count(AuthEvent.LOGIN_THROTTLED)
             raise LoginThrottled(decision.retry_after_seconds)
 
-        async with deps.uow() as uow:
+        async with deps.uow(atomic=False) as uow:
             user = await uow.users.get_by_email(address)
         # Verified outside any transaction: logins queued for the hashing pool hold no database connection.
         matches, upgraded_hash = await deps.hasher.verify(password, user.password_hash if user else None)
@@ -73,9 +73,8 @@ class Login:
                 id=uuid4(), user_id=user.id, now=now, policy=deps.session_policy,
                 user_agent=context.user_agent, ip=context.ip,
             )
-            await uow.sessions.add(session)
             refresh_token, refresh_hash = new_refresh_token()
-            await uow.sessions.add_refresh_token(refresh_hash, session.id, now)
+            await uow.sessions.add(session, refresh_hash)
             await audit(uow, AuditEventType.LOGIN_SUCCEEDED, now, context, user_id=user.id, session_id=session.id)
             await uow.commit()
 
@@ -121,28 +120,31 @@ class Refresh:
     async def __call__(self, refresh_token: str, context: RequestContext) -> TokenPair:
         deps = self._deps
         presented_hash = hash_refresh_token(refresh_token)
-        async with deps.uow() as uow:
-            found = await uow.sessions.find_refresh_token(presented_hash)
+        async with deps.uow(atomic=False) as uow:  # two statements, the second atomic on its own
+            found = await uow.sessions.find_by_refresh_token(presented_hash)
             if found is None:
                 raise InvalidToken()
-            session_id, already_rotated = found
-            session = await uow.sessions.get(session_id)
+            session, already_rotated = found
             now = deps.clock.now()
-            if session is None or not session.is_active(now):
+            if not session.is_active(now):
                 raise InvalidToken()
-            if already_rotated or not await uow.sessions.mark_refresh_token_rotated(presented_hash, now):
-                await revoke_sessions(deps, uow, [session.id], now, "refresh_token_reused")
-                await audit(uow, AuditEventType.REFRESH_REUSE_DETECTED, now, context,
-                            user_id=session.user_id, session_id=session.id)
-                await uow.commit()
-                deps.metrics.count(AuthEvent.REFRESH_REUSE)
-                raise RefreshTokenReused()
             new_token, new_hash = new_refresh_token()
-            await uow.sessions.add_refresh_token(new_hash, session.id, now)
-            await uow.sessions.touch(session.id, now)
-            await uow.commit()
+            rotated = not already_rotated and await uow.sessions.rotate_refresh_token(presented_hash, new_hash, now)
+        if not rotated:
+            await self._end_reused_session(session, context, now)
         access = deps.tokens.issue(session.user_id, session.id, now)
         return TokenPair(access.token, new_token, access.expires_in)
+
+    async def _end_reused_session(self, session: Session, context: RequestContext, now: datetime) -> None:
+        """A rotated token came back: someone holds a copy. End the session for both holders."""
+        deps = self._deps
+        async with deps.uow() as uow:
+            await revoke_sessions(deps, uow, [session.id], now, "refresh_token_reused")
+            await audit(uow, AuditEventType.REFRESH_REUSE_DETECTED, now, context,
+                        user_id=session.user_id, session_id=session.id)
+            await uow.commit()
+        deps.metrics.count(AuthEvent.REFRESH_REUSE)
+        raise RefreshTokenReused()
 
 
 class Authenticate:
@@ -168,7 +170,7 @@ class Authenticate:
         if isinstance(cached, CachedSessionState) and cached.user_id == claims.user_id and now < cached.active_until:
             return Principal(claims.user_id, claims.session_id)
 
-        async with deps.uow() as uow:
+        async with deps.uow(atomic=False) as uow:
             session = await uow.sessions.get(claims.session_id)
         if session is None or session.user_id != claims.user_id or not session.is_active(now):
             raise InvalidToken()

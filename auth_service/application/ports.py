@@ -36,23 +36,23 @@ class UserRepository(Protocol):
 
 
 class SessionRepository(Protocol):
-    async def add(self, session: Session) -> None: ...
+    async def add(self, session: Session, refresh_token_hash: bytes) -> None:
+        """Store a new session together with its first refresh token."""
 
     async def get(self, session_id: UUID) -> Session | None: ...
 
     async def list_active(self, user_id: UUID, now: datetime) -> Sequence[Session]: ...
 
-    async def touch(self, session_id: UUID, now: datetime) -> None: ...
-
     async def revoke(self, session_ids: Sequence[UUID], now: datetime, reason: str) -> None: ...
 
-    async def add_refresh_token(self, token_hash: bytes, session_id: UUID, now: datetime) -> None: ...
+    async def find_by_refresh_token(self, token_hash: bytes) -> tuple[Session, bool] | None:
+        """(the token's session, whether the token was already rotated), or None for an unknown token."""
 
-    async def find_refresh_token(self, token_hash: bytes) -> tuple[UUID, bool] | None:
-        """(session id, already rotated) for a refresh token hash, or None if unknown."""
+    async def rotate_refresh_token(self, presented_hash: bytes, new_hash: bytes, now: datetime) -> bool:
+        """In one atomic step: mark the presented token rotated, issue its successor and mark the session used.
 
-    async def mark_refresh_token_rotated(self, token_hash: bytes, now: datetime) -> bool:
-        """Atomically rotate a token; False if another request rotated it first."""
+        False, changing nothing, if the presented token was already rotated (possibly by a concurrent request).
+        """
 
 
 class AuditEventType(StrEnum):
@@ -106,7 +106,9 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self, *, atomic: bool = True) -> UnitOfWork:
+        """atomic=False: every statement commits on its own, for reads and single-statement writes (it saves
+        the BEGIN and COMMIT round trips on the hot paths)."""
 
 
 class PasswordHasher(Protocol):

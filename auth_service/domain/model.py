@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -83,6 +83,3 @@ class Session:
 
     def is_active(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.idle_expires_at
-
-    def touched(self, now: datetime) -> Session:
-        return replace(self, last_used_at=now)

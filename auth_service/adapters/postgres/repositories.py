@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -88,16 +88,19 @@ class PostgresSessionRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._db = connection
 
-    async def add(self, session: Session) -> None:
-        await self._db.execute(
-            insert(sessions).values(
-                id=session.id, user_id=session.user_id, created_at=session.created_at,
-                last_used_at=session.last_used_at, expires_at=session.expires_at,
-                idle_timeout_seconds=int(session.idle_timeout.total_seconds()),
-                user_agent=(session.user_agent or None) and session.user_agent[:_USER_AGENT_MAX],
-                ip=session.ip,
-            )
-        )
+    async def add(self, session: Session, refresh_token_hash: bytes) -> None:
+        await self._db.execute(_ADD_SESSION_WITH_TOKEN, {
+            **self._columns(session), "token_hash": refresh_token_hash})
+
+    @staticmethod
+    def _columns(session: Session) -> dict[str, Any]:
+        return {
+            "id": session.id, "user_id": session.user_id, "created_at": session.created_at,
+            "last_used_at": session.last_used_at, "expires_at": session.expires_at,
+            "idle_timeout_seconds": int(session.idle_timeout.total_seconds()),
+            "user_agent": (session.user_agent or None) and session.user_agent[:_USER_AGENT_MAX],
+            "ip": session.ip,
+        }
 
     async def get(self, session_id: UUID) -> Session | None:
         row = (await self._db.execute(select(sessions).where(sessions.c.id == session_id))).first()
@@ -113,9 +116,6 @@ class PostgresSessionRepository:
         rows = (await self._db.execute(query)).all()
         return [s for s in map(_session_from_row, rows) if s.is_active(now)]
 
-    async def touch(self, session_id: UUID, now: datetime) -> None:
-        await self._db.execute(update(sessions).where(sessions.c.id == session_id).values(last_used_at=now))
-
     async def revoke(self, session_ids: Sequence[UUID], now: datetime, reason: str) -> None:
         await self._db.execute(
             update(sessions)
@@ -123,27 +123,47 @@ class PostgresSessionRepository:
             .values(revoked_at=now, revoked_reason=reason)
         )
 
-    async def add_refresh_token(self, token_hash: bytes, session_id: UUID, now: datetime) -> None:
-        await self._db.execute(
-            insert(refresh_tokens).values(token_hash=token_hash, session_id=session_id, issued_at=now)
-        )
-
-    async def find_refresh_token(self, token_hash: bytes) -> tuple[UUID, bool] | None:
-        query = select(refresh_tokens.c.session_id, refresh_tokens.c.rotated_at).where(
-            refresh_tokens.c.token_hash == token_hash
+    async def find_by_refresh_token(self, token_hash: bytes) -> tuple[Session, bool] | None:
+        query = (
+            select(sessions, refresh_tokens.c.rotated_at.label("token_rotated_at"))
+            .join(refresh_tokens, refresh_tokens.c.session_id == sessions.c.id)
+            .where(refresh_tokens.c.token_hash == token_hash)
         )
         row = (await self._db.execute(query)).first()
-        return (row.session_id, row.rotated_at is not None) if row else None
+        return (_session_from_row(row), row.token_rotated_at is not None) if row else None
 
-    async def mark_refresh_token_rotated(self, token_hash: bytes, now: datetime) -> bool:
-        # Concurrent rotations of one token serialise on the row lock; only the first sees rotated_at NULL.
-        result = await self._db.execute(
-            update(refresh_tokens)
-            .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.rotated_at.is_(None))
-            .values(rotated_at=now)
-            .returning(refresh_tokens.c.token_hash)
-        )
-        return result.first() is not None
+    async def rotate_refresh_token(self, presented_hash: bytes, new_hash: bytes, now: datetime) -> bool:
+        result = await self._db.execute(_ROTATE_REFRESH_TOKEN, {"presented": presented_hash, "new": new_hash,
+                                                                "now": now})
+        return bool(result.scalar_one())
+
+
+# One round trip each. Concurrent rotations of one token serialise on its row lock; the second then sees
+# rotated_at set, matches no row, and so issues nothing (the caller treats that as reuse).
+_ROTATE_REFRESH_TOKEN = text("""
+    WITH rotated AS (
+        UPDATE refresh_tokens SET rotated_at = :now
+        WHERE token_hash = :presented AND rotated_at IS NULL
+        RETURNING session_id
+    ), issued AS (
+        INSERT INTO refresh_tokens (token_hash, session_id, issued_at)
+        SELECT :new, session_id, :now FROM rotated
+    ), touched AS (
+        UPDATE sessions SET last_used_at = :now WHERE id IN (SELECT session_id FROM rotated)
+    )
+    SELECT count(*) FROM rotated
+""")
+
+_ADD_SESSION_WITH_TOKEN = text("""
+    WITH created AS (
+        INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, idle_timeout_seconds,
+                              user_agent, ip)
+        VALUES (:id, :user_id, :created_at, :last_used_at, :expires_at, :idle_timeout_seconds,
+                :user_agent, CAST(:ip AS inet))
+        RETURNING id, created_at
+    )
+    INSERT INTO refresh_tokens (token_hash, session_id, issued_at) SELECT :token_hash, id, created_at FROM created
+""")
 
 
 class PostgresAuditLog:
@@ -175,20 +195,25 @@ def is_unavailability(exc: BaseException) -> bool:
 
 
 class PostgresUnitOfWork:
-    """One transaction on one pooled connection. Commits only through `commit()`."""
+    """One transaction on one pooled connection, committed only through `commit()`; or, with atomic=False,
+    a connection on which every statement commits by itself."""
 
     users: UserRepository
     sessions: SessionRepository
     audit: AuditLog
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, atomic: bool = True) -> None:
         self._engine = engine
+        self._atomic = atomic
         self._connection: AsyncConnection | None = None
 
     async def __aenter__(self) -> Self:
         try:
             self._connection = await self._engine.connect()
-            await self._connection.begin()
+            if self._atomic:
+                await self._connection.begin()
+            else:
+                await self._connection.execution_options(isolation_level="AUTOCOMMIT")
         except Exception as exc:
             await self._close()
             if is_unavailability(exc):
