@@ -316,6 +316,9 @@ def _container_definition(
         "ACCESS_TOKEN_TTL_SECONDS": str(settings.access_token_ttl_seconds),
         "TRUSTED_PROXY_COUNT": "1",
         "WEB_CONCURRENCY": str(settings.web_concurrency),
+        # Each worker has half a vCPU: a second argon2 thread adds no throughput, only stalls the event loop
+        # (docs/capacity.md: same logins per core, half the /health/live p99 during a login storm).
+        "HASH_CONCURRENCY": "1",
         "LOG_LEVEL": settings.log_level,
         "ENVIRONMENT": settings.environment,
         "SERVICE_NAME": settings.service_name,
