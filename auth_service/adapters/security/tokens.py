@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -17,6 +19,8 @@ from auth_service.application.ports import AccessClaims, IssuedAccessToken
 from auth_service.domain.errors import InvalidToken
 
 ACCESS_TOKEN_TYPE = "access"
+CLOCK_LEEWAY_SECONDS = 5
+VERIFIED_TOKEN_CACHE_SIZE = 4096
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -67,6 +71,10 @@ class JwtTokenIssuer:
         self._issuer = issuer
         self._audience = audience
         self._ttl = ttl_seconds
+        # A client sends the same access token with every request for 15 minutes; checking its signature once
+        # per process is enough. Only successful verifications are cached (exceptions are not), keyed by the
+        # exact token text, and expiry is still checked on every call.
+        self._verified = functools.lru_cache(maxsize=VERIFIED_TOKEN_CACHE_SIZE)(self._verify_signature_and_claims)
 
     def issue(self, user_id: UUID, session_id: UUID, now: datetime) -> IssuedAccessToken:
         issued_at = int(now.timestamp())
@@ -79,11 +87,17 @@ class JwtTokenIssuer:
         return IssuedAccessToken(token=token, expires_in=self._ttl)
 
     def verify(self, token: str) -> AccessClaims:
+        claims = self._verified(token)
+        if claims.expires_at.timestamp() + CLOCK_LEEWAY_SECONDS <= time.time():
+            raise InvalidToken()
+        return claims
+
+    def _verify_signature_and_claims(self, token: str) -> AccessClaims:
         try:
             claims = jwt.decode(
                 token, self._public_key, algorithms=[self._algorithm], audience=self._audience,
                 issuer=self._issuer, options={"require": ["iss", "aud", "sub", "sid", "jti", "iat", "exp", "typ"]},
-                leeway=5,
+                leeway=CLOCK_LEEWAY_SECONDS,
             )
             if claims["typ"] != ACCESS_TOKEN_TYPE:
                 raise InvalidToken()

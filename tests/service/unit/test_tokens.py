@@ -131,3 +131,22 @@ def test_rejects_keys_of_unsupported_types() -> None:
     ).decode()
     with pytest.raises(ValueError, match="Ed25519 or EC P-256"):
         load_private_key(pem)
+
+
+def test_a_cached_verification_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    tokens = issuer()
+    token = tokens.issue(uuid4(), uuid4(), NOW).token
+    assert tokens.verify(token)  # verified once, then served from the per-process cache
+    later = time.time() + 900 + 6
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(InvalidToken):
+        tokens.verify(token)
+
+
+def test_failed_verifications_are_never_cached() -> None:
+    tokens = issuer()
+    head, body, signature = tokens.issue(uuid4(), uuid4(), NOW).token.split(".")
+    forged = f"{head}.{body}.{signature[:-4]}AAAA"
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            tokens.verify(forged)
