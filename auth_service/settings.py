@@ -43,7 +43,9 @@ class Settings(BaseSettings):
 
     # Abuse resistance.
     login_max_failures_per_account_per_hour: int = Field(default=100, ge=1)
-    login_max_failures_per_ip_per_hour: int = Field(default=500, ge=1)
+    # Event attendees share the venue's public IP: a typo from each of a few thousand people must not lock the
+    # whole room out, while one IP spraying passwords still stops after a couple of thousand guesses an hour.
+    login_max_failures_per_ip_per_hour: int = Field(default=2000, ge=1)
     login_free_failures_before_backoff: int = Field(default=5, ge=1)
     trusted_proxy_count: int = Field(default=0, ge=0)
 
