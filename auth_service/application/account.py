@@ -28,6 +28,16 @@ async def _load_user(uow: UnitOfWork, principal: Principal, *, lock: bool = Fals
     return user
 
 
+async def _confirm_password(deps: Dependencies, uow: UnitOfWork, principal: Principal, password: str) -> User:
+    """The caller's own password, re-entered before a sensitive change. Holds the user's row lock from here to
+    the end of the transaction, so logins of this user wait (see Login)."""
+    user = await _load_user(uow, principal, lock=True)
+    matches, _ = await deps.hasher.verify(password, user.password_hash)
+    if not matches:
+        raise WrongPassword()
+    return user
+
+
 async def _forget_cached_profile(deps: Dependencies, user_id: UUID) -> None:
     try:
         await deps.profile_cache.forget(user_id)
@@ -98,10 +108,7 @@ class ChangePassword:
     ) -> None:
         deps = self._deps
         async with deps.uow() as uow:
-            user = await _load_user(uow, principal, lock=True)  # logins of this user wait; see Login
-            matches, _ = await deps.hasher.verify(current_password, user.password_hash)
-            if not matches:
-                raise WrongPassword()
+            user = await _confirm_password(deps, uow, principal, current_password)
             enforce_password_policy(deps, new_password, user.email)
             new_hash = await deps.hasher.hash(new_password)
             now = deps.clock.now()
@@ -121,10 +128,7 @@ class DeleteAccount:
     async def __call__(self, principal: Principal, password: str, context: RequestContext) -> None:
         deps = self._deps
         async with deps.uow() as uow:
-            user = await _load_user(uow, principal, lock=True)  # logins of this user wait; see Login
-            matches, _ = await deps.hasher.verify(password, user.password_hash)
-            if not matches:
-                raise WrongPassword()
+            user = await _confirm_password(deps, uow, principal, password)
             now = deps.clock.now()
             sessions = await uow.sessions.list_active(user.id, now)
             await revoke_sessions(deps, uow, [s.id for s in sessions], now, "account_deleted")
