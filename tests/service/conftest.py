@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -141,20 +142,20 @@ def unique_email() -> str:
     return f"user-{uuid.uuid4().hex[:12]}@example.com"
 
 
-async def build_service(settings: Settings, **overrides: Any) -> tuple[Service, Any]:
+@asynccontextmanager
+async def serving(settings: Settings, **overrides: Any) -> AsyncIterator[Service]:
+    """The app built from `settings` (keyword arguments replace adapters), with its lifespan and a client."""
     metrics = overrides.pop("metrics", None) or RecordingMetrics()
     app = create_app(settings, metrics=metrics, **overrides)
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-    client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-    return Service(app=app, client=client, settings=settings, metrics=metrics), lifespan
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=transport, base_url="http://testserver"
+    ) as client:
+        yield Service(app=app, client=client, settings=settings, metrics=metrics)
 
 
 @pytest.fixture
 async def service(settings: Settings) -> AsyncIterator[Service]:
-    svc, lifespan = await build_service(settings)
-    yield svc
-    await svc.client.aclose()
-    await lifespan.__aexit__(None, None, None)
+    async with serving(settings) as svc:
+        yield svc
 

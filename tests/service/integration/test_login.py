@@ -3,7 +3,7 @@ import asyncio
 from auth_service.adapters.security.hashing import make_context
 from auth_service.application.ports import AuthEvent
 from auth_service.settings import Settings
-from tests.service.conftest import STRONG_PASSWORD, Service, bearer, build_service, unique_email, with_settings
+from tests.service.conftest import STRONG_PASSWORD, Service, bearer, serving, unique_email, with_settings
 from tests.service.integration.helpers import assert_problem, query
 
 
@@ -86,42 +86,30 @@ async def test_unknown_emails_are_throttled_exactly_like_real_ones(service: Serv
 async def test_hard_limit_per_account_per_hour(settings: Settings) -> None:
     limited = with_settings(settings, login_max_failures_per_account_per_hour=3,
                                           login_free_failures_before_backoff=100)
-    svc, lifespan = await build_service(limited)
-    try:
+    async with serving(limited) as svc:
         user = await svc.register()
         bad = {"email": user["email"], "password": "Wrong-Password-1"}
         statuses = [(await svc.client.post("/auth/login", json=bad)).status_code for _ in range(4)]
         assert statuses == [401, 401, 401, 429]
         retry_after = int((await svc.client.post("/auth/login", json=bad)).headers["retry-after"])
         assert 3500 <= retry_after <= 3600
-    finally:
-        await svc.client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 async def test_per_ip_limit_across_accounts(settings: Settings) -> None:
     limited = with_settings(settings, login_max_failures_per_ip_per_hour=4,
                                           redis_key_prefix=settings.redis_key_prefix + "ip-test:")
-    svc, lifespan = await build_service(limited)
-    try:
+    async with serving(limited) as svc:
         statuses = [(await svc.client.post("/auth/login", json={
             "email": unique_email(), "password": "Wrong-Password-1"})).status_code for _ in range(5)]
         assert statuses == [401, 401, 401, 401, 429]
-    finally:
-        await svc.client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 async def test_client_ip_comes_from_x_forwarded_for_behind_the_alb(settings: Settings) -> None:
-    svc, lifespan = await build_service(with_settings(settings, trusted_proxy_count=1))
-    try:
+    async with serving(with_settings(settings, trusted_proxy_count=1)) as svc:
         user = await svc.register()
         await svc.login(user["email"], **{"x-forwarded-for": "6.6.6.6, 198.51.100.23"})
         rows = await query(settings, "SELECT host(ip) AS ip FROM sessions WHERE user_id = :id", id=user["id"])
         assert [r.ip for r in rows] == ["198.51.100.23"]
-    finally:
-        await svc.client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 async def test_a_successful_login_upgrades_an_outdated_hash(service: Service) -> None:

@@ -4,20 +4,16 @@ import sys
 from auth_service.settings import Settings
 from devenv.database_admin import create_database, drop_database
 from devenv.services import with_database
-from tests.service.conftest import Service, build_service, with_settings
+from tests.service.conftest import Service, serving, with_settings
 from tests.service.integration.helpers import assert_problem, query
 
 
 async def test_liveness_makes_no_dependency_calls(settings: Settings) -> None:
     dead = with_settings(settings, redis_url="redis://127.0.0.1:1/0",
                                        database_url="postgresql://postgres@127.0.0.1:1/none")
-    svc, lifespan = await build_service(dead)
-    try:
+    async with serving(dead) as svc:
         response = await svc.client.get("/health/live")
         assert response.status_code == 200 and response.json()["status"] == "ok"
-    finally:
-        await svc.client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 async def test_readiness_checks_both_dependencies(service: Service) -> None:
@@ -29,35 +25,23 @@ async def test_readiness_checks_both_dependencies(service: Service) -> None:
 async def test_readiness_names_the_failed_dependency(settings: Settings) -> None:
     for update, failed in (({"redis_url": "redis://127.0.0.1:1/0"}, "redis"),
                            ({"database_url": "postgresql://postgres@127.0.0.1:1/none"}, "postgresql")):
-        svc, lifespan = await build_service(with_settings(settings, **update))
-        try:
+        async with serving(with_settings(settings, **update)) as svc:
             body = assert_problem(await svc.client.get("/health/ready"), 503, "not_ready")
             assert body["failed"] == [failed] and failed in body["detail"]
-        finally:
-            await svc.client.aclose()
-            await lifespan.__aexit__(None, None, None)
 
 
 async def test_an_unreachable_database_is_503_not_500(settings: Settings) -> None:
-    svc, lifespan = await build_service(with_settings(settings, database_url="postgresql://postgres@127.0.0.1:1/none"))
-    try:
+    async with serving(with_settings(settings, database_url="postgresql://postgres@127.0.0.1:1/none")) as svc:
         response = await svc.client.post("/auth/register", json={
             "email": "x@example.com", "password": "Gorilla-Marmalade-Tundra-42", "display_name": "X"})
         assert_problem(response, 503, "dependency_unavailable")
         assert response.headers["retry-after"] == "1"
-    finally:
-        await svc.client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 async def test_login_fails_closed_with_503_while_the_limiter_is_unreachable(settings: Settings) -> None:
-    svc, lifespan = await build_service(with_settings(settings, redis_url="redis://127.0.0.1:1/0"))
-    try:
+    async with serving(with_settings(settings, redis_url="redis://127.0.0.1:1/0")) as svc:
         response = await svc.client.post("/auth/login", json={"email": "x@example.com", "password": "whatever1"})
         assert_problem(response, 503, "dependency_unavailable")
-    finally:
-        await svc.client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 async def test_unknown_routes_and_methods_are_problems(service: Service) -> None:

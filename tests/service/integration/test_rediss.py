@@ -6,7 +6,7 @@ import ssl
 import pytest
 
 from auth_service.settings import Settings
-from tests.service.conftest import build_service, with_settings
+from tests.service.conftest import serving, with_settings
 from tests.service.integration.helpers import assert_problem
 from tests.support.tls import TlsRedisServer, TlsUnsupported
 
@@ -27,9 +27,8 @@ def tls_redis(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 
 
 async def test_full_flow_over_tls_with_an_auth_token(settings: Settings, tls_redis: TlsRedisServer) -> None:
-    svc, lifespan = await build_service(with_settings(settings, redis_url=tls_redis.url,
-                                                      redis_auth_token=tls_redis.password))
-    try:
+    async with serving(with_settings(settings, redis_url=tls_redis.url,
+                                                      redis_auth_token=tls_redis.password)) as svc:
         ready = await svc.client.get("/health/ready")
         assert ready.status_code == 200, ready.text
         _, headers = await svc.signed_in_user()
@@ -38,29 +37,18 @@ async def test_full_flow_over_tls_with_an_auth_token(settings: Settings, tls_red
         assert (await svc.client.get("/users/me", headers=headers)).status_code == 401
         cache = svc.app.state.auth_service.deps.session_cache._redis.client
         assert await cache.dbsize() > 0  # the cache really lives on the TLS server
-    finally:
-        await svc.client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 async def test_a_wrong_auth_token_is_not_ready(settings: Settings, tls_redis: TlsRedisServer) -> None:
-    svc, lifespan = await build_service(with_settings(settings, redis_url=tls_redis.url,
-                                                      redis_auth_token="wrong-token"))
-    try:
+    async with serving(with_settings(settings, redis_url=tls_redis.url,
+                                                      redis_auth_token="wrong-token")) as svc:
         body = assert_problem(await svc.client.get("/health/ready"), 503, "not_ready")
         assert body["failed"] == ["redis"]
-    finally:
-        await svc.client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 async def test_an_untrusted_certificate_is_refused(settings: Settings, tls_redis: TlsRedisServer,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SSL_CERT_FILE")
-    svc, lifespan = await build_service(with_settings(settings, redis_url=tls_redis.url,
-                                                      redis_auth_token=tls_redis.password))
-    try:
+    async with serving(with_settings(settings, redis_url=tls_redis.url,
+                                                      redis_auth_token=tls_redis.password)) as svc:
         assert_problem(await svc.client.get("/health/ready"), 503, "not_ready")
-    finally:
-        await svc.client.aclose()
-        await lifespan.__aexit__(None, None, None)

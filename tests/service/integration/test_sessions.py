@@ -2,7 +2,7 @@ import uuid
 
 from auth_service.application.ports import AuthEvent
 from auth_service.settings import Settings
-from tests.service.conftest import FixedClock, Service, bearer, build_service, with_settings
+from tests.service.conftest import FixedClock, Service, bearer, serving, with_settings
 from tests.service.integration.helpers import assert_problem, query
 
 
@@ -94,21 +94,16 @@ async def test_revocation_survives_a_flushed_redis(service: Service) -> None:
 
 
 async def test_revoked_sessions_stay_revoked_when_redis_is_unreachable(settings: Settings) -> None:
-    online, online_life = await build_service(settings)
-    user = await online.register()
-    tokens = await online.login(user["email"])
-    kept = await online.login(user["email"])
-    await online.client.post("/auth/logout", headers=bearer(tokens["access_token"]))
-    offline, offline_life = await build_service(with_settings(settings, redis_url="redis://127.0.0.1:1/0"))
-    try:
+    offline_settings = with_settings(settings, redis_url="redis://127.0.0.1:1/0")
+    async with serving(settings) as online, serving(offline_settings) as offline:
+        user = await online.register()
+        tokens = await online.login(user["email"])
+        kept = await online.login(user["email"])
+        await online.client.post("/auth/logout", headers=bearer(tokens["access_token"]))
         assert_problem(await offline.client.get("/users/me", headers=bearer(tokens["access_token"])), 401,
                        "invalid_token")
         # Sessions are not lost either: the other one still works, served from PostgreSQL.
         assert (await offline.client.get("/users/me", headers=bearer(kept["access_token"]))).status_code == 200
-    finally:
-        for svc, life in ((online, online_life), (offline, offline_life)):
-            await svc.client.aclose()
-            await life.__aexit__(None, None, None)
 
 
 async def test_logout_all_ends_every_session(service: Service) -> None:
@@ -166,8 +161,7 @@ async def test_cannot_revoke_someone_elses_session_and_cannot_tell_it_exists(ser
 async def test_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(settings: Settings) -> None:
     clock = FixedClock()
     short = with_settings(settings, session_idle_timeout_seconds=600, refresh_token_ttl_seconds=1500)
-    svc, lifespan = await build_service(short, clock=clock)
-    try:
+    async with serving(short, clock=clock) as svc:
         user = await svc.register()
         tokens = await svc.login(user["email"])
         for _ in range(2):  # used every 9 minutes: the idle timer keeps resetting
@@ -183,6 +177,3 @@ async def test_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(set
         clock.advance(minutes=11)  # idle for longer than 10 minutes
         assert_problem(await svc.client.post("/auth/refresh", json={"refresh_token": idle["refresh_token"]}),
                        401, "invalid_token")
-    finally:
-        await svc.client.aclose()
-        await lifespan.__aexit__(None, None, None)

@@ -18,7 +18,7 @@ import time
 import uuid
 
 from auth_service.settings import Settings
-from tests.service.conftest import STRONG_PASSWORD, build_service
+from tests.service.conftest import STRONG_PASSWORD, serving
 
 SAMPLES = 60
 WARMUP = 8
@@ -30,8 +30,7 @@ def _p90(values: list[float]) -> float:
 
 
 async def test_unknown_email_and_wrong_password_take_the_same_time(timing_settings: Settings) -> None:
-    svc, lifespan = await build_service(timing_settings)
-    try:
+    async with serving(timing_settings) as svc:
         users = [(await svc.register())["email"] for _ in range(6)]
         timings: dict[str, list[float]] = {"unknown email": [], "wrong password": []}
 
@@ -51,9 +50,6 @@ async def test_unknown_email_and_wrong_password_take_the_same_time(timing_settin
                 elapsed = await attempt(kind, index)
                 if index >= WARMUP:
                     timings[kind].append(elapsed)
-    finally:
-        await svc.client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
     medians = {kind: statistics.median(values) for kind, values in timings.items()}
     print(f"\nlogin timing over {SAMPLES} interleaved samples each (real argon2id, ms):")

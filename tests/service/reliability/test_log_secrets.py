@@ -19,7 +19,7 @@ import pytest
 
 from auth_service.logs import _STANDARD_ATTRS
 from auth_service.settings import Settings
-from tests.service.conftest import build_service
+from tests.service.conftest import serving
 from tests.service.reliability.conftest import SecretsLedger
 from tests.support.servers import ServiceProcess
 
@@ -101,12 +101,8 @@ async def test_in_process_log_records_hold_no_secret(settings: Settings, caplog:
     ledger = SecretsLedger()
     ledger.add("private key", settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None)
     caplog.set_level(logging.DEBUG)
-    svc, lifespan = await build_service(settings)
-    try:
+    async with serving(settings) as svc:
         await full_flow(svc.client, ledger)
-    finally:
-        await svc.client.aclose()
-        await lifespan.__aexit__(None, None, None)
     assert any(r.name == "auth_service.access" for r in caplog.records)
     raw = "\n".join(_raw_text(r) for r in caplog.records)
     assert not ledger.found_in(raw), ledger.found_in(raw)

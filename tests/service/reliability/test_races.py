@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from auth_service.settings import Settings
-from tests.service.conftest import STRONG_PASSWORD, Service, bearer, build_service, unique_email
+from tests.service.conftest import STRONG_PASSWORD, Service, bearer, serving, unique_email, with_settings
 
 NEW_PASSWORD = "Saxophone-Lantern-Pebble-93"
 
@@ -21,12 +21,10 @@ NEW_PASSWORD = "Saxophone-Lantern-Pebble-93"
 async def racy_service(settings: Settings) -> AsyncIterator[Service]:
     # Enough connections that requests really overlap inside PostgreSQL instead of queueing in the pool.
     # Failed logins are expected in these races: keep the per-account throttle out of the way.
-    svc, lifespan = await build_service(settings.model_copy(update={
-        "db_pool_size": 20, "login_max_failures_per_account_per_hour": 100_000,
-        "login_free_failures_before_backoff": 100_000}))
-    yield svc
-    await svc.client.aclose()
-    await lifespan.__aexit__(None, None, None)
+    racy = with_settings(settings, db_pool_size=20, login_max_failures_per_account_per_hour=100_000,
+                         login_free_failures_before_backoff=100_000)
+    async with serving(racy) as svc:
+        yield svc
 
 
 async def _fetchval(database_url: str, query: str, *args: object) -> object:
