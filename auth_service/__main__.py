@@ -18,26 +18,24 @@ MIGRATION_ATTEMPTS = 30
 
 
 async def _migrate(settings: Settings) -> None:
+    """Apply migrations, retrying while the database does not accept connections yet (a task may start first)."""
     from auth_service.adapters.postgres.database import migrate
-    from auth_service.bootstrap import connect_infrastructure
+    from auth_service.adapters.postgres.repositories import is_unavailability
+    from auth_service.bootstrap import connect_database
 
-    infra = connect_infrastructure(settings)
+    engine = connect_database(settings)
     try:
         for attempt in range(1, MIGRATION_ATTEMPTS + 1):
             try:
-                await migrate(infra.engine)
+                await migrate(engine)
                 return
-            except (OSError, TimeoutError, ConnectionError) as exc:
-                log.warning("database not reachable yet (attempt %d): %s", attempt, type(exc).__name__)
             except Exception as exc:
-                if attempt == MIGRATION_ATTEMPTS or "connect" not in str(exc).lower():
+                if attempt == MIGRATION_ATTEMPTS or not is_unavailability(exc):
                     raise
                 log.warning("database not reachable yet (attempt %d): %s", attempt, type(exc).__name__)
             await asyncio.sleep(min(2.0, 0.2 * attempt))
-        raise SystemExit("database unreachable: migrations not applied")
     finally:
-        await infra.redis.aclose()
-        await infra.engine.dispose()
+        await engine.dispose()
 
 
 def migrate_command(settings: Settings) -> int:

@@ -70,8 +70,12 @@ class Infrastructure:
     redis: Redis
 
 
+def connect_database(settings: Settings) -> AsyncEngine:
+    return create_engine(settings.sqlalchemy_url(), sslmode=settings.db_sslmode, pool_size=settings.db_pool_size)
+
+
 def connect_infrastructure(settings: Settings) -> Infrastructure:
-    engine = create_engine(settings.sqlalchemy_url(), sslmode=settings.db_sslmode, pool_size=settings.db_pool_size)
+    engine = connect_database(settings)
     token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
     return Infrastructure(engine=engine, redis=create_redis(settings.redis_url, token))
 
