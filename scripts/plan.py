@@ -6,7 +6,7 @@ explicitly waits for (`depends_on`; edges through inputs are visible in the prop
 computed by AWS at deploy time (ids, ARNs, DNS names) are mock placeholders; secret inputs print
 as [secret].
 
-    python -m scripts.plan [--stack staging]
+    python -m scripts.plan [--stack staging] [--program bootstrap]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from scripts.offline_stack import Resource, StackGraph, is_secret_wrapper, run_offline
+from scripts.offline_stack import ROOT, Resource, StackGraph, is_secret_wrapper, run_offline
 
 # The inputs worth reading per resource type; other types print their name only.
 REVIEWED: dict[str, list[str]] = {
@@ -52,6 +52,7 @@ REVIEWED: dict[str, list[str]] = {
     "aws:cloudwatch/logGroup:LogGroup": ["name", "retentionInDays"],
     "aws:iam/role:Role": ["description", "permissionsBoundary"],
     "aws:iam/rolePolicy:RolePolicy": ["policy"],
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ["url", "clientIdLists"],
     "aws:ecs/taskDefinition:TaskDefinition": ["cpu", "memory", "runtimePlatform.cpuArchitecture"],
     "aws:lb/loadBalancer:LoadBalancer": ["internal", "dropInvalidHeaderFields"],
     "aws:lb/targetGroup:TargetGroup": ["targetType", "port", "healthCheck.path", "healthCheck.matcher"],
@@ -66,7 +67,12 @@ REVIEWED: dict[str, list[str]] = {
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="staging")
-    graph = run_offline(stack=parser.parse_args().stack)
+    parser.add_argument("--program", default=".", help="program directory: . (the stack) or bootstrap")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, e.g. aidlc-auth-bootstrap:githubRepository=acme/aidlc-auth")
+    args = parser.parse_args()
+    overrides = dict(item.split("=", 1) for item in args.set)
+    graph = run_offline(stack=args.stack, program_dir=ROOT / args.program, config_overrides=overrides)
     print_plan(graph)
     return 0
 
@@ -98,15 +104,17 @@ def _details(resource: Resource, names: dict[str, str]) -> list[str]:
 def _properties(resource: Resource, names: dict[str, str]) -> list[str]:
     if resource.typ == "aws:ecs/taskDefinition:TaskDefinition":
         return _reviewed(resource, names) + _container_summary(resource, names)
-    if resource.typ == "aws:iam/rolePolicy:RolePolicy":
+    if resource.typ in ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
         return _policy_summary(resource.plain["policy"])
     return _reviewed(resource, names)
 
 
 def _explicit_dependencies(resource: Resource) -> list[str]:
-    if not resource.depends_on:
-        return []
-    return ["after: " + ", ".join(f"<{name}> ({typ.split(':')[-1]})" for typ, name in sorted(resource.depends_on))]
+    lines = ["protected (the engine refuses to delete it)"] if resource.protect else []
+    if resource.depends_on:
+        after = ", ".join(f"<{name}> ({typ.split(':')[-1]})" for typ, name in sorted(resource.depends_on))
+        lines.append(f"after: {after}")
+    return lines
 
 
 def _reviewed(resource: Resource, names: dict[str, str]) -> list[str]:
@@ -134,7 +142,11 @@ def _container_summary(task: Resource, names: dict[str, str]) -> list[str]:
 
 
 def _policy_summary(policy_json: str) -> list[str]:
-    return [f"{s['Sid']}: {s['Action']} on {s['Resource']}" for s in json.loads(policy_json)["Statement"]]
+    return [
+        f"{s['Sid']}: {s.get('Effect', 'Allow')} {s['Action']} on {s['Resource']}"
+        + (f" if {json.dumps(s['Condition'])}" if "Condition" in s else "")
+        for s in json.loads(policy_json)["Statement"]
+    ]
 
 
 def _lookup(value: Any, path: list[str]) -> Any:
