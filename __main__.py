@@ -4,17 +4,20 @@ The roles GitHub Actions runs as and the permissions boundary of this stack's ro
 program (bootstrap/), applied first and never by CI.
 """
 
+from pathlib import Path
+
 import pulumi
 import pulumi_aws as aws
 
 from components.autoscaling import AutoScaling, AutoScalingArgs
 from components.compute import Compute, ComputeArgs
-from components.config import load_config
+from components.config import guard_stack_file, load_config
 from components.data import Data, DataArgs
 from components.github_oidc import permissions_boundary_arn
 from components.monitoring import Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 
+guard_stack_file(Path(__file__).parent)
 config = load_config()
 account_id = aws.get_caller_identity_output().account_id
 boundary = account_id.apply(lambda account: permissions_boundary_arn(config.name, account))

@@ -13,8 +13,10 @@ import pulumi_aws as aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's `components` package
 
+from components.config import guard_stack_file
 from components.github_oidc import GithubOidc, GithubOidcArgs, GithubOidcSettings
 
+guard_stack_file(Path(__file__).parent)
 config = pulumi.Config()
 name_prefix = config.get("namePrefix") or f"auth-{pulumi.get_stack()}"  # the main stack's prefix
 region = pulumi.Config("aws").require("region")

@@ -10,9 +10,14 @@ otherwise generate: `dbPassword`, `redisAuthToken`, `jwtPrivateKey` (PEM, Ed2551
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.settings import get_monitor
 
 from components import github_oidc
 from components.autoscaling import ScalingSettings
@@ -180,3 +185,51 @@ def _int(config: pulumi.Config, key: str, default: int) -> int:
 def _bool(config: pulumi.Config, key: str, default: bool) -> bool:
     value = config.get_bool(key)
     return default if value is None else value
+
+
+def guard_stack_file(project_dir: Path) -> None:
+    """On a real `pulumi up` (not a preview, not the offline mocks of tests and `make plan`), refuse a stack
+    file that is not the one CI deploys."""
+    if not pulumi.runtime.is_dry_run() and not isinstance(get_monitor(), MockMonitor):
+        refuse_uncommitted_stack_file(project_dir, pulumi.get_stack())
+
+
+class UncommittedStackConfig(Exception):
+    """`pulumi up` from a laptop with a stack file that CI does not have."""
+
+
+def refuse_uncommitted_stack_file(project_dir: Path, stack: str) -> None:
+    """Deploy only the stack file everyone deploys: committed, and pushed if the branch tracks a remote.
+
+    CI deploys from the repository. A setting made with `pulumi config set` but not committed and pushed is
+    undone by CI's next `up`, and a config secret CI does not see is replaced by a generated one (a new DB
+    password, Redis token or JWT key). Outside a git checkout there is nothing to compare with.
+    """
+    stack_file = f"Pulumi.{stack}.yaml"
+    status = _git(project_dir, "status", "--porcelain", "--", stack_file)
+    if status is None:
+        return
+    if status.strip():
+        raise UncommittedStackConfig(
+            f"{stack_file} has changes that are not committed: commit and push it before `pulumi up`, "
+            "or CI's next deploy undoes them (docs/infra.md: the stack file is the only config)"
+        )
+    if _git(project_dir, "rev-parse", "--verify", "--quiet", "@{upstream}") and _git(
+        project_dir, "diff", "--name-only", "@{upstream}", "--", stack_file
+    ):
+        raise UncommittedStackConfig(
+            f"{stack_file} differs from the branch's upstream: push it before `pulumi up`, "
+            "or CI's next deploy undoes the difference"
+        )
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    """Output of a git command in `directory`, or None when it fails (no git, not a checkout, no upstream)."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:  # fixed arguments from this module only
+        done = subprocess.run([git, *args], cwd=directory, capture_output=True, text=True, timeout=30, check=False)  # noqa: S603
+    except OSError:
+        return None
+    return done.stdout if done.returncode == 0 else None
