@@ -43,7 +43,7 @@ def test_a_setting_only_on_this_laptop_is_refused(checkout: Path) -> None:
 
 def test_a_new_untracked_stack_file_is_refused(checkout: Path) -> None:
     (checkout / "Pulumi.prod.yaml").write_text("config: {}\n")
-    with pytest.raises(UncommittedStackConfig, match="Pulumi.prod.yaml"):
+    with pytest.raises(UncommittedStackConfig, match=r"Pulumi\.prod\.yaml"):
         refuse_uncommitted_stack_file(checkout, "prod")
 
 
