@@ -18,8 +18,10 @@ from components.data import Data
 from components.network import Network
 
 CONTAINER_NAME = "auth"
-HEALTH_CHECK_COMMAND = ["CMD", "python", "-m", "auth_service", "healthcheck"]
-READINESS_PATH = "/health/ready"
+HEALTH_CHECK_COMMAND = ["CMD", "python", "-m", "auth_service", "healthcheck"]  # GET /health/live
+# Shallow on purpose: a blip of PostgreSQL or Redis must not make every target unhealthy at once and have ECS
+# replace every task (docs/operations.md#health-checks). /health/ready is for the smoke test and for humans.
+TARGET_HEALTH_PATH = "/health/live"
 ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
 
 
@@ -28,6 +30,7 @@ class ComputeArgs:
     settings: ComputeSettings
     network: Network
     data: Data
+    permissions_boundary_arn: pulumi.Input[str]  # every role this stack creates carries it (docs/infra.md)
 
 
 class Compute(pulumi.ComponentResource):
@@ -60,11 +63,15 @@ class Compute(pulumi.ComponentResource):
             retention_in_days=settings.log_retention_days,
             opts=self._child,
         )
-        self.execution_role = self._execution_role(data)
-        self.task_role = self._role("task", "Runs the service; no AWS permissions of its own")
+        boundary = args.permissions_boundary_arn
+        self.execution_role, execution_policy = self._execution_role(data, boundary)
+        self.task_role = self._role("task", "Runs the service; no AWS permissions of its own", boundary)
         self.task_definition = self._task_definition(settings, data)
         self.load_balancer, self.target_group, listener = self._load_balancer(network)
-        self.service = self._service(settings, network, listener)
+        # Nothing in the service's inputs says that its tasks need a way out to ECR and Secrets Manager, a role
+        # that may read the secrets, or a listener sending them traffic; without these edges Pulumi would start
+        # the service in parallel with them on the first deploy.
+        self.service = self._service(settings, network, [*network.private_egress, execution_policy, listener])
 
         self.service_url = self.load_balancer.dns_name.apply(lambda dns: f"http://{dns}")
         self.ecr_repository_url = self.repository.repository_url
@@ -116,10 +123,11 @@ class Compute(pulumi.ComponentResource):
 
     # --- IAM ----------------------------------------------------------------------------------
 
-    def _role(self, label: str, description: str) -> aws.iam.Role:
+    def _role(self, label: str, description: str, permissions_boundary: pulumi.Input[str]) -> aws.iam.Role:
         return aws.iam.Role(
             f"{self._name}-{label}",
             description=description,
+            permissions_boundary=permissions_boundary,
             assume_role_policy=json.dumps(
                 {
                     "Version": "2012-10-17",
@@ -135,15 +143,17 @@ class Compute(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _execution_role(self, data: Data) -> aws.iam.Role:
-        role = self._role("execution", "Pulls the image, writes logs, reads this stack's secrets")
+    def _execution_role(
+        self, data: Data, permissions_boundary: pulumi.Input[str]
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+        role = self._role("execution", "Pulls the image, writes logs, reads this stack's secrets", permissions_boundary)
         policy = pulumi.Output.all(
             repository_arn=self.repository.arn,
             log_group_arn=self.log_group.arn,
             secret_arns=pulumi.Output.all(*data.secret_arns.all()),
         ).apply(lambda arns: json.dumps(_execution_policy(**arns)))
-        aws.iam.RolePolicy(f"{self._name}-execution", role=role.id, policy=policy, opts=self._child)
-        return role
+        role_policy = aws.iam.RolePolicy(f"{self._name}-execution", role=role.id, policy=policy, opts=self._child)
+        return role, role_policy
 
     # --- task definition ----------------------------------------------------------------------
 
@@ -185,7 +195,7 @@ class Compute(pulumi.ComponentResource):
             subnets=network.public_subnet_ids,
             security_groups=[network.alb_security_group.id],
             drop_invalid_header_fields=True,
-            opts=self._child,
+            opts=pulumi.ResourceOptions.merge(self._child, network.after_internet_gateway),
         )
         target_group = aws.lb.TargetGroup(
             f"{self._name}-tg",
@@ -195,7 +205,7 @@ class Compute(pulumi.ComponentResource):
             vpc_id=network.vpc_id,
             deregistration_delay=30,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
-                path=READINESS_PATH,
+                path=TARGET_HEALTH_PATH,
                 matcher="200",
                 interval=15,
                 timeout=5,
@@ -217,7 +227,7 @@ class Compute(pulumi.ComponentResource):
         return load_balancer, target_group, listener
 
     def _service(
-        self, settings: ComputeSettings, network: Network, listener: aws.lb.Listener
+        self, settings: ComputeSettings, network: Network, prerequisites: list[pulumi.Resource]
     ) -> aws.ecs.Service:
         return aws.ecs.Service(
             f"{self._name}-service",
@@ -247,7 +257,7 @@ class Compute(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             # Application Auto Scaling owns the task count after creation; without this every `pulumi up`
             # would reset a scaled-out service to `desired_count` in the middle of a deploy.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[listener], ignore_changes=["desiredCount"]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=prerequisites, ignore_changes=["desiredCount"]),
         )
 
 
@@ -332,6 +342,9 @@ def _container_definition(
         "name": CONTAINER_NAME,
         "image": image,
         "essential": True,
+        # The service writes nothing to disk: no bytecode (PYTHONDONTWRITEBYTECODE in the image), no temp files,
+        # logs to stdout (tests/infra/test_compute.py, docs/container-contract.md).
+        "readonlyRootFilesystem": True,
         "portMappings": [{"containerPort": APP_PORT, "protocol": "tcp"}],
         "environment": [{"name": key, "value": value} for key, value in environment.items()],
         "secrets": [{"name": key, "valueFrom": arn} for key, arn in secrets.items()],

@@ -10,12 +10,17 @@ otherwise generate: `dbPassword`, `redisAuthToken`, `jwtPrivateKey` (PEM, Ed2551
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.settings import get_monitor
 
+from components import github_oidc
 from components.autoscaling import ScalingSettings
-from components.github_oidc import GithubOidcSettings
 from components.monitoring import AlarmThresholds
 
 APP_PORT = 8000  # docs/container-contract.md
@@ -35,6 +40,10 @@ class DataSettings:
     db_instance_class: str = "db.t4g.micro"
     db_engine_version: str = "16"
     db_allocated_storage_gib: int = 20
+    db_max_allocated_storage_gib: int = 100  # storage autoscaling ceiling: a full disk at the event grows instead
+    db_log_exports: tuple[str, ...] = ("postgresql", "upgrade")  # every log type RDS for PostgreSQL exports
+    log_retention_days: int = 30
+    apply_immediately: bool = True  # a change made during the event must not wait for the maintenance window
     db_backup_retention_days: int = 7
     db_multi_az: bool = False
     db_deletion_protection: bool = False
@@ -47,6 +56,13 @@ class DataSettings:
     db_password: pulumi.Output[str] | None = None  # from config secrets; generated when None
     redis_auth_token: pulumi.Output[str] | None = None
     jwt_private_key: pulumi.Output[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.db_max_allocated_storage_gib <= self.db_allocated_storage_gib:
+            raise ValueError(
+                f"dbMaxAllocatedStorageGib ({self.db_max_allocated_storage_gib}) must exceed"
+                f" dbAllocatedStorageGib ({self.db_allocated_storage_gib}): it is the storage autoscaling ceiling"
+            )
 
 
 @dataclass(frozen=True)
@@ -82,13 +98,13 @@ class StackConfig:
     compute: ComputeSettings
     scaling: ScalingSettings
     alarms: AlarmThresholds
-    github: GithubOidcSettings
 
 
 def load_config() -> StackConfig:
     """Read the project's config once; anything unset keeps its staging default."""
     stack = pulumi.get_stack()
     config = pulumi.Config()
+    _refuse_ci_identity_settings(config)
     region = pulumi.Config("aws").get("region") or ComputeSettings.region
     return StackConfig(
         name=config.get("namePrefix") or f"auth-{stack}",
@@ -97,8 +113,21 @@ def load_config() -> StackConfig:
         compute=_compute_settings(config, stack, region),
         scaling=ScalingSettings.from_config(config),
         alarms=AlarmThresholds.from_config(config),
-        github=GithubOidcSettings.from_config(config),
     )
+
+
+# Keys of the CI identity in earlier versions of this stack; it now lives in the bootstrap program.
+_MOVED_TO_BOOTSTRAP = ("githubOidcEnabled", "githubDeployBranch", *github_oidc.CONFIG_KEYS)
+
+
+def _refuse_ci_identity_settings(config: pulumi.Config) -> None:
+    """The roles CI runs as are not this stack's to create or delete: say where they went instead of ignoring."""
+    found = [key for key in _MOVED_TO_BOOTSTRAP if config.get(key) is not None]
+    if found:
+        raise ValueError(
+            f"{', '.join(found)}: the GitHub OIDC roles are created by the bootstrap program (bootstrap/, "
+            "docs/infra.md#ci-identity), never by this stack; remove these keys from Pulumi.<stack>.yaml"
+        )
 
 
 def _network_settings(config: pulumi.Config) -> NetworkSettings:
@@ -114,6 +143,9 @@ def _data_settings(config: pulumi.Config) -> DataSettings:
     return DataSettings(
         db_instance_class=config.get("dbInstanceClass") or d.db_instance_class,
         db_allocated_storage_gib=_int(config, "dbAllocatedStorageGib", d.db_allocated_storage_gib),
+        db_max_allocated_storage_gib=_int(config, "dbMaxAllocatedStorageGib", d.db_max_allocated_storage_gib),
+        log_retention_days=_int(config, "logRetentionDays", d.log_retention_days),
+        apply_immediately=_bool(config, "dataApplyImmediately", d.apply_immediately),
         db_backup_retention_days=_int(config, "dbBackupRetentionDays", d.db_backup_retention_days),
         db_multi_az=_bool(config, "dbMultiAz", d.db_multi_az),
         db_deletion_protection=_bool(config, "dbDeletionProtection", d.db_deletion_protection),
@@ -153,3 +185,51 @@ def _int(config: pulumi.Config, key: str, default: int) -> int:
 def _bool(config: pulumi.Config, key: str, default: bool) -> bool:
     value = config.get_bool(key)
     return default if value is None else value
+
+
+def guard_stack_file(project_dir: Path) -> None:
+    """On a real `pulumi up` (not a preview, not the offline mocks of tests and `make plan`), refuse a stack
+    file that is not the one CI deploys."""
+    if not pulumi.runtime.is_dry_run() and not isinstance(get_monitor(), MockMonitor):
+        refuse_uncommitted_stack_file(project_dir, pulumi.get_stack())
+
+
+class UncommittedStackConfig(Exception):
+    """`pulumi up` from a laptop with a stack file that CI does not have."""
+
+
+def refuse_uncommitted_stack_file(project_dir: Path, stack: str) -> None:
+    """Deploy only the stack file everyone deploys: committed, and pushed if the branch tracks a remote.
+
+    CI deploys from the repository. A setting made with `pulumi config set` but not committed and pushed is
+    undone by CI's next `up`, and a config secret CI does not see is replaced by a generated one (a new DB
+    password, Redis token or JWT key). Outside a git checkout there is nothing to compare with.
+    """
+    stack_file = f"Pulumi.{stack}.yaml"
+    status = _git(project_dir, "status", "--porcelain", "--", stack_file)
+    if status is None:
+        return
+    if status.strip():
+        raise UncommittedStackConfig(
+            f"{stack_file} has changes that are not committed: commit and push it before `pulumi up`, "
+            "or CI's next deploy undoes them (docs/infra.md: the stack file is the only config)"
+        )
+    if _git(project_dir, "rev-parse", "--verify", "--quiet", "@{upstream}") and _git(
+        project_dir, "diff", "--name-only", "@{upstream}", "--", stack_file
+    ):
+        raise UncommittedStackConfig(
+            f"{stack_file} differs from the branch's upstream: push it before `pulumi up`, "
+            "or CI's next deploy undoes the difference"
+        )
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    """Output of a git command in `directory`, or None when it fails (no git, not a checkout, no upstream)."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:  # fixed arguments from this module only
+        done = subprocess.run([git, *args], cwd=directory, capture_output=True, text=True, timeout=30, check=False)  # noqa: S603
+    except OSError:
+        return None
+    return done.stdout if done.returncode == 0 else None

@@ -1,7 +1,9 @@
 """Data layer: RDS PostgreSQL 16, ElastiCache Redis 7 (TLS + AUTH), and the service's secrets.
 
 The DB password, Redis AUTH token and JWT signing key are generated in the stack (or taken from
-config secrets) and stored in Secrets Manager; the task definition references them by ARN only.
+config secrets) and stored in Secrets Manager; the task definition references them by ARN only, taken from
+each secret's *version*, so no task can be defined (let alone started) before its secret has a value.
+Every setting an operator may change during the event (`apply_immediately`) takes effect at once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class DataArgs:
 
 @dataclass(frozen=True)
 class ServiceSecretArns:
-    """Secrets Manager ARNs, one per secret in docs/container-contract.md."""
+    """Secrets Manager ARNs, one per secret in docs/container-contract.md, read from the secrets' versions."""
 
     db_password: pulumi.Output[str]
     redis_auth_token: pulumi.Output[str]
@@ -38,6 +40,8 @@ class ServiceSecretArns:
 class Data(pulumi.ComponentResource):
     db: aws.rds.Instance
     redis: aws.elasticache.ReplicationGroup
+    db_log_groups: list[aws.cloudwatch.LogGroup]
+    secret_versions: list[aws.secretsmanager.SecretVersion]
     secret_arns: ServiceSecretArns
 
     def __init__(self, name: str, args: DataArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -52,6 +56,7 @@ class Data(pulumi.ComponentResource):
 
         self.db = self._postgres(settings, network, db_password)
         self.redis = self._redis(settings, network, redis_auth_token)
+        self.secret_versions = []
         self.secret_arns = ServiceSecretArns(
             db_password=self._stored_secret("db-password", "RDS master password", db_password, settings),
             redis_auth_token=self._stored_secret(
@@ -97,13 +102,16 @@ class Data(pulumi.ComponentResource):
             recovery_window_in_days=settings.secret_recovery_window_days,
             opts=self._child,
         )
-        aws.secretsmanager.SecretVersion(
+        version = aws.secretsmanager.SecretVersion(
             f"{self._name}-{label}",
             secret_id=secret.id,
             secret_string=pulumi.Output.secret(value),  # type: ignore[arg-type]  # mypy cannot infer T from Output[str]
             opts=self._child,
         )
-        return secret.arn
+        self.secret_versions.append(version)
+        # The version's `secret_arn` (`arn` is deprecated in pulumi-aws 7) is the secret's ARN, what ECS `valueFrom`
+        # takes; it is known only once the value is stored.
+        return version.secret_arn
 
     # --- PostgreSQL ---------------------------------------------------------------------------
 
@@ -114,13 +122,21 @@ class Data(pulumi.ComponentResource):
             f"{self._name}-db", subnet_ids=network.private_subnet_ids, opts=self._child
         )
         snapshot_suffix = random.RandomId(f"{self._name}-db-final-snapshot", byte_length=4, opts=self._child)
+        identifier = f"{self._name}-db"
+        self.db_log_groups = [
+            self._db_log_group(identifier, log_type, settings) for log_type in settings.db_log_exports
+        ]
         return aws.rds.Instance(
             f"{self._name}-db",
+            # A fixed identifier names the exported log groups before the instance exists, and turns an accidental
+            # replacement into an "already exists" error instead of a new, empty database beside the old one.
+            identifier=identifier,
             engine="postgres",
             engine_version=settings.db_engine_version,
             instance_class=settings.db_instance_class,
             storage_type="gp3",
             allocated_storage=settings.db_allocated_storage_gib,
+            max_allocated_storage=settings.db_max_allocated_storage_gib,
             storage_encrypted=True,
             db_name=settings.db_name,
             username=settings.db_user,
@@ -136,6 +152,17 @@ class Data(pulumi.ComponentResource):
             final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{self._name}-db-final-{h}"),
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
+            enabled_cloudwatch_logs_exports=list(settings.db_log_exports),
+            apply_immediately=settings.apply_immediately,
+            # RDS would create the export's log groups itself, kept forever and left behind by `destroy`.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.db_log_groups),
+        )
+
+    def _db_log_group(self, identifier: str, log_type: str, settings: DataSettings) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
+            f"{self._name}-db-{log_type}-logs",
+            name=f"/aws/rds/instance/{identifier}/{log_type}",  # the name RDS exports to
+            retention_in_days=settings.log_retention_days,
             opts=self._child,
         )
 
@@ -164,5 +191,6 @@ class Data(pulumi.ComponentResource):
             transit_encryption_enabled=True,
             auth_token=auth_token,
             auto_minor_version_upgrade=True,
+            apply_immediately=settings.apply_immediately,
             opts=self._child,
         )

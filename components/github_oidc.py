@@ -1,18 +1,21 @@
-"""Optional: the GitHub Actions OIDC provider and the two roles CI assumes (off unless `githubOidcEnabled`).
+"""The CI identity of a stack: GitHub's OIDC provider, the two roles GitHub Actions assumes, and the permissions
+boundary every role of the stack must carry.
 
-The first `pulumi up` from a laptop creates them; their ARNs (stack outputs) then go into the repository's
-variables, and CI never holds a long-lived AWS key.
+It lives in its own small Pulumi program (`bootstrap/`), applied once from a laptop by an account
+administrator, never by CI: no config of the main stack can delete or widen the roles CI runs as, and the
+deploy role itself is denied every IAM write on them (docs/infra.md#ci-identity).
 
-- The *preview* role (ReadOnlyAccess) is trusted by this repository's pull requests only.
-- The *deploy* role is trusted by this repository's main branch and its `staging` environment only (exact
-  `sub` claims, no wildcards), and may manage what this stack is made of. It can create and change IAM roles
-  whose names start with the stack prefix, so treat it as powerful as the stack itself.
+- The *preview* role is trusted by this repository's pull requests only and reads what `pulumi preview`
+  (with refresh) reads: descriptions of the stack's resources, and the values of this stack's own secrets.
+- The *deploy* role is trusted only by a job running in the repository's `staging` environment (exact `sub`,
+  no wildcards). It manages what the stack is made of; it may create roles only with the boundary attached,
+  pass them only to ECS tasks, and never touch the CI identity itself.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -20,45 +23,66 @@ import pulumi_aws as aws
 
 GITHUB_ISSUER_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
-READ_ONLY_POLICY_ARN = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+ECS_TASKS_SERVICE = "ecs-tasks.amazonaws.com"
 
-# Services the stack's resources belong to (network, data, compute, monitoring, auto scaling).
+# Services the main stack's resources belong to (network, data, compute, monitoring, auto scaling); secrets
+# and images are granted separately, scoped to the stack's names.
 DEPLOY_SERVICES = (
-    "ec2", "elasticloadbalancing", "ecs", "ecr", "rds", "elasticache", "secretsmanager", "logs",
-    "cloudwatch", "application-autoscaling",
-)
-IAM_ROLE_ACTIONS = (
-    "iam:GetRole", "iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:TagRole", "iam:UntagRole",
-    "iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy",
-    "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
-    "iam:ListInstanceProfilesForRole", "iam:PassRole",
+    "ec2", "elasticloadbalancing", "ecs", "rds", "elasticache", "logs", "cloudwatch", "application-autoscaling",
 )
 SERVICE_LINKED_ROLE_SERVICES = (
     "ecs.amazonaws.com", "rds.amazonaws.com", "elasticache.amazonaws.com",
     "elasticloadbalancing.amazonaws.com", "ecs.application-autoscaling.amazonaws.com",
 )
+# IAM writes on a role that can only keep or set the boundary (AWS evaluates iam:PermissionsBoundary on them).
+BOUNDED_ROLE_WRITES = (
+    "iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary",
+)
+STACK_ROLE_UPKEEP = (
+    "iam:GetRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy",
+    "iam:TagRole", "iam:UntagRole", "iam:ListRoleTags", "iam:GetRolePolicy", "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
+)
+IAM_WRITES = (
+    "iam:Create*", "iam:Delete*", "iam:Put*", "iam:Update*", "iam:Attach*", "iam:Detach*", "iam:Tag*",
+    "iam:Untag*", "iam:Add*", "iam:Remove*", "iam:SetDefaultPolicyVersion", "iam:PassRole",
+)
+# What `pulumi preview --refresh` reads of the main stack: descriptions, tags and policies, no data.
+PREVIEW_DESCRIBE_ACTIONS = (
+    "ec2:Describe*", "elasticloadbalancing:Describe*", "ecs:Describe*", "ecs:List*", "rds:Describe*",
+    "rds:ListTagsForResource", "elasticache:Describe*", "elasticache:ListTagsForResource",
+    "application-autoscaling:Describe*", "cloudwatch:DescribeAlarms", "cloudwatch:GetDashboard",
+    "cloudwatch:ListTagsForResource", "logs:DescribeLogGroups", "logs:ListTagsForResource",
+    "logs:ListTagsLogGroup", "ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:GetLifecyclePolicy",
+    "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:GetAuthorizationToken",
+    "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy",
+)
+STACK_ROLE_READS = (
+    "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListRoleTags",
+)
+IMAGE_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
+# Config keys of the CI identity; the main stack refuses them (components/config.py).
+CONFIG_KEYS = ("githubRepository", "githubDeployEnvironment", "githubOidcProviderArn")
 
 
 @dataclass(frozen=True)
 class GithubOidcSettings:
-    enabled: bool = False
-    repository: str = ""  # "owner/name"
-    deploy_branch: str = "main"
+    repository: str  # "owner/name"
     deploy_environment: str = "staging"
     existing_provider_arn: str | None = None  # an account has one provider per URL: reuse it if it exists
 
     def __post_init__(self) -> None:
         owner, _, repo = self.repository.partition("/")
-        if self.enabled and not (owner and repo and "/" not in repo and "*" not in self.repository):
-            raise ValueError(f"githubRepository must be 'owner/name', got {self.repository!r}")
+        if not (owner and repo and "/" not in repo and "*" not in self.repository):
+            raise ValueError(
+                f"githubRepository must be 'owner/name', got {self.repository!r}"
+                " (pulumi config set githubRepository <owner>/<name>, then commit the stack file)"
+            )
 
     @classmethod
     def from_config(cls, config: pulumi.Config) -> GithubOidcSettings:
-        d = cls()
         return cls(
-            enabled=bool(config.get_bool("githubOidcEnabled")),
-            repository=config.get("githubRepository") or d.repository,
-            deploy_branch=config.get("githubDeployBranch") or d.deploy_branch,
+            repository=config.get("githubRepository") or "",
             deploy_environment=config.get("githubDeployEnvironment") or pulumi.get_stack(),
             existing_provider_arn=config.get("githubOidcProviderArn"),
         )
@@ -68,58 +92,121 @@ class GithubOidcSettings:
         return f"repo:{self.repository}:pull_request"
 
     @property
-    def deploy_subjects(self) -> list[str]:
-        return [
-            f"repo:{self.repository}:ref:refs/heads/{self.deploy_branch}",
-            f"repo:{self.repository}:environment:{self.deploy_environment}",
-        ]
+    def deploy_subject(self) -> str:
+        return f"repo:{self.repository}:environment:{self.deploy_environment}"
 
 
-@dataclass
+@dataclass(frozen=True)
+class StackScope:
+    """Where the main stack lives and what its resources are called: every ARN below is built from it."""
+
+    name_prefix: str  # the main stack's resource names start with it, e.g. "auth-staging"
+    account_id: str
+    region: str
+
+    def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
+        return f"arn:aws:{service}:{self.region if regional else ''}:{self.account_id}:{resource}"
+
+    @property
+    def stack_roles(self) -> str:
+        return self.arn("iam", f"role/{self.name_prefix}-*", regional=False)
+
+    @property
+    def stack_secrets(self) -> str:
+        return self.arn("secretsmanager", f"secret:{self.name_prefix}-*")
+
+    @property
+    def stack_repositories(self) -> str:
+        return self.arn("ecr", f"repository/{self.name_prefix}-*")
+
+    @property
+    def permissions_boundary(self) -> str:
+        return permissions_boundary_arn(self.name_prefix, self.account_id)
+
+    def github_role(self, label: str) -> str:
+        return self.arn("iam", f"role/{github_role_name(self.name_prefix, label)}", regional=False)
+
+    @property
+    def github_provider(self) -> str:
+        return self.arn("iam", f"oidc-provider/{GITHUB_ISSUER_HOST}", regional=False)
+
+
+def github_role_name(name_prefix: str, label: str) -> str:
+    return f"{name_prefix}-github-{label}"
+
+
+def permissions_boundary_name(name_prefix: str) -> str:
+    return f"{name_prefix}-permissions-boundary"
+
+
+def permissions_boundary_arn(name_prefix: str, account_id: str) -> str:
+    return f"arn:aws:iam::{account_id}:policy/{permissions_boundary_name(name_prefix)}"
+
+
+@dataclass(frozen=True)
 class GithubOidcArgs:
-    name_prefix: str  # IAM roles this stack creates start with it
-    settings: GithubOidcSettings = field(default_factory=GithubOidcSettings)
+    name_prefix: str
+    settings: GithubOidcSettings
+    account_id: pulumi.Input[str]
+    region: str
 
 
 class GithubOidc(pulumi.ComponentResource):
     provider_arn: pulumi.Output[str]
+    permissions_boundary: aws.iam.Policy
     preview_role: aws.iam.Role
     deploy_role: aws.iam.Role
 
     def __init__(self, name: str, args: GithubOidcArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aidlc:github:GithubOidc", name, None, opts)
-        self._child = pulumi.ResourceOptions(parent=self)
+        # Deleting any of these locks CI out of the account; `pulumi destroy` must be a deliberate two-step act.
+        self._protected = pulumi.ResourceOptions(parent=self, protect=True)
         s = args.settings
+        scope = pulumi.Output.from_input(args.account_id).apply(
+            lambda account: StackScope(args.name_prefix, account, args.region)
+        )
         self.provider_arn = self._oidc_provider_arn(name, s)
-        self.preview_role = aws.iam.Role(
-            f"{name}-preview",
-            description=f"pulumi preview from pull requests of {s.repository}",
-            assume_role_policy=trust_policy(self.provider_arn, [s.pull_request_subject]),
-            max_session_duration=3600,
-            opts=self._child,
+        self.permissions_boundary = aws.iam.Policy(
+            f"{name}-permissions-boundary",
+            name=permissions_boundary_name(args.name_prefix),
+            description=f"The most any role of {args.name_prefix} may do",
+            policy=scope.apply(lambda sc: json.dumps(boundary_policy(sc))),
+            opts=self._protected,
         )
-        aws.iam.RolePolicyAttachment(
-            f"{name}-preview-read-only", role=self.preview_role.name, policy_arn=READ_ONLY_POLICY_ARN,
-            opts=self._child,
+        self.preview_role = self._role(
+            name, "preview", args.name_prefix, f"pulumi preview from pull requests of {s.repository}",
+            trust_policy(self.provider_arn, s.pull_request_subject), scope.apply(preview_policy),
         )
-        self.deploy_role = aws.iam.Role(
-            f"{name}-deploy",
-            description=f"pulumi up from {s.repository} ({s.deploy_branch} / {s.deploy_environment})",
-            assume_role_policy=trust_policy(self.provider_arn, s.deploy_subjects),
-            max_session_duration=3600,
-            opts=self._child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-deploy-stack",
-            role=self.deploy_role.id,
-            policy=json.dumps(deploy_policy(args.name_prefix)),
-            opts=self._child,
+        self.deploy_role = self._role(
+            name, "deploy", args.name_prefix, f"pulumi up from {s.repository}'s {s.deploy_environment} environment",
+            trust_policy(self.provider_arn, s.deploy_subject), scope.apply(deploy_policy),
         )
         self.register_outputs({
             "provider_arn": self.provider_arn,
+            "permissions_boundary_arn": self.permissions_boundary.arn,
             "preview_role_arn": self.preview_role.arn,
             "deploy_role_arn": self.deploy_role.arn,
         })
+
+    def _role(
+        self, name: str, label: str, name_prefix: str, description: str, trust: pulumi.Output[str],
+        permissions: pulumi.Output[dict[str, Any]],
+    ) -> aws.iam.Role:
+        role = aws.iam.Role(
+            f"{name}-{label}",
+            name=github_role_name(name_prefix, label),  # a fixed name, so the deploy role's Deny can name it
+            description=description,
+            assume_role_policy=trust,
+            max_session_duration=3600,
+            opts=self._protected,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-{label}",
+            role=role.id,
+            policy=permissions.apply(json.dumps),
+            opts=self._protected,
+        )
+        return role
 
     def _oidc_provider_arn(self, name: str, s: GithubOidcSettings) -> pulumi.Output[str]:
         if s.existing_provider_arn:
@@ -128,13 +215,13 @@ class GithubOidc(pulumi.ComponentResource):
             f"{name}-provider",
             url=f"https://{GITHUB_ISSUER_HOST}",
             client_id_lists=[STS_AUDIENCE],
-            opts=self._child,
+            opts=self._protected,
         )
         return provider.arn
 
 
-def trust_policy(provider_arn: pulumi.Input[str], subjects: list[str]) -> pulumi.Output[str]:
-    """Web-identity trust for exactly these `sub` claims (StringEquals: no wildcards) and the STS audience."""
+def trust_policy(provider_arn: pulumi.Input[str], subject: str) -> pulumi.Output[str]:
+    """Web-identity trust for exactly one `sub` claim (StringEquals: no wildcards) and the STS audience."""
     return pulumi.Output.json_dumps({
         "Version": "2012-10-17",
         "Statement": [{
@@ -144,24 +231,72 @@ def trust_policy(provider_arn: pulumi.Input[str], subjects: list[str]) -> pulumi
             "Condition": {
                 "StringEquals": {
                     f"{GITHUB_ISSUER_HOST}:aud": STS_AUDIENCE,
-                    f"{GITHUB_ISSUER_HOST}:sub": subjects,
+                    f"{GITHUB_ISSUER_HOST}:sub": subject,
                 },
             },
         }],
     })
 
 
-def deploy_policy(name_prefix: str) -> dict[str, Any]:
-    role_arn = f"arn:aws:iam::*:role/{name_prefix}-*"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "StackServices", "Effect": "Allow",
-             "Action": [f"{service}:*" for service in DEPLOY_SERVICES], "Resource": "*"},
-            {"Sid": "StackRoles", "Effect": "Allow", "Action": list(IAM_ROLE_ACTIONS), "Resource": role_arn},
-            {"Sid": "ServiceLinkedRoles", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
-             "Resource": "*",
-             "Condition": {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLE_SERVICES)}}},
-            {"Sid": "WhoAmI", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
-        ],
-    }
+def deploy_policy(scope: StackScope) -> dict[str, Any]:
+    bounded = {"StringEquals": {"iam:PermissionsBoundary": scope.permissions_boundary}}
+    ci_identity = [scope.github_role("deploy"), scope.github_role("preview"), scope.permissions_boundary,
+                   scope.github_provider]
+    return _policy(
+        _allow("StackServices", [f"{service}:*" for service in DEPLOY_SERVICES], "*"),
+        _allow("StackSecrets", ["secretsmanager:*"], scope.stack_secrets),
+        _allow("EcrLogin", ["ecr:GetAuthorizationToken"], "*"),
+        _allow("StackRepositories", ["ecr:*"], scope.stack_repositories),
+        _allow("StackRolesOnlyWithTheBoundary", list(BOUNDED_ROLE_WRITES), scope.stack_roles, bounded),
+        _allow("StackRoleUpkeep", list(STACK_ROLE_UPKEEP), scope.stack_roles),
+        _allow("PassStackRolesToEcsTasksOnly", ["iam:PassRole"], scope.stack_roles,
+               {"StringEquals": {"iam:PassedToService": ECS_TASKS_SERVICE}}),
+        _allow("ServiceLinkedRoles", ["iam:CreateServiceLinkedRole"], "*",
+               {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLE_SERVICES)}}),
+        _allow("WhoAmI", ["sts:GetCallerIdentity"], "*"),
+        _deny("NeverTheCiIdentity", list(IAM_WRITES), ci_identity),
+        _deny("NeverRemoveABoundary", ["iam:DeleteRolePermissionsBoundary"], "*"),
+    )
+
+
+def preview_policy(scope: StackScope) -> dict[str, Any]:
+    return _policy(
+        _allow("DescribeStackResources", list(PREVIEW_DESCRIBE_ACTIONS), "*"),
+        _allow("ReadStackRoles", list(STACK_ROLE_READS), scope.stack_roles),
+        # Refreshing a SecretVersion reads its value. The preview decrypts the same values from the stack's state
+        # anyway (docs/infra.md#who-can-read-the-stacks-secrets); no other secret of the account is readable.
+        _allow("RefreshStackSecretVersions", ["secretsmanager:GetSecretValue"], scope.stack_secrets),
+        _allow("WhoAmI", ["sts:GetCallerIdentity"], "*"),
+    )
+
+
+def boundary_policy(scope: StackScope) -> dict[str, Any]:
+    """The most any role the main stack creates may ever do: what the ECS execution role needs, nothing else."""
+    return _policy(
+        _allow("EcrLogin", ["ecr:GetAuthorizationToken"], "*"),
+        _allow("PullStackImages", list(IMAGE_PULL_ACTIONS), scope.stack_repositories),
+        _allow("WriteStackLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
+               scope.arn("logs", f"log-group:/ecs/{scope.name_prefix}:*")),
+        _allow("ReadStackSecrets", ["secretsmanager:GetSecretValue"], scope.stack_secrets),
+    )
+
+
+def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _allow(sid: str, actions: list[str], resource: str | list[str], condition: dict[str, Any] | None = None
+           ) -> dict[str, Any]:
+    return _statement(sid, "Allow", actions, resource, condition)
+
+
+def _deny(sid: str, actions: list[str], resource: str | list[str]) -> dict[str, Any]:
+    return _statement(sid, "Deny", actions, resource, None)
+
+
+def _statement(sid: str, effect: str, actions: list[str], resource: str | list[str],
+               condition: dict[str, Any] | None) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Sid": sid, "Effect": effect, "Action": actions, "Resource": resource}
+    if condition:
+        statement["Condition"] = condition
+    return statement

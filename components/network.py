@@ -33,7 +33,10 @@ class Network(pulumi.ComponentResource):
     vpc: aws.ec2.Vpc
     public_subnets: list[aws.ec2.Subnet]
     private_subnets: list[aws.ec2.Subnet]
+    internet_gateway: aws.ec2.InternetGateway
     nat_gateways: list[aws.ec2.NatGateway]
+    private_default_routes: list[aws.ec2.Route]
+    private_route_associations: list[aws.ec2.RouteTableAssociation]
     alb_security_group: aws.ec2.SecurityGroup
     ecs_security_group: aws.ec2.SecurityGroup
     db_security_group: aws.ec2.SecurityGroup
@@ -61,10 +64,11 @@ class Network(pulumi.ComponentResource):
         self.private_subnets = [
             self._subnet(f"private-{i}", cidr, zones[i], public=False) for i, cidr in enumerate(private_cidrs)
         ]
+        self.internet_gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=self.vpc.id, opts=self._child)
         self._route_public_subnets_to_internet()
         nat_count = settings.az_count if settings.nat_gateway_per_az else 1
         self.nat_gateways = [self._nat_gateway(i) for i in range(nat_count)]
-        self._route_private_subnets_through_nat()
+        self.private_default_routes, self.private_route_associations = self._route_private_subnets_through_nat()
         self._security_groups()
 
         self.vpc_id = self.vpc.id
@@ -91,8 +95,21 @@ class Network(pulumi.ComponentResource):
             opts=self._child,
         )
 
+    @property
+    def after_internet_gateway(self) -> pulumi.ResourceOptions:
+        """Options for a child of another component that AWS refuses to create before the VPC has its gateway.
+
+        Public IPs (NAT's address, an internet-facing load balancer) need the gateway attached; nothing in their
+        inputs says so, and Pulumi would otherwise create them in parallel with it (`Gateway.NotAttached`).
+        """
+        return pulumi.ResourceOptions(depends_on=[self.internet_gateway])
+
+    @property
+    def private_egress(self) -> list[pulumi.Resource]:
+        """What a task in a private subnet needs before it can reach ECR, Secrets Manager and CloudWatch Logs."""
+        return [*self.private_default_routes, *self.private_route_associations]
+
     def _route_public_subnets_to_internet(self) -> None:
-        gateway = aws.ec2.InternetGateway(f"{self._name}-igw", vpc_id=self.vpc.id, opts=self._child)
         table = aws.ec2.RouteTable(
             f"{self._name}-public",
             vpc_id=self.vpc.id,
@@ -103,7 +120,7 @@ class Network(pulumi.ComponentResource):
             f"{self._name}-public-default",
             route_table_id=table.id,
             destination_cidr_block=ANYWHERE,
-            gateway_id=gateway.id,
+            gateway_id=self.internet_gateway.id,
             opts=self._child,
         )
         for i, subnet in enumerate(self.public_subnets):
@@ -112,16 +129,20 @@ class Network(pulumi.ComponentResource):
             )
 
     def _nat_gateway(self, index: int) -> aws.ec2.NatGateway:
-        address = aws.ec2.Eip(f"{self._name}-nat-{index}", domain="vpc", opts=self._child)
+        after_gateway = pulumi.ResourceOptions.merge(self._child, self.after_internet_gateway)
+        address = aws.ec2.Eip(f"{self._name}-nat-{index}", domain="vpc", opts=after_gateway)
         return aws.ec2.NatGateway(
             f"{self._name}-nat-{index}",
             allocation_id=address.id,
             subnet_id=self.public_subnets[index].id,
             tags={"Name": f"{self._name}-nat-{index}"},
-            opts=self._child,
+            opts=after_gateway,
         )
 
-    def _route_private_subnets_through_nat(self) -> None:
+    def _route_private_subnets_through_nat(
+        self,
+    ) -> tuple[list[aws.ec2.Route], list[aws.ec2.RouteTableAssociation]]:
+        routes, associations = [], []
         for i, subnet in enumerate(self.private_subnets):
             nat = self.nat_gateways[i % len(self.nat_gateways)]
             table = aws.ec2.RouteTable(
@@ -130,16 +151,21 @@ class Network(pulumi.ComponentResource):
                 tags={"Name": f"{self._name}-private-{i}"},
                 opts=self._child,
             )
-            aws.ec2.Route(
-                f"{self._name}-private-{i}-default",
-                route_table_id=table.id,
-                destination_cidr_block=ANYWHERE,
-                nat_gateway_id=nat.id,
-                opts=self._child,
+            routes.append(
+                aws.ec2.Route(
+                    f"{self._name}-private-{i}-default",
+                    route_table_id=table.id,
+                    destination_cidr_block=ANYWHERE,
+                    nat_gateway_id=nat.id,
+                    opts=self._child,
+                )
             )
-            aws.ec2.RouteTableAssociation(
-                f"{self._name}-private-{i}", route_table_id=table.id, subnet_id=subnet.id, opts=self._child
+            associations.append(
+                aws.ec2.RouteTableAssociation(
+                    f"{self._name}-private-{i}", route_table_id=table.id, subnet_id=subnet.id, opts=self._child
+                )
             )
+        return routes, associations
 
     # --- security groups ----------------------------------------------------------------------
 

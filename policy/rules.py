@@ -39,6 +39,7 @@ SG_INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 ECS_SERVICE = "aws:ecs/service:Service"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
+IAM_ROLE = "aws:iam/role:Role"
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,17 @@ def _container_secret_problems(container: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------------------------------------- IAM
+
+
+def _role_has_a_boundary(_: str, props: Props) -> list[str]:
+    """The deploy role may only create roles that carry the stack's boundary; say so at preview, not mid-update."""
+    boundary = props.get("permissionsBoundary")
+    if isinstance(boundary, str) and boundary.startswith("arn:"):
+        return []
+    return ["IAM roles of this stack must carry its permissions boundary (permissionsBoundary)"]
+
+
 RULES: tuple[Rule, ...] = (
     Rule("rds-not-public", "RDS instances are not publicly accessible",
          frozenset({RDS_INSTANCE, RDS_CLUSTER_INSTANCE}), _rds_not_public),
@@ -168,6 +180,8 @@ RULES: tuple[Rule, ...] = (
          frozenset({ECS_SERVICE}), _no_public_ip_on_tasks),
     Rule("secrets-only-via-secrets", "Secrets reach containers only through `secrets` (Secrets Manager ARNs)",
          frozenset({TASK_DEFINITION}), _secrets_only_via_secrets),
+    Rule("roles-carry-the-boundary", "Every IAM role of the stack carries the permissions boundary",
+         frozenset({IAM_ROLE}), _role_has_a_boundary),
 )
 
 

@@ -27,6 +27,7 @@ class Assumptions:
     hours_per_month: float = 730.0
     nat_gb: float = 10.0  # processed by NAT per month: image pulls, Secrets Manager, CloudWatch Logs calls
     log_gb: float = 2.0  # CloudWatch Logs ingested per month (JSON logs + EMF lines)
+    db_log_gb: float = 0.5  # PostgreSQL log exported per month (errors, checkpoints, autovacuum; no statements)
     alb_lcu: float = 0.5  # average LCUs of a lightly used ALB
     ecr_gb: float = 1.5  # stored images: ~150 MB x the 10 kept
     emf_metrics: int = 5  # AIDLC/Auth metrics x one dimension set
@@ -144,7 +145,12 @@ def _ecs_cluster(r: Resource, c: Context) -> list[LineItem]:
 def _rds(r: Resource, c: Context) -> list[LineItem]:
     cls, multi_az, gb = r.props["instanceClass"], bool(r.props.get("multiAz")), float(r.props["allocatedStorage"])
     usd = rds_monthly(cls, multi_az, gb, c.prices, c.hours)
-    return _item(r, usd, f"{cls}{' Multi-AZ' if multi_az else ''}, {gb:g} GB gp3; backups within the free size")
+    detail = f"{cls}{' Multi-AZ' if multi_az else ''}, {gb:g} GB gp3; backups within the free size"
+    ceiling = float(r.props.get("maxAllocatedStorage") or 0)
+    if ceiling > gb:
+        at_ceiling = rds_monthly(cls, multi_az, ceiling, c.prices, c.hours)
+        detail += f"; storage autoscaling up to {ceiling:g} GB: at most {at_ceiling:.2f}"
+    return _item(r, usd, detail)
 
 
 def _redis(r: Resource, c: Context) -> list[LineItem]:
@@ -169,8 +175,16 @@ def _eip(r: Resource, c: Context) -> list[LineItem]:
 
 def _log_group(r: Resource, c: Context) -> list[LineItem]:
     days = float(r.props.get("retentionInDays", 30))
-    usd = logs_monthly(c.assumptions.log_gb, days, c.prices)
-    return _item(r, usd, f"{c.assumptions.log_gb:g} GB/month ingested, kept {days:g} days")
+    ingest_gb = _log_ingest_gb(str(r.props.get("name", "")), c.assumptions)
+    usd = logs_monthly(ingest_gb, days, c.prices)
+    return _item(r, usd, f"{ingest_gb:g} GB/month ingested, kept {days:g} days")
+
+
+def _log_ingest_gb(group_name: str, assumptions: Assumptions) -> float:
+    """The service's own logs, PostgreSQL's exported log, or RDS's upgrade log (written only during upgrades)."""
+    if group_name.startswith("/aws/rds/"):
+        return assumptions.db_log_gb if group_name.endswith("/postgresql") else 0.0
+    return assumptions.log_gb
 
 
 def _flat(price_key: str, detail: str) -> Pricer:

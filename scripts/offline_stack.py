@@ -2,7 +2,10 @@
 
 No AWS, no Pulumi CLI, no Docker: every resource registration and invoke is answered by
 `RecordingMocks`, which returns plausible computed outputs (ARNs, DNS names, digests) and
-remembers every generated secret so tests can look for leaks. Used by tests/infra and `make plan`.
+remembers every generated secret so tests can look for leaks. A stack transformation records each
+resource's options (`depends_on`, `protect`), so the graph knows the creation order the engine would
+follow: explicit `depends_on` plus the implicit edges of inputs that carry another resource's output.
+Used by tests/infra, `make plan` and `make cost`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 # How a secret input arrives in Mocks.new_resource (see ../shared/notes/pulumi-offline.md).
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+SECRET = "aws:secretsmanager/secret:Secret"
+
+
+Key = tuple[str, str]  # (type, logical name): unique in a stack, unlike the logical name alone
 
 
 @dataclass
@@ -45,6 +52,12 @@ class Resource:
     state: dict[str, Any]
     custom: bool
     urn: str = ""
+    depends_on: set[Key] = field(default_factory=set)  # explicit `depends_on` of the program
+    protect: bool = False
+
+    @property
+    def key(self) -> Key:
+        return (self.typ, self.name)
 
     @property
     def parent_type(self) -> str:
@@ -104,6 +117,55 @@ class StackGraph:
         """A component object from __main__.py, e.g. `component("compute")`."""
         return self.program[variable]
 
+    def get(self, key: Key) -> Resource:
+        (found,) = [r for r in self.resources if r.key == key]
+        return found
+
+    def direct_prerequisites(self, resource: Resource) -> set[Key]:
+        """What the engine must create before `resource`: explicit `depends_on` and every resource whose
+        computed output (id, ARN, address, ...) appears in its inputs."""
+        produced_by = self._produced_by()
+        used = {produced_by[text] for text in _leaf_strings(resource.plain) if text in produced_by}
+        return (used | resource.depends_on) - {resource.key}
+
+    def prerequisites(self, resource: Resource) -> set[Key]:
+        """Everything created before `resource`: the transitive closure of `direct_prerequisites`."""
+        seen: set[Key] = set()
+        pending = [resource.key]
+        while pending:
+            for key in self.direct_prerequisites(self.get(pending.pop())) - seen:
+                seen.add(key)
+                pending.append(key)
+        return seen
+
+    def _produced_by(self) -> dict[str, Key]:
+        """Each computed output string (not echoed from the inputs, not the autoname) -> the resource producing it."""
+        outputs: dict[str, Key] = {}
+        for r in self.resources:
+            if not r.custom:
+                continue
+            for name, value in r.state.items():
+                if name != "name" and isinstance(value, str) and r.inputs.get(name) != value:
+                    outputs[value] = r.key
+        return outputs
+
+
+def _leaf_strings(value: Any) -> Iterator[str]:
+    """Every string in an input tree, looking inside JSON documents (policies, container definitions)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaf_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaf_strings(item)
+    elif isinstance(value, str):
+        yield value
+        if value[:1] in "[{":
+            try:
+                yield from _leaf_strings(json.loads(value))
+            except ValueError:
+                pass
+
 
 def is_secret_wrapper(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE
@@ -125,17 +187,38 @@ class RecordingMocks(pulumi_mocks.Mocks):
     def __init__(self) -> None:
         self.resources: list[Resource] = []
         self.generated_secrets: dict[str, str] = {}
+        self.options: dict[Key, tuple[set[Key], bool]] = {}  # filled by `record_options`
+
+    def record_options(self, args: pulumi.ResourceTransformationArgs) -> None:
+        """Stack transformation: what the program asked for in `opts` (the mock monitor never sees it)."""
+        depends_on = args.opts.depends_on or []
+        if not isinstance(depends_on, list):
+            depends_on = [depends_on]
+        keys = set()
+        for dependency in depends_on:
+            if not isinstance(dependency, pulumi.Resource):
+                raise NotImplementedError(f"{args.name}: depends_on holds {dependency!r}, not a resource")
+            keys.add((dependency.pulumi_resource_type, dependency.pulumi_resource_name))
+        self.options[(args.type_, args.name)] = (keys, bool(args.opts.protect))
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        resource_id = f"{args.name}-{args.typ.split(':')[-1].lower()}-id"
-        state = {**args.inputs, **self._computed(args.typ, args.name, args.inputs), "id": resource_id}
-        self.resources.append(Resource(args.typ, args.name, args.inputs, state, bool(args.custom)))
+        computed = self._computed(args.typ, args.name, args.inputs)
+        # AWS's id of a secret is its ARN (SecretVersion's `secretArn` echoes its `secretId`).
+        resource_id = computed["arn"] if args.typ == SECRET else f"{args.name}-{args.typ.split(':')[-1].lower()}-id"
+        state = {**args.inputs, **computed, "id": resource_id}
+        depends_on, protect = self.options.get((args.typ, args.name), (set(), False))
+        self.resources.append(
+            Resource(args.typ, args.name, args.inputs, state, bool(args.custom), "", depends_on, protect)
+        )
         return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
         invoke = args.token
         if invoke == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": ZONES, "zoneIds": ["use1-az1", "use1-az2", "use1-az4"], "id": REGION}
+        if invoke == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/offline", "userId": "offline",
+                    "id": ACCOUNT}
         if invoke == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             password = self._secret("ecr-registry-password", f"ecr-token-{uuid.uuid4().hex}")
             return {
@@ -158,10 +241,10 @@ class RecordingMocks(pulumi_mocks.Mocks):
             "name": physical,
             "arn": f"arn:aws:{service}:{REGION}:{ACCOUNT}:{typ.split(':')[-1].lower()}/{physical}",
         }
-        computed.update(self._type_specific(typ, name, physical))
+        computed.update(self._type_specific(typ, name, physical, inputs))
         return computed
 
-    def _type_specific(self, typ: str, name: str, physical: str) -> dict[str, Any]:
+    def _type_specific(self, typ: str, name: str, physical: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         if typ == "random:index/randomPassword:RandomPassword":
             return {"result": self._secret(name, f"GeneratedSecret{uuid.uuid4().hex}")}
         if typ == "random:index/randomId:RandomId":
@@ -171,8 +254,10 @@ class RecordingMocks(pulumi_mocks.Mocks):
             return {"privateKeyPem": pem, "privateKeyPemPkcs8": pem, "publicKeyPem": "public"}
         if typ == "aws:cloudwatch/logGroup:LogGroup":
             return {"arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{physical}"}
-        if typ == "aws:secretsmanager/secret:Secret":
+        if typ == SECRET:
             return {"arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{physical}-AbCdEf"}
+        if typ == "aws:secretsmanager/secretVersion:SecretVersion":
+            return {"secretArn": inputs["secretId"], "versionId": f"{name}-version-1"}
         if typ == "aws:lb/loadBalancer:LoadBalancer":
             return {
                 "dnsName": f"{physical}-123456789.{REGION}.elb.amazonaws.com",
@@ -181,7 +266,8 @@ class RecordingMocks(pulumi_mocks.Mocks):
         if typ == "aws:lb/targetGroup:TargetGroup":
             return {"arnSuffix": f"targetgroup/{physical}/73e2d6bc24d8a067"}
         if typ == "aws:rds/instance:Instance":
-            return {"address": f"{physical}.abcdefghij.{REGION}.rds.amazonaws.com", "identifier": physical}
+            identifier = inputs.get("identifier") or physical
+            return {"address": f"{identifier}.abcdefghij.{REGION}.rds.amazonaws.com", "identifier": identifier}
         if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
             return {"primaryEndpointAddress": f"master.{physical}.abcdef.use1.cache.amazonaws.com"}
         if typ == "aws:ecr/repository:Repository":
@@ -214,25 +300,45 @@ def run_offline(
     stack: str = "staging",
     config_overrides: Mapping[str, str] | None = None,
     secret_config: Mapping[str, str] | None = None,
+    program_dir: Path = ROOT,
+    stack_config: Mapping[str, str] | None = None,
 ) -> StackGraph:
-    """Run __main__.py under fresh mocks and return everything it registered and exported."""
-    config = {**staging_config(), **(config_overrides or {}), **(secret_config or {})}
+    """Run a program (the stack's __main__.py unless told) under fresh mocks; return what it registered and exported.
+
+    `stack_config` replaces the committed stack file (Pulumi.<stack>.yaml beside the program) as the base config.
+    """
+    project = _project_name(program_dir)
+    base = stack_config if stack_config is not None else staging_config(program_dir / f"Pulumi.{stack}.yaml")
+    config = {**base, **(config_overrides or {}), **(secret_config or {})}
     pulumi.runtime.set_all_config(config, list(secret_config or {}))
     mocks = RecordingMocks()
     monitor = pulumi_mocks.MockMonitor(mocks)
     set_root_resource(None)  # a new Stack per run
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     root = pulumi.runtime.get_root_resource()
+    pulumi.runtime.register_stack_transformation(_recorder(mocks))
     with _in_repo_root():
         program: dict[str, Any] = {}
-        _sync_await(run_pulumi_func(lambda: program.update(_run_main())))
+        _sync_await(run_pulumi_func(lambda: program.update(_run_main(program_dir))))
     outputs, secret_outputs = _resolve_outputs(getattr(root, "outputs", {}))
     _attach_urns(mocks.resources, monitor)
     return StackGraph(mocks.resources, outputs, secret_outputs, mocks.generated_secrets, program)
 
 
-def _run_main() -> dict[str, Any]:
-    return runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+def _run_main(program_dir: Path) -> dict[str, Any]:
+    return runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
+
+
+def _project_name(program_dir: Path) -> str:
+    name: str = yaml.safe_load((program_dir / "Pulumi.yaml").read_text())["name"]
+    return name
+
+
+def _recorder(mocks: RecordingMocks) -> pulumi.ResourceTransformation:
+    def record(args: pulumi.ResourceTransformationArgs) -> None:
+        mocks.record_options(args)
+
+    return record
 
 
 def resolve(value: Any) -> Any:

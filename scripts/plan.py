@@ -1,10 +1,12 @@
 """`make plan`: list, offline, every resource the staging stack would create, grouped by component.
 
 Runs the real __main__.py under the same recording mocks as tests/infra (no AWS, no Pulumi CLI,
-no Docker) and prints the properties a reviewer cares about. Values computed by AWS at deploy
-time (ids, ARNs, DNS names) are mock placeholders; secret inputs print as [secret].
+no Docker) and prints the properties a reviewer cares about, and `after:` the resources each one
+explicitly waits for (`depends_on`; edges through inputs are visible in the properties). Values
+computed by AWS at deploy time (ids, ARNs, DNS names) are mock placeholders; secret inputs print
+as [secret].
 
-    python -m scripts.plan [--stack staging]
+    python -m scripts.plan [--stack staging] [--program bootstrap]
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-from scripts.offline_stack import Resource, StackGraph, is_secret_wrapper, run_offline
+from scripts.offline_stack import ROOT, Resource, StackGraph, is_secret_wrapper, run_offline
 
 # The inputs worth reading per resource type; other types print their name only.
 REVIEWED: dict[str, list[str]] = {
@@ -31,13 +33,14 @@ REVIEWED: dict[str, list[str]] = {
         "securityGroupId", "ipProtocol", "fromPort", "toPort", "cidrIpv4", "referencedSecurityGroupId",
     ],
     "aws:rds/instance:Instance": [
-        "engine", "engineVersion", "instanceClass", "storageType", "allocatedStorage", "storageEncrypted",
-        "publiclyAccessible", "multiAz", "backupRetentionPeriod", "deletionProtection", "skipFinalSnapshot",
-        "finalSnapshotIdentifier", "dbName", "username", "password",
+        "identifier", "engine", "engineVersion", "instanceClass", "storageType", "allocatedStorage",
+        "maxAllocatedStorage", "storageEncrypted", "publiclyAccessible", "multiAz", "backupRetentionPeriod",
+        "deletionProtection", "skipFinalSnapshot", "finalSnapshotIdentifier", "dbName", "username", "password",
+        "enabledCloudwatchLogsExports", "applyImmediately",
     ],
     "aws:elasticache/replicationGroup:ReplicationGroup": [
         "engine", "engineVersion", "nodeType", "numCacheClusters", "atRestEncryptionEnabled",
-        "transitEncryptionEnabled", "authToken",
+        "transitEncryptionEnabled", "authToken", "applyImmediately",
     ],
     "aws:secretsmanager/secret:Secret": ["description", "recoveryWindowInDays"],
     "aws:secretsmanager/secretVersion:SecretVersion": ["secretString"],
@@ -47,8 +50,9 @@ REVIEWED: dict[str, list[str]] = {
     "docker:index/image:Image": ["build.context", "build.platform", "imageName"],
     "aws:ecs/cluster:Cluster": ["settings"],
     "aws:cloudwatch/logGroup:LogGroup": ["name", "retentionInDays"],
-    "aws:iam/role:Role": ["description"],
+    "aws:iam/role:Role": ["description", "permissionsBoundary"],
     "aws:iam/rolePolicy:RolePolicy": ["policy"],
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ["url", "clientIdLists"],
     "aws:ecs/taskDefinition:TaskDefinition": ["cpu", "memory", "runtimePlatform.cpuArchitecture"],
     "aws:lb/loadBalancer:LoadBalancer": ["internal", "dropInvalidHeaderFields"],
     "aws:lb/targetGroup:TargetGroup": ["targetType", "port", "healthCheck.path", "healthCheck.matcher"],
@@ -63,7 +67,12 @@ REVIEWED: dict[str, list[str]] = {
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="staging")
-    graph = run_offline(stack=parser.parse_args().stack)
+    parser.add_argument("--program", default=".", help="program directory: . (the stack) or bootstrap")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, e.g. aidlc-auth-bootstrap:githubRepository=acme/aidlc-auth")
+    args = parser.parse_args()
+    overrides = dict(item.split("=", 1) for item in args.set)
+    graph = run_offline(stack=args.stack, program_dir=ROOT / args.program, config_overrides=overrides)
     print_plan(graph)
     return 0
 
@@ -89,11 +98,23 @@ def print_plan(graph: StackGraph) -> None:
 
 
 def _details(resource: Resource, names: dict[str, str]) -> list[str]:
+    return _properties(resource, names) + _explicit_dependencies(resource)
+
+
+def _properties(resource: Resource, names: dict[str, str]) -> list[str]:
     if resource.typ == "aws:ecs/taskDefinition:TaskDefinition":
-        return _reviewed(resource, names) + _container_summary(resource)
-    if resource.typ == "aws:iam/rolePolicy:RolePolicy":
+        return _reviewed(resource, names) + _container_summary(resource, names)
+    if resource.typ in ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy"):
         return _policy_summary(resource.plain["policy"])
     return _reviewed(resource, names)
+
+
+def _explicit_dependencies(resource: Resource) -> list[str]:
+    lines = ["protected (the engine refuses to delete it)"] if resource.protect else []
+    if resource.depends_on:
+        after = ", ".join(f"<{name}> ({typ.split(':')[-1]})" for typ, name in sorted(resource.depends_on))
+        lines.append(f"after: {after}")
+    return lines
 
 
 def _reviewed(resource: Resource, names: dict[str, str]) -> list[str]:
@@ -107,19 +128,25 @@ def _reviewed(resource: Resource, names: dict[str, str]) -> list[str]:
     return [" ".join(shown)] if shown else []
 
 
-def _container_summary(task: Resource) -> list[str]:
+def _container_summary(task: Resource, names: dict[str, str]) -> list[str]:
     (container,) = json.loads(task.plain["containerDefinitions"])
     return [
         f"image={container['image']}",
         f"port={container['portMappings'][0]['containerPort']}",
+        f"readonlyRootFilesystem={container.get('readonlyRootFilesystem', False)}",
         "environment=" + ", ".join(f"{e['name']}={e['value']}" for e in container["environment"]),
-        "secrets (valueFrom Secrets Manager)=" + ", ".join(s["name"] for s in container["secrets"]),
+        "secrets (valueFrom the secret versions)="
+        + ", ".join(f"{s['name']}={_readable(s['valueFrom'], names)}" for s in container["secrets"]),
         f"healthCheck={container['healthCheck']['command']}",
     ]
 
 
 def _policy_summary(policy_json: str) -> list[str]:
-    return [f"{s['Sid']}: {s['Action']} on {s['Resource']}" for s in json.loads(policy_json)["Statement"]]
+    return [
+        f"{s['Sid']}: {s.get('Effect', 'Allow')} {s['Action']} on {s['Resource']}"
+        + (f" if {json.dumps(s['Condition'])}" if "Condition" in s else "")
+        for s in json.loads(policy_json)["Statement"]
+    ]
 
 
 def _lookup(value: Any, path: list[str]) -> Any:
@@ -141,7 +168,10 @@ def _readable(value: Any, names: dict[str, str]) -> str:
 
 
 def _names_by_id(graph: StackGraph) -> dict[str, str]:
-    return {r.state["id"]: f"<{r.name}>" for r in graph.resources if r.custom}
+    names = {r.state["id"]: f"<{r.name}>" for r in graph.resources if r.custom}
+    versions = graph.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    names.update({v.state["secretArn"]: f"<{v.name} version>" for v in versions})  # ECS valueFrom
+    return names
 
 
 if __name__ == "__main__":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase as fnmatch
 from typing import Any
 
-from scripts.offline_stack import StackGraph, is_secret_wrapper
+from components.github_oidc import StackScope, boundary_policy, permissions_boundary_arn
+from scripts.offline_stack import ACCOUNT, REGION, ROOT, StackGraph, is_secret_wrapper
 
 SERVICE = "aws:ecs/service:Service"
 ROLE = "aws:iam/role:Role"
@@ -68,7 +70,7 @@ def test_task_definition_runs_one_fargate_container_on_port_8000_with_awslogs(
     assert (task["cpu"], task["memory"], task["networkMode"]) == ("512", "1024", "awsvpc")
     assert task["requiresCompatibilities"] == ["FARGATE"]
     assert container["portMappings"] == [{"containerPort": 8000, "protocol": "tcp"}]
-    log_group = staging.one("aws:cloudwatch/logGroup:LogGroup")
+    log_group = staging.by_name("auth-staging-logs")
     assert int(log_group.plain["retentionInDays"]) == 30
     assert container["logConfiguration"] == {
         "logDriver": "awslogs",
@@ -100,7 +102,7 @@ def test_deployments_roll_back_on_failure_and_pulumi_waits_for_steady_state(stag
     assert int(service["deploymentMinimumHealthyPercent"]) == 100
 
 
-def test_load_balancer_is_public_http_only_drops_invalid_headers_and_checks_readiness(
+def test_load_balancer_is_public_http_only_drops_invalid_headers_and_checks_liveness(
     staging: StackGraph,
 ) -> None:
     alb = staging.one("aws:lb/loadBalancer:LoadBalancer")
@@ -112,7 +114,8 @@ def test_load_balancer_is_public_http_only_drops_invalid_headers_and_checks_read
     target_group = staging.one("aws:lb/targetGroup:TargetGroup")
     assert (target_group.plain["targetType"], int(target_group.plain["port"])) == ("ip", 8000)
     health = target_group.plain["healthCheck"]
-    assert (health["path"], health["matcher"]) == ("/health/ready", "200")
+    # Shallow: a PostgreSQL or Redis blip must not mark every target unhealthy (docs/operations.md#health-checks).
+    assert (health["path"], health["matcher"]) == ("/health/live", "200")
 
     listener = staging.one("aws:lb/listener:Listener").plain
     assert (int(listener["port"]), listener["protocol"]) == (80, "HTTP")
@@ -139,7 +142,7 @@ def test_execution_role_reads_exactly_this_stacks_secrets_and_nothing_wider(stag
     unscoped = [s for s in statements if "*" in as_list(s["Resource"])]
     assert [as_list(s["Action"]) for s in unscoped] == [["ecr:GetAuthorizationToken"]]
     repository_arn = staging.one("aws:ecr/repository:Repository").state["arn"]
-    log_group_arn = staging.one("aws:cloudwatch/logGroup:LogGroup").state["arn"]
+    log_group_arn = staging.by_name("auth-staging-logs").state["arn"]
     scoped = {r for s in statements for r in as_list(s["Resource"])} - {"*"}
     assert scoped == secret_arns | {repository_arn, f"{log_group_arn}:*"}
 
@@ -177,3 +180,30 @@ def test_task_definition_points_at_this_stacks_database_cache_and_secrets(
         "REDIS_AUTH_TOKEN": secret_arn["redis-auth-token"],
         "JWT_PRIVATE_KEY": secret_arn["jwt-private-key"],
     }
+
+
+def test_container_cannot_write_its_root_filesystem(container: dict[str, Any]) -> None:
+    assert container["readonlyRootFilesystem"] is True
+    assert "mountPoints" not in container and "volumes" not in container  # nothing writable was needed
+    # What keeps Python from writing beside its code: no bytecode caches, and a user who owns none of /app.
+    dockerfile = (ROOT / "auth_service" / "Dockerfile").read_text()
+    assert "PYTHONDONTWRITEBYTECODE=1" in dockerfile
+    assert "USER 10001:10001" in dockerfile
+
+
+def test_every_role_carries_the_permissions_boundary_and_stays_inside_it(staging: StackGraph) -> None:
+    boundary = permissions_boundary_arn("auth-staging", ACCOUNT)
+    roles = staging.of_type(ROLE)
+    assert {r.name for r in roles} == {"auth-staging-execution", "auth-staging-task"}
+    assert {r.plain["permissionsBoundary"] for r in roles} == {boundary}
+
+    allowed = boundary_policy(StackScope("auth-staging", ACCOUNT, REGION))["Statement"]
+    (execution_policy,) = policies_attached_to(staging, role(staging, "execution").state["id"])
+    for statement in execution_policy["Statement"]:
+        for action in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                assert any(
+                    any(fnmatch(action, a) for a in as_list(b["Action"]))
+                    and any(fnmatch(resource, r) for r in as_list(b["Resource"]))
+                    for b in allowed
+                ), f"the boundary would deny {action} on {resource}: the tasks could not start"

@@ -254,13 +254,14 @@ def test_throwaway_postgres_refuses_connections_without_tls(live_service: LiveSe
     assert "no encryption" in plain.stderr
 
 
-def test_readiness_fails_when_redis_is_gone_and_health_check_fails_when_the_service_is_gone(
+def test_targets_stay_healthy_when_redis_is_gone_and_health_check_fails_when_the_service_is_gone(
     live_service: LiveService, staging: StackGraph, container: dict[str, Any]
 ) -> None:
-    """The probes are not vacuous: each turns red when what it guards is down. (Runs last: it stops things.)"""
+    """A shared dependency's outage shows on /health/ready but does not make the ALB and ECS replace every task;
+    the container check still turns red when the service itself is down. (Runs last: it stops things.)"""
     live_service.redis.stop()
-    assert http_status(live_service.port, target_group_health_path(staging)) == 503
-    assert http_status(live_service.port, "/health/live") == 200
+    assert http_status(live_service.port, "/health/ready") == 503
+    assert http_status(live_service.port, target_group_health_path(staging)) == 200
 
     live_service.service.stop()
     assert run_container_health_check(container, live_service.env) != 0

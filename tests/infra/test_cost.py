@@ -74,3 +74,24 @@ def test_report_over_the_staging_stack(capsys: pytest.CaptureFixture[str]) -> No
         assert f"  {component}" in out
     assert "~$107/month" in out and "~$180/month" in out
     assert "assumptions: hours_per_month=730.0" in out
+
+
+def test_exported_postgresql_logs_and_the_storage_ceiling_are_priced() -> None:
+    graph = [
+        Resource("aws:rds/instance:Instance", "db", "data",
+                 {"instanceClass": "db.t4g.micro", "allocatedStorage": 20.0, "maxAllocatedStorage": 100.0}),
+        Resource("aws:cloudwatch/logGroup:LogGroup", "pg", "data",
+                 {"name": "/aws/rds/instance/auth-staging-db/postgresql", "retentionInDays": 30.0}),
+        Resource("aws:cloudwatch/logGroup:LogGroup", "upgrade", "data",
+                 {"name": "/aws/rds/instance/auth-staging-db/upgrade", "retentionInDays": 30.0}),
+        Resource("aws:cloudwatch/logGroup:LogGroup", "service", "compute",
+                 {"name": "/ecs/auth-staging", "retentionInDays": 30.0}),
+    ]
+    items = {i.resource: i for i in cost.line_items(graph, PRICES, Assumptions(log_gb=2, db_log_gb=0.5))}
+    assert items["LogGroup pg"].usd == pytest.approx(cost.logs_monthly(0.5, 30, PRICES))
+    assert items["LogGroup upgrade"].usd == 0
+    assert items["LogGroup service"].usd == pytest.approx(cost.logs_monthly(2, 30, PRICES))
+    db = items["Instance db"]
+    assert db.usd == pytest.approx(cost.rds_monthly("db.t4g.micro", False, 20, PRICES, HOURS))  # billed: allocated
+    ceiling = cost.rds_monthly("db.t4g.micro", False, 100, PRICES, HOURS)
+    assert f"up to 100 GB: at most {ceiling:.2f}" in db.detail

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
+from components.config import DataSettings
 from scripts.offline_stack import StackGraph, is_secret_wrapper
 
 RDS = "aws:rds/instance:Instance"
 REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 
 def private_subnet_ids(graph: StackGraph) -> set[str]:
@@ -101,3 +105,39 @@ def test_config_secrets_replace_the_generated_ones(run_stack: Callable[..., Stac
     assert stored_secret(graph, "jwt-private-key") == given["aidlc-auth:jwtPrivateKey"]
     assert is_secret_wrapper(graph.one(RDS).inputs["password"])
     assert is_secret_wrapper(graph.one(REDIS).inputs["authToken"])
+
+
+# ------------------------------------------------------------------------- changeable during the event
+
+
+def test_changes_to_the_data_tier_apply_now_unless_config_says_otherwise(
+    staging: StackGraph, run_stack: Callable[..., StackGraph]
+) -> None:
+    assert staging.one(RDS).plain["applyImmediately"] is True
+    assert staging.one(REDIS).plain["applyImmediately"] is True
+    in_the_window = run_stack(config_overrides={"aidlc-auth:dataApplyImmediately": "false"})
+    assert in_the_window.one(RDS).plain["applyImmediately"] is False
+    assert in_the_window.one(REDIS).plain["applyImmediately"] is False
+
+
+def test_storage_grows_by_itself_up_to_a_ceiling(staging: StackGraph) -> None:
+    db = staging.one(RDS).plain
+    assert (int(db["allocatedStorage"]), int(db["maxAllocatedStorage"])) == (20, 100)
+
+
+def test_a_ceiling_at_or_below_the_allocated_storage_is_refused() -> None:
+    with pytest.raises(ValueError, match="dbMaxAllocatedStorageGib"):
+        DataSettings(db_allocated_storage_gib=20, db_max_allocated_storage_gib=20)
+
+
+def test_postgres_logs_go_to_log_groups_the_stack_owns_and_expires(staging: StackGraph) -> None:
+    db = staging.one(RDS)
+    assert db.plain["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]  # all RDS for PostgreSQL has
+    identifier = db.plain["identifier"]
+    groups = [g for g in staging.of_type(LOG_GROUP) if g.plain["name"].startswith("/aws/rds/")]
+    assert {g.plain["name"]: int(g.plain["retentionInDays"]) for g in groups} == {
+        f"/aws/rds/instance/{identifier}/postgresql": 30,
+        f"/aws/rds/instance/{identifier}/upgrade": 30,
+    }
+    # Created first: RDS would otherwise create them itself, never expiring and left behind by `destroy`.
+    assert {g.key for g in groups} <= db.depends_on

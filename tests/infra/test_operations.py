@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ def ids(staging: StackGraph, container: dict[str, Any]) -> dict[str, str]:
         "DBInstanceIdentifier": staging.one("aws:rds/instance:Instance").state["identifier"],
         "CacheClusterId": staging.one("aws:elasticache/replicationGroup:ReplicationGroup").state["id"] + "-001",
         "Service": env["SERVICE_NAME"],  # the EMF dimension is whatever the task tells the service it is
-        "LogGroup": staging.one("aws:cloudwatch/logGroup:LogGroup").state["name"],
+        "LogGroup": staging.by_name("auth-staging-logs").state["name"],
     }
 
 
@@ -70,17 +69,3 @@ def test_autoscaling_drives_this_service_from_its_desired_count(staging: StackGr
     label = policy["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"]["resourceLabel"]
     assert label == f"{ids['LoadBalancer']}/{ids['TargetGroup']}"
 
-
-def test_github_roles_are_off_by_default(staging: StackGraph) -> None:
-    assert not staging.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
-    assert "github_deploy_role_arn" not in staging.outputs
-
-
-def test_github_roles_when_enabled(run_stack: Callable[..., StackGraph]) -> None:
-    graph = run_stack(config_overrides={
-        "aidlc-auth:githubOidcEnabled": "true",
-        "aidlc-auth:githubRepository": "acme/aidlc-auth",
-    })
-    assert graph.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
-    assert graph.outputs["github_deploy_role_arn"].startswith("arn:aws:iam:")
-    assert graph.outputs["github_preview_role_arn"].startswith("arn:aws:iam:")

@@ -59,6 +59,7 @@ COMPLIANT: list[tuple[str, dict[str, Any]]] = [
     (rules.TASK_DEFINITION, task()),
     (rules.TASK_DEFINITION, {"containerDefinitions": None}),  # unknown during preview
     ("aws:cloudwatch/metricAlarm:MetricAlarm", {"metricName": "CPUUtilization", "actionsEnabled": False}),
+    (rules.IAM_ROLE, {"permissionsBoundary": "arn:aws:iam::1:policy/auth-staging-permissions-boundary"}),
 ]
 
 VIOLATING: list[tuple[str, str, dict[str, Any]]] = [
@@ -89,6 +90,8 @@ VIOLATING: list[tuple[str, str, dict[str, Any]]] = [
      task(environment=[{"name": "SIGNING", "value": "-----BEGIN PRIVATE KEY-----\nMC4C"}])),
     ("secrets-only-via-secrets", rules.TASK_DEFINITION,
      task(secrets=[{"name": "JWT_PRIVATE_KEY", "valueFrom": "plain-text-key"}])),
+    ("roles-carry-the-boundary", rules.IAM_ROLE, {"assumeRolePolicy": "{}"}),
+    ("roles-carry-the-boundary", rules.IAM_ROLE, {"permissionsBoundary": ""}),
 ]
 
 
@@ -180,7 +183,7 @@ def test_the_rules_see_the_stacks_resources(staging: StackGraph) -> None:
     """Guards against the rules passing vacuously because of a renamed type token."""
     checked = {r.typ for r in staging.resources for rule in rules.RULES if r.typ in rule.resource_types}
     assert checked >= {rules.RDS_INSTANCE, rules.REPLICATION_GROUP, rules.ECR_REPOSITORY, rules.SG_INGRESS_RULE,
-                       rules.ECS_SERVICE, rules.TASK_DEFINITION}
+                       rules.ECS_SERVICE, rules.TASK_DEFINITION, rules.IAM_ROLE}
     world_rules = [r for r in staging.of_type(rules.SG_INGRESS_RULE) if r.plain.get("cidrIpv4") == "0.0.0.0/0"]
     assert len(world_rules) == 1
 

@@ -18,7 +18,7 @@ def test_stack_outputs_the_url_and_the_names_an_operator_needs(staging: StackGra
     assert outputs["ecr_repository_url"] == staging.one("aws:ecr/repository:Repository").state["repositoryUrl"]
     assert outputs["cluster_name"] == staging.one("aws:ecs/cluster:Cluster").state["name"]
     assert outputs["service_name"] == staging.one("aws:ecs/service:Service").state["name"]
-    assert outputs["log_group_name"] == staging.one("aws:cloudwatch/logGroup:LogGroup").state["name"]
+    assert outputs["log_group_name"] == staging.by_name("auth-staging-logs").state["name"]
     assert not staging.secret_outputs
 
 
@@ -73,7 +73,7 @@ def test_components_expose_what_monitoring_and_autoscaling_need(staging: StackGr
     assert resolve(compute.target_group_arn_suffix) == target_group["arnSuffix"]
     assert resolve(compute.cluster_name) == staging.one("aws:ecs/cluster:Cluster").state["name"]
     assert resolve(compute.service_name) == staging.one("aws:ecs/service:Service").state["name"]
-    assert resolve(compute.log_group_name) == staging.one("aws:cloudwatch/logGroup:LogGroup").state["name"]
+    assert resolve(compute.log_group_name) == staging.by_name("auth-staging-logs").state["name"]
     assert compute.desired_count == 2
     assert resolve(data.db_instance_identifier) == staging.one("aws:rds/instance:Instance").state["identifier"]
     redis = staging.one("aws:elasticache/replicationGroup:ReplicationGroup")

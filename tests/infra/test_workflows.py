@@ -96,12 +96,25 @@ def test_deploy_runs_one_at_a_time_tests_first_then_up_then_smoke() -> None:
 
 
 def test_workflows_match_the_subjects_the_oidc_roles_trust() -> None:
-    """The deploy role trusts main and the `staging` environment; the preview role trusts pull requests."""
-    settings = GithubOidcSettings(enabled=True, repository="acme/aidlc-auth", deploy_environment="staging")
+    """The deploy role trusts only jobs in the `staging` environment; the preview role trusts pull requests."""
+    settings = GithubOidcSettings(repository="acme/aidlc-auth", deploy_environment="staging")
     deploy = load("deploy.yml")["jobs"]["deploy"]
-    assert f"repo:acme/aidlc-auth:environment:{deploy['environment']}" in settings.deploy_subjects
+    assert f"repo:acme/aidlc-auth:environment:{deploy['environment']}" == settings.deploy_subject
     assert "pull_request" in triggers(load("pull-request.yml"))
     assert settings.pull_request_subject == "repo:acme/aidlc-auth:pull_request"
+
+
+def test_one_state_backend_pulumi_cloud() -> None:
+    """No self-managed backend anywhere: the workflows log in to Pulumi Cloud with a token, nothing else."""
+    for name in ("pull-request.yml", "deploy.yml"):
+        text = (WORKFLOWS / name).read_text()
+        assert "cloud-url" not in text and "PULUMI_BACKEND_URL" not in text, name
+        assert "PULUMI_CONFIG_PASSPHRASE" not in text, name
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["backend"] == {"url": "https://api.pulumi.com"}
+    for doc in (ROOT / "README.md", *(ROOT / "docs").glob("*.md")):
+        text = doc.read_text()
+        assert "s3://" not in text and "PULUMI_BACKEND_URL" not in text and "awskms://" not in text, doc.name
 
 
 def test_zizmor_reports_nothing() -> None:
