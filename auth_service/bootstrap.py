@@ -136,6 +136,7 @@ def create_app(
             "redis": partial(_redis_ready, gateway),
         },
         trusted_proxy_count=settings.trusted_proxy_count,
+        max_request_body_bytes=settings.max_request_body_bytes,
         lifespan=lifespan,
     )
 

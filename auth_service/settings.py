@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     login_max_failures_per_ip_per_hour: int = Field(default=2000, ge=1)
     login_free_failures_before_backoff: int = Field(default=5, ge=1)
     trusted_proxy_count: int = Field(default=0, ge=0)
+    # The largest legitimate body (a profile update) is under 3 KiB; anything far bigger is refused unread.
+    max_request_body_bytes: int = Field(default=65536, ge=1024)
 
     # Process.
     host: str = "0.0.0.0"  # noqa: S104 - the container must listen on all interfaces
