@@ -28,6 +28,7 @@ from auth_service.adapters.security.hashing import Argon2PasswordHasher
 from auth_service.adapters.security.tokens import JwtTokenIssuer, generate_private_key_pem, load_private_key
 from auth_service.application.common import Dependencies
 from auth_service.application.errors import DependencyUnavailable
+from auth_service.application.passwords import NormalizedPasswords
 from auth_service.application.ports import (
     AuthMetrics,
     Clock,
@@ -98,7 +99,7 @@ def create_app(
     hasher = hasher or Argon2PasswordHasher(concurrency=settings.hash_concurrency)
     deps = Dependencies(
         uow=partial(PostgresUnitOfWork, infra.engine),
-        hasher=hasher,
+        hasher=NormalizedPasswords(hasher),
         tokens=JwtTokenIssuer(
             load_private_key(settings.jwt_private_key.get_secret_value()), issuer=settings.jwt_issuer,
             audience=settings.jwt_audience, ttl_seconds=settings.access_token_ttl_seconds,
