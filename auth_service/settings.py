@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     web_concurrency: int = Field(default=1, ge=1)
     hash_concurrency: int = Field(default=2, ge=1)
     log_level: str = "INFO"
-    environment: str = "local"
+    # Unset means a deployment: it must bring its own JWT_PRIVATE_KEY. `make run` and the tests say "local".
+    environment: str = "deployment"
     service_name: str = "aidlc-auth"
 
     @model_validator(mode="after")
