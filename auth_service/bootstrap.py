@@ -72,7 +72,8 @@ class Infrastructure:
 
 
 def connect_database(settings: Settings) -> AsyncEngine:
-    return create_engine(settings.sqlalchemy_url(), sslmode=settings.db_sslmode, pool_size=settings.db_pool_size)
+    return create_engine(settings.sqlalchemy_url(), sslmode=settings.db_sslmode, sslrootcert=settings.db_sslrootcert,
+                         pool_size=settings.db_pool_size)
 
 
 def connect_infrastructure(settings: Settings) -> Infrastructure:

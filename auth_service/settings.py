@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     db_user: str = "aidlc_user"
     db_password: SecretStr | None = None
     db_sslmode: SslMode = "prefer"
+    # CA bundle (PEM) for verify-ca / verify-full; the image carries Amazon RDS's (auth_service/Dockerfile).
+    db_sslrootcert: str | None = None
     db_pool_size: int = Field(default=5, ge=1)  # + as many overflow; 6 tasks x 10 stays under db.t4g.micro's ~110
 
     # Redis: redis:// or rediss:// (ElastiCache with transit encryption).
