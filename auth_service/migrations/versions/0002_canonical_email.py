@@ -8,6 +8,7 @@ transaction that adds the column, so the table is locked from the backfill to th
 rows are one identity under the new rule (e.g. `straße@x` and `STRASSE@x`, distinct under lower() but one
 address under Unicode case folding), or a stored address no longer parses, the migration stops with the ids
 and changes nothing: which account keeps the address is a decision for a person (docs/operations.md).
+The rule itself is the domain's, imported here; if it ever changes, a new migration recomputes the column.
 """
 
 from collections import defaultdict
