@@ -19,7 +19,7 @@ MIGRATION_ATTEMPTS = 30
 
 async def _migrate(settings: Settings) -> None:
     """Apply migrations, retrying while the database does not accept connections yet (a task may start first)."""
-    from auth_service.adapters.postgres.database import migrate
+    from auth_service.adapters.postgres.database import CertificateUnusable, is_certificate_rejection, migrate
     from auth_service.adapters.postgres.repositories import is_unavailability
     from auth_service.bootstrap import connect_database
 
@@ -30,6 +30,10 @@ async def _migrate(settings: Settings) -> None:
                 await migrate(engine)
                 return
             except Exception as exc:
+                if is_certificate_rejection(exc):
+                    raise CertificateUnusable(
+                        f"PostgreSQL's TLS certificate did not verify (DB_SSLMODE={settings.db_sslmode}, "
+                        f"DB_SSLROOTCERT={settings.db_sslrootcert!r}): {exc}") from exc
                 if attempt == MIGRATION_ATTEMPTS or not is_unavailability(exc):
                     raise
                 log.warning("database not reachable yet (attempt %d): %s", attempt, type(exc).__name__)

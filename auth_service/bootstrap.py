@@ -28,6 +28,7 @@ from auth_service.adapters.security.hashing import Argon2PasswordHasher
 from auth_service.adapters.security.tokens import JwtTokenIssuer, generate_private_key_pem, load_private_key
 from auth_service.application.common import Dependencies
 from auth_service.application.errors import DependencyUnavailable
+from auth_service.application.passwords import NormalizedPasswords
 from auth_service.application.ports import (
     AuthMetrics,
     Clock,
@@ -71,7 +72,8 @@ class Infrastructure:
 
 
 def connect_database(settings: Settings) -> AsyncEngine:
-    return create_engine(settings.sqlalchemy_url(), sslmode=settings.db_sslmode, pool_size=settings.db_pool_size)
+    return create_engine(settings.sqlalchemy_url(), sslmode=settings.db_sslmode, sslrootcert=settings.db_sslrootcert,
+                         pool_size=settings.db_pool_size)
 
 
 def connect_infrastructure(settings: Settings) -> Infrastructure:
@@ -98,7 +100,7 @@ def create_app(
     hasher = hasher or Argon2PasswordHasher(concurrency=settings.hash_concurrency)
     deps = Dependencies(
         uow=partial(PostgresUnitOfWork, infra.engine),
-        hasher=hasher,
+        hasher=NormalizedPasswords(hasher),
         tokens=JwtTokenIssuer(
             load_private_key(settings.jwt_private_key.get_secret_value()), issuer=settings.jwt_issuer,
             audience=settings.jwt_audience, ttl_seconds=settings.access_token_ttl_seconds,
@@ -136,6 +138,7 @@ def create_app(
             "redis": partial(_redis_ready, gateway),
         },
         trusted_proxy_count=settings.trusted_proxy_count,
+        max_request_body_bytes=settings.max_request_body_bytes,
         lifespan=lifespan,
     )
 

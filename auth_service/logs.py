@@ -10,12 +10,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+# Linear time on any input, because the log line can hold attacker-chosen text (a request path): no
+# quantifier is nested in another, every unbounded one is possessive (it never gives back what it took), and
+# each pattern starts at a literal that the repeats after it cannot run across (the JWT pattern only at the
+# start of a base64url run or after a JSON escape), so every character is scanned a bounded number of times.
 _SECRET_PATTERNS = [
-    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),  # JWTs
-    re.compile(r"(?i)(bearer\s+)[^\s\"']+"),
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
-    re.compile(r"(?i)((?:password|passwd|secret|token|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
-    re.compile(r"(postgres(?:ql)?(?:\+asyncpg)?://[^:/@\s]+:)[^@\s]+(@)"),
+    # JWTs, at the start of a run or after a JSON escape such as \n (the formatter scrubs the JSON text).
+    re.compile(r"(?:(?<![A-Za-z0-9_-])|(?<=\\[a-z]))eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]*+"),
+    re.compile(r"(?i)(bearer\s++)[^\s\"']++"),
+    # The body up to the next dash: a key cut short (no END line) is still redacted.
+    re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[^-]*+(?:-----END [A-Z ]{0,40}PRIVATE KEY-----)?+"),
+    re.compile(r"(?i)((?:password|passwd|secret|token|authorization)[\"']?\s*+[:=]\s*+[\"']?)[^\s\"',}]++"),
+    re.compile(r"(postgres(?:ql)?(?:\+asyncpg)?://[^:/@\s]++:)[^@\s]{1,256}+(@)"),
 ]
 
 

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     db_user: str = "aidlc_user"
     db_password: SecretStr | None = None
     db_sslmode: SslMode = "prefer"
+    # CA bundle (PEM) for verify-ca / verify-full; the image carries Amazon RDS's (auth_service/Dockerfile).
+    db_sslrootcert: str | None = None
     db_pool_size: int = Field(default=5, ge=1)  # + as many overflow; 6 tasks x 10 stays under db.t4g.micro's ~110
 
     # Redis: redis:// or rediss:// (ElastiCache with transit encryption).
@@ -48,6 +50,8 @@ class Settings(BaseSettings):
     login_max_failures_per_ip_per_hour: int = Field(default=2000, ge=1)
     login_free_failures_before_backoff: int = Field(default=5, ge=1)
     trusted_proxy_count: int = Field(default=0, ge=0)
+    # The largest legitimate body (a profile update) is under 3 KiB; anything far bigger is refused unread.
+    max_request_body_bytes: int = Field(default=65536, ge=1024)
 
     # Process.
     host: str = "0.0.0.0"  # noqa: S104 - the container must listen on all interfaces
@@ -55,7 +59,8 @@ class Settings(BaseSettings):
     web_concurrency: int = Field(default=1, ge=1)
     hash_concurrency: int = Field(default=2, ge=1)
     log_level: str = "INFO"
-    environment: str = "local"
+    # Unset means a deployment: it must bring its own JWT_PRIVATE_KEY. `make run` and the tests say "local".
+    environment: str = "deployment"
     service_name: str = "aidlc-auth"
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from components.config import APP_PORT, DB_PORT, REDIS_PORT, ComputeSettings
 from components.data import Data
 from components.network import Network
 
+RDS_CA_BUNDLE_PATH = "/etc/ssl/rds/global-bundle.pem"  # where auth_service/Dockerfile puts it
 CONTAINER_NAME = "auth"
 HEALTH_CHECK_COMMAND = ["CMD", "python", "-m", "auth_service", "healthcheck"]  # GET /health/live
 # Shallow on purpose: a blip of PostgreSQL or Redis must not make every target unhealthy at once and have ECS
@@ -319,7 +320,9 @@ def _container_definition(
         "DB_PORT": str(DB_PORT),
         "DB_NAME": data.db_name,
         "DB_USER": data.db_user,
-        "DB_SSLMODE": "require",
+        # Verify RDS's certificate and host name against the CA bundle the image carries (auth_service/Dockerfile).
+        "DB_SSLMODE": "verify-full",
+        "DB_SSLROOTCERT": RDS_CA_BUNDLE_PATH,
         "REDIS_URL": f"rediss://{redis_host}:{REDIS_PORT}/0",
         "JWT_ISSUER": settings.jwt_issuer,
         "JWT_AUDIENCE": settings.jwt_audience,

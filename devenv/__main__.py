@@ -21,6 +21,7 @@ def run() -> int:
     env.setdefault("REDIS_URL", redis_url())
     env.setdefault("HOST", "127.0.0.1")
     env.setdefault("PORT", "8000")
+    env.setdefault("ENVIRONMENT", "local")  # an ephemeral signing key is fine here, and only here
     print(f"[devenv] serving on http://{env['HOST']}:{env['PORT']}/docs", flush=True)
     # Run in this process so embedded servers (if any) live exactly as long as the service.
     os.environ.update(env)

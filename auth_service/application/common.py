@@ -26,7 +26,7 @@ from auth_service.application.ports import (
 )
 from auth_service.domain.errors import WeakPassword
 from auth_service.domain.model import SessionPolicy
-from auth_service.domain.values import Email, check_password_shape
+from auth_service.domain.values import Email, check_password_shape, normalize_password
 
 REFRESH_TOKEN_BYTES = 32  # 256 bits from a CSPRNG
 
@@ -79,7 +79,7 @@ def account_key(email: Email) -> str:
 
 def enforce_password_policy(deps: Dependencies, password: str, email: Email) -> None:
     check_password_shape(password, email)
-    if deps.common_passwords.is_common(password):
+    if deps.common_passwords.is_common(normalize_password(password)):
         raise WeakPassword("This password is too common. Choose a less predictable one.")
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+import idna
 
 from auth_service.domain.errors import InvalidEmail, InvalidProfile, WeakPassword
 
@@ -17,11 +19,32 @@ def _is_domain_label(label: str) -> bool:
     return 0 < len(label) <= _LABEL_MAX and not label.startswith("-") and not label.endswith("-")
 
 
+def _fold(text: str) -> str:
+    """Unicode caseless matching: NFC, full case folding, NFC again (folding can leave a decomposed sequence,
+    e.g. the dotted capital I folds to i + combining dot above)."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
+def _ascii_domain(domain: str) -> str:
+    """The domain as lower-case A-labels (punycode), IDNA2008 with the UTS #46 mapping that browsers and
+    email-validator apply: `BÜCHER.example`, `bücher.example` and `xn--bcher-kva.example` are one domain."""
+    try:
+        return idna.encode(domain, uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise InvalidEmail("Enter a valid email address.") from exc
+
+
 @dataclass(frozen=True, slots=True)
 class Email:
-    """An email address. Equality and uniqueness are case-insensitive (see `canonical`)."""
+    """An email address: `value` as the person typed it (shown back to them), `canonical` the identity.
+
+    `canonical` is the one place that decides when two addresses are the same account: the local part folded
+    with Unicode caseless matching, the domain in IDNA A-label form. The database's unique index and every
+    lookup use it, so registration, login and the rate limiter can never disagree.
+    """
 
     value: str
+    canonical: str = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         value = self.value.strip()
@@ -31,13 +54,11 @@ class Email:
             raise InvalidEmail("Enter a valid email address.")
         if any(ch.isspace() or unicodedata.category(ch).startswith("C") for ch in value):
             raise InvalidEmail("Enter a valid email address.")
-        labels = domain.split(".")
+        ascii_domain = _ascii_domain(domain)
+        labels = ascii_domain.split(".")
         if "@" in local or len(labels) < 2 or not all(_is_domain_label(label) for label in labels):
             raise InvalidEmail("Enter a valid email address.")
-
-    @property
-    def canonical(self) -> str:
-        return self.value.lower()
+        object.__setattr__(self, "canonical", f"{_fold(local)}@{ascii_domain}")
 
     @property
     def local_part(self) -> str:
@@ -52,18 +73,27 @@ PASSWORD_MAX_LENGTH = 128
 _LOCAL_PART_CHECK_MIN = 3
 
 
+def normalize_password(password: str) -> str:
+    """NIST SP 800-63B: Unicode passwords are normalized with NFKC before hashing and comparing, so the same
+    password typed on another keyboard, input method or OS (composed or decomposed accents, full-width
+    letters) is the same secret. NFKC rather than NFC because that is what SP 800-63B names (NFKC or NFKD);
+    it only merges characters that look alike, and the length policy counts the normalized form."""
+    return unicodedata.normalize("NFKC", password)
+
+
 def check_password_shape(password: str, email: Email) -> None:
     """OWASP ASVS 2.1: length 8-128 code points, any Unicode, no composition rules, no truncation.
 
     The common-password check needs a word list and lives behind the CommonPasswords port.
     """
-    length = len(unicodedata.normalize("NFC", password))
+    normalized = normalize_password(password)
+    length = len(normalized)
     if length < PASSWORD_MIN_LENGTH:
         raise WeakPassword(f"Use at least {PASSWORD_MIN_LENGTH} characters.")
     if length > PASSWORD_MAX_LENGTH:
         raise WeakPassword(f"Use at most {PASSWORD_MAX_LENGTH} characters.")
-    local = email.local_part.lower()
-    if len(local) >= _LOCAL_PART_CHECK_MIN and local in password.lower():
+    local = _fold(email.local_part)
+    if len(local) >= _LOCAL_PART_CHECK_MIN and local in _fold(normalized):
         raise WeakPassword("The password must not contain your email address.")
 
 

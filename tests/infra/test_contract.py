@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from starlette.routing import Match
 
+from components.compute import RDS_CA_BUNDLE_PATH
 from scripts.offline_stack import ROOT, StackGraph
 from tests.support.servers import PostgresServer, ServiceProcess, free_port, missing_binary
 from tests.support.tls import TlsRedisServer, TlsUnsupported, self_signed_certificate
@@ -87,12 +88,24 @@ def test_service_settings_accept_every_name_the_task_definition_sets(container: 
 
     values = {**environment_of(container), "DB_PASSWORD": "x", "REDIS_AUTH_TOKEN": "y", "JWT_PRIVATE_KEY": "z"}
     settings = Settings(**{name.lower(): value for name, value in values.items()})
-    assert settings.db_sslmode == "require"
+    assert settings.db_sslmode == "verify-full"
+    assert settings.db_sslrootcert == RDS_CA_BUNDLE_PATH
     assert settings.redis_url.startswith("rediss://")
     assert settings.trusted_proxy_count == 1
 
 
-def test_port_and_health_checks_match_what_the_service_serves(staging: StackGraph, container: dict[str, Any]) -> None:
+def test_the_image_carries_the_ca_bundle_where_the_task_definition_points() -> None:
+    """The Dockerfile fetches Amazon RDS's bundle at build time (from a build ARG) to DB_SSLROOTCERT's path."""
+    dockerfile = (ROOT / "auth_service" / "Dockerfile").read_text()
+    assert re.search(r"^ARG RDS_CA_BUNDLE_URL=https://truststore\.pki\.rds\.amazonaws\.com/global/global-bundle\.pem$",
+                     dockerfile, flags=re.MULTILINE)
+    final_stage = dockerfile.split("\nFROM ")[-1]
+    assert RDS_CA_BUNDLE_PATH in re.findall(r"^COPY --from=build \S+ (\S+)$", final_stage, flags=re.MULTILINE)
+
+
+def test_port_and_health_checks_match_what_the_service_serves(
+    staging: StackGraph, container: dict[str, Any], tmp_path: Path
+) -> None:
     from auth_service.bootstrap import create_app
     from auth_service.settings import Settings
 
@@ -101,10 +114,11 @@ def test_port_and_health_checks_match_what_the_service_serves(staging: StackGrap
     assert Settings.model_fields["host"].default == "0.0.0.0"  # noqa: S104 - must listen beyond loopback
     assert container["healthCheck"]["command"] == ["CMD", "python", "-m", "auth_service", "healthcheck"]
 
-    settings = Settings(
-        **{name.lower(): value for name, value in environment_of(container).items()},
-        jwt_private_key=signing_key_pem(),
-    )
+    environment = environment_of(container)
+    # The image's CA bundle is not on this machine: a stand-in CA at another path (the engine loads it eagerly).
+    environment["DB_SSLROOTCERT"] = str(self_signed_certificate(tmp_path).cert_file)
+    settings = Settings(**{name.lower(): value for name, value in environment.items()},
+                        jwt_private_key=signing_key_pem())
     app = create_app(settings)  # connects lazily: no servers needed to match routes
     assert serves_get(app, target_group_health_path(staging))
     assert serves_get(app, "/health/live")  # what `python -m auth_service healthcheck` fetches
@@ -161,6 +175,7 @@ def service_environment(
 ) -> dict[str, str]:
     """Exactly the task definition's variables, values pointed at the local servers.
 
+    DB_SSLROOTCERT points at the throwaway servers' CA instead of the image's RDS bundle (same verify-full).
     Two additions, neither read by the contract: SSL_CERT_FILE makes the default TLS context trust the
     throwaway Redis certificate (on AWS the system CAs trust ElastiCache), and PORT moves the listener off
     8000, which may be in use on a shared machine (8000 itself is checked statically above). PATH is the
@@ -172,6 +187,7 @@ def service_environment(
     env |= {
         "DB_HOST": "127.0.0.1",
         "DB_PORT": str(postgres_port),
+        "DB_SSLROOTCERT": str(redis_ca),
         "REDIS_URL": f"rediss://localhost:{redis_port}{redis_url.path}",
     }
     assert sorted(secret_values) == sorted(secret_names_of(container))

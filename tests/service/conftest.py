@@ -74,6 +74,7 @@ def settings(database_url: str, redis_base_url: str, redis_prefix: str, signing_
         redis_url=redis_base_url,
         redis_key_prefix=redis_prefix,
         jwt_private_key=signing_key,
+        environment="local",
         login_max_failures_per_ip_per_hour=100_000,  # tests share one client IP
         db_pool_size=5,
     )

@@ -258,7 +258,8 @@ class ServiceProcess:
             self.env = dict(env)
         else:
             self.port = port or free_port()
-            self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "PYTHONUNBUFFERED": "1", **env}
+            self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "PYTHONUNBUFFERED": "1",
+                        "ENVIRONMENT": "local", **env}
         self.log_path = Path(tempfile.mkstemp(prefix="auth-service-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
 

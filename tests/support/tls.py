@@ -24,8 +24,17 @@ class Certificate:
     key_file: Path
 
 
-def self_signed_certificate(directory: Path, common_name: str = "localhost") -> Certificate:
-    """A certificate for localhost/127.0.0.1 that is its own CA (pass `cert_file` as the CA to trust)."""
+def _subject_alternative_name(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
+def self_signed_certificate(
+    directory: Path, common_name: str = "localhost", hosts: tuple[str, ...] = ("localhost", "127.0.0.1")
+) -> Certificate:
+    """A certificate for `hosts` that is its own CA (pass `cert_file` as the CA to trust)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
@@ -34,8 +43,8 @@ def self_signed_certificate(directory: Path, common_name: str = "localhost") -> 
         .subject_name(name).issuer_name(name).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([_subject_alternative_name(host) for host in hosts]),
+                       critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )

@@ -7,6 +7,8 @@ from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
 
+from auth_service.adapters.http.body_limit import BodySizeLimitMiddleware
+from auth_service.adapters.http.docs import install_docs
 from auth_service.adapters.http.middleware import RequestLogMiddleware
 from auth_service.adapters.http.problems import install_problem_handlers
 from auth_service.adapters.http.routes import auth_router, ops_router, users_router
@@ -25,16 +27,20 @@ def create_http_app(
     *,
     readiness_probes: Mapping[str, Callable[[], Awaitable[None]]],
     trusted_proxy_count: int,
+    max_request_body_bytes: int,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="AIDLC Auth Service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="AIDLC Auth Service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)  # see install_docs
     app.state.auth_service = auth_service
     app.state.readiness_probes = dict(readiness_probes)
     app.state.trusted_proxy_count = trusted_proxy_count
     install_problem_handlers(app)
+    install_docs(app)
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(ops_router)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=max_request_body_bytes)
+    app.add_middleware(RequestLogMiddleware)  # added last, so outermost: it logs the 413s too
     return app
 

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("auth_service.access")
 
+MAX_LOGGED_PATH = 512  # longer than any route; what a probe sent beyond this is not worth a log byte
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _DEFAULT_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -68,7 +69,13 @@ def _access_fields(scope: Scope, request_id: str, status: int, started: float) -
     return {
         "request_id": request_id,
         "method": scope.get("method"),
-        "path": scope.get("path"),
+        "path": _loggable_path(scope.get("path") or ""),
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
     }
+
+
+def _loggable_path(path: str) -> str:
+    """Truncated before it reaches the formatter: a path is attacker-sized text, and every byte logged is
+    scrubbed and shipped to CloudWatch."""
+    return path if len(path) <= MAX_LOGGED_PATH else path[:MAX_LOGGED_PATH] + "…"

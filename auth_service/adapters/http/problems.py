@@ -31,6 +31,7 @@ _STATUS_BY_ERROR: list[tuple[type[domain.DomainError], int]] = [
 ]
 _TITLES = {
     400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+    413: "Content Too Large",
     422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error",
     503: "Service Unavailable",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any
 
 from alembic import command
@@ -19,8 +20,40 @@ log = logging.getLogger(__name__)
 MIGRATION_LOCK_KEY = 0x41_49_44_4C_43  # "AIDLC"
 
 
+VERIFYING_SSLMODES = frozenset({"verify-ca", "verify-full"})
+
+
+class CertificateUnusable(RuntimeError):
+    """The CA bundle cannot be read, or PostgreSQL's certificate does not verify against it: a configuration
+    error that no retry fixes."""
+
+
+def tls_for(sslmode: str, sslrootcert: str | None) -> str | ssl.SSLContext:
+    """What asyncpg's `ssl` takes. For verify-ca and verify-full, a context that trusts only the given CA bundle
+    (the system's CAs when none is given) and, for verify-full, checks the host name; the other modes by name."""
+    if sslmode not in VERIFYING_SSLMODES:
+        return sslmode
+    try:
+        context = ssl.create_default_context(cafile=sslrootcert)
+    except (OSError, ssl.SSLError) as exc:
+        raise CertificateUnusable(f"DB_SSLROOTCERT={sslrootcert!r} is not a readable PEM CA bundle: {exc}") from exc
+    context.check_hostname = sslmode == "verify-full"
+    return context
+
+
+def is_certificate_rejection(exc: BaseException) -> bool:
+    """Whether PostgreSQL's certificate (chain or host name) failed verification, anywhere in the cause chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def create_engine(
-    url: str, *, sslmode: str, pool_size: int, connect_timeout: float = 5.0, statement_timeout: float = 10.0
+    url: str, *, sslmode: str, pool_size: int, sslrootcert: str | None = None, connect_timeout: float = 5.0,
+    statement_timeout: float = 10.0,
 ) -> AsyncEngine:
     connect_args: dict[str, Any] = {
         "timeout": connect_timeout,
@@ -28,7 +61,7 @@ def create_engine(
         "server_settings": {"application_name": "aidlc-auth"},
     }
     if "ssl=" not in url and "sslmode=" not in url:
-        connect_args["ssl"] = sslmode
+        connect_args["ssl"] = tls_for(sslmode, sslrootcert)
     return create_async_engine(
         url,
         pool_size=pool_size,

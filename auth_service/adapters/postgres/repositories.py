@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -47,7 +47,7 @@ class PostgresUserRepository:
             async with self._db.begin_nested():
                 await self._db.execute(insert(users).values(**self._columns(user)))
         except IntegrityError as exc:
-            if "uq_users_email_lower" in str(exc.orig):
+            if "uq_users_email_canonical" in str(exc.orig):
                 raise EmailAlreadyRegistered() from None
             raise
 
@@ -63,7 +63,7 @@ class PostgresUserRepository:
         return _user_from_row(row) if row else None
 
     async def get_by_email(self, email: Email) -> User | None:
-        query = select(users).where(func.lower(users.c.email) == email.canonical)
+        query = select(users).where(users.c.email_canonical == email.canonical)
         row = (await self._db.execute(query)).first()
         return _user_from_row(row) if row else None
 
@@ -78,7 +78,8 @@ class PostgresUserRepository:
     @staticmethod
     def _columns(user: User) -> dict[str, Any]:
         return {
-            "id": user.id, "email": user.email.value, "display_name": user.display_name, "bio": user.bio,
+            "id": user.id, "email": user.email.value, "email_canonical": user.email.canonical,
+            "display_name": user.display_name, "bio": user.bio,
             "avatar_url": user.avatar_url, "password_hash": user.password_hash,
             "created_at": user.created_at, "updated_at": user.updated_at,
         }

@@ -14,7 +14,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    func,
 )
 from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
 
@@ -24,7 +23,8 @@ users = Table(
     "users",
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("email", String(254), nullable=False),
+    Column("email", String(254), nullable=False),  # as typed, shown back to the user
+    Column("email_canonical", Text, nullable=False),  # the identity (domain.values.Email.canonical)
     Column("display_name", String(64), nullable=False),
     Column("bio", Text, nullable=True),
     Column("avatar_url", Text, nullable=True),
@@ -32,8 +32,8 @@ users = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
-# Case-insensitive uniqueness is the database's job, so concurrent registrations cannot both win.
-Index("uq_users_email_lower", func.lower(users.c.email), unique=True)
+# Uniqueness of the canonical address is the database's job, so concurrent registrations cannot both win.
+Index("uq_users_email_canonical", users.c.email_canonical, unique=True)
 
 sessions = Table(
     "sessions",

@@ -93,7 +93,7 @@ async def test_two_tasks_migrating_at_once_both_succeed(admin_url: str, settings
         assert [p.returncode for p in processes] == [0, 0, 0], [o[0].decode()[-2000:] for o in outputs]
         migrated = with_settings(settings, database_url=env["DATABASE_URL"])
         rows = await query(migrated, "SELECT version_num FROM alembic_version")
-        assert [r.version_num for r in rows] == ["0001_initial"]
+        assert [r.version_num for r in rows] == ["0002_canonical_email"]
         tables = await query(migrated, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         assert {r.tablename for r in tables} >= {"users", "sessions", "refresh_tokens", "audit_events"}
     finally:

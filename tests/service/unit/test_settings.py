@@ -1,7 +1,14 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from auth_service.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_database_parts_become_an_asyncpg_url_with_escaped_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,3 +48,21 @@ def test_deployed_environments_refuse_to_start_without_a_signing_key(monkeypatch
     local = ensure_signing_key(Settings(db_host="h", environment="local"))
     assert local.jwt_private_key is not None
     assert "PRIVATE KEY" in local.jwt_private_key.get_secret_value()
+
+
+def test_without_environment_the_service_is_a_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task definition that forgets ENVIRONMENT must not get a throwaway signing key."""
+    from auth_service.bootstrap import ensure_signing_key
+
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    monkeypatch.delenv("JWT_PRIVATE_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="JWT_PRIVATE_KEY is required"):
+        ensure_signing_key(Settings(db_host="h"))
+
+
+def test_serve_refuses_to_start_without_environment_and_key() -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "DB_HOST": "127.0.0.1", "DB_PORT": "1", "PORT": "1"}
+    result = subprocess.run([sys.executable, "-m", "auth_service", "serve"], env=env, cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "JWT_PRIVATE_KEY is required" in result.stdout + result.stderr

@@ -18,6 +18,26 @@ def test_email_is_compared_case_insensitively_but_kept_as_entered() -> None:
     assert Email("  a@b.co ").value == "a@b.co"
 
 
+@pytest.mark.parametrize(("typed", "canonical"), [
+    ("İnci@example.com", "i\u0307nci@example.com"),              # dotted capital I folds to i + dot above
+    ("Jose\u0301@example.com", "jos\u00e9@example.com"),         # NFD and NFC are one address
+    ("STRASSE@example.com", "strasse@example.com"),
+    ("straße@example.com", "strasse@example.com"),               # full case folding, not lower()
+    ("u@BÜCHER.example", "u@xn--bcher-kva.example"),              # IDNA A-labels, whatever form was typed
+    ("u@xn--BCHER-kva.EXAMPLE", "u@xn--bcher-kva.example"),
+    ("u@bu\u0308cher.example", "u@xn--bcher-kva.example"),
+])
+def test_one_canonical_form_per_identity(typed: str, canonical: str) -> None:
+    assert Email(typed).canonical == canonical
+    assert Email(canonical).canonical == canonical  # idempotent: stored values canonicalize to themselves
+
+
+@pytest.mark.parametrize("raw", ["a@xn--invalid-.com", "a@exa\u2764mple.com", "a@xn--zz.com"])
+def test_domains_that_are_not_idna2008_are_invalid(raw: str) -> None:
+    with pytest.raises(InvalidEmail):
+        Email(raw)
+
+
 @pytest.mark.parametrize("raw", ["", "plain", "@example.com", "a@", "a@b", "a b@example.com", "a@exa mple.com",
                                  "a@-bad.com", "a@bad-.com", "a@b..com", "x" * 65 + "@example.com",
                                  "a@" + "b" * 250 + ".com", "a\x00@example.com"])
