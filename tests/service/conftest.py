@@ -75,6 +75,8 @@ def settings(database_url: str, redis_base_url: str, redis_prefix: str, signing_
         redis_key_prefix=redis_prefix,
         jwt_private_key=signing_key,
         login_max_failures_per_ip_per_hour=100_000,  # tests share one client IP
+        login_max_attempts_per_ip_per_hour=100_000,
+        registration_max_per_ip_per_hour=100_000,
         db_pool_size=5,
     )
 
