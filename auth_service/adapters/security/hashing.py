@@ -52,11 +52,6 @@ class Argon2PasswordHasher:
         # Verifying unknown users against a real hash of the same cost keeps timing indistinguishable.
         self._dummy_hash = self._context.hash("dummy password for timing equalisation")
 
-    @property
-    def jobs(self) -> int:
-        """Hashes queued or running in this process."""
-        return self._jobs
-
     async def hash(self, password: str) -> str:
         return await self._run(self._context.hash, password)
 
@@ -74,7 +69,7 @@ class Argon2PasswordHasher:
         except ValueError:  # a malformed stored hash never authenticates
             return False, None
 
-    async def _run(self, work: Callable[[str, str], T] | Callable[[str], T], *args: str) -> T:
+    async def _run(self, work: Callable[..., T], *args: str) -> T:
         with self._lock:
             if self._jobs >= self._queue_limit:
                 raise Overloaded(self._seconds_to_drain())
