@@ -57,31 +57,34 @@ class Login:
             raise LoginThrottled(reserved.retry_after_seconds)
 
         async with SettledGuess(deps.limiter, reserved) as guess:
-            async with deps.uow(atomic=False) as uow:
-                user = await uow.users.get_by_email(address)
-            # Verified outside any transaction: logins queued for the hashing pool hold no database connection.
-            matches, upgraded_hash = await deps.hasher.verify(password, user.password_hash if user else None)
+            return await self._log_in(address, password, context, guess)
 
-            async with deps.uow() as uow:
-                if user is not None and matches:
-                    user, matches, upgraded_hash = await self._recheck_under_lock(uow, user, password, upgraded_hash)
-                now = deps.clock.now()
-                if user is None or not matches:
-                    await self._record_failure(uow, guess, context, user, now)
-                    raise InvalidCredentials()
-                if upgraded_hash is not None:
-                    await uow.users.update(replace(user, password_hash=upgraded_hash))
-                session = Session.start(
-                    id=uuid4(), user_id=user.id, now=now, policy=deps.session_policy,
-                    user_agent=context.user_agent, ip=context.ip,
-                )
-                refresh_token, refresh_hash = new_refresh_token()
-                await uow.sessions.add(session, refresh_hash)
-                await audit(uow, AuditEventType.LOGIN_SUCCEEDED, now, context, user_id=user.id,
-                            session_id=session.id)
-                await uow.commit()
-            await guess.correct()
+    async def _log_in(self, address: Email, password: str, context: RequestContext, guess: SettledGuess) -> TokenPair:
+        deps = self._deps
+        async with deps.uow(atomic=False) as uow:
+            user = await uow.users.get_by_email(address)
+        # Verified outside any transaction: logins queued for the hashing pool hold no database connection.
+        matches, upgraded_hash = await deps.hasher.verify(password, user.password_hash if user else None)
 
+        async with deps.uow() as uow:
+            if user is not None and matches:
+                user, matches, upgraded_hash = await self._recheck_under_lock(uow, user, password, upgraded_hash)
+            now = deps.clock.now()
+            if user is None or not matches:
+                await self._record_failure(uow, guess, context, user, now)
+                raise InvalidCredentials()
+            if upgraded_hash is not None:
+                await uow.users.update(replace(user, password_hash=upgraded_hash))
+            session = Session.start(
+                id=uuid4(), user_id=user.id, now=now, policy=deps.session_policy,
+                user_agent=context.user_agent, ip=context.ip,
+            )
+            refresh_token, refresh_hash = new_refresh_token()
+            await uow.sessions.add(session, refresh_hash)
+            await audit(uow, AuditEventType.LOGIN_SUCCEEDED, now, context, user_id=user.id, session_id=session.id)
+            await uow.commit()
+
+        await guess.correct()
         deps.metrics.count(AuthEvent.LOGIN_SUCCESS)
         access = deps.tokens.issue(user.id, session.id, now)
         return TokenPair(access.token, refresh_token, access.expires_in)
