@@ -77,7 +77,8 @@ def connect_database(settings: Settings) -> AsyncEngine:
 def connect_infrastructure(settings: Settings) -> Infrastructure:
     engine = connect_database(settings)
     token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
-    redis = create_redis(settings.redis_url, token, max_connections=settings.redis_max_connections)
+    redis = create_redis(settings.redis_url, token, max_connections=settings.redis_max_connections,
+                         pool_wait=settings.redis_pool_wait_seconds)
     return Infrastructure(engine=engine, redis=redis)
 
 

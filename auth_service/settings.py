@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_auth_token: SecretStr | None = None
     redis_key_prefix: str = "aidlc-auth:"
-    # Per worker; past it a request waits up to 2 s for a free connection, then gets 503.
+    # Per worker; past it a request waits up to REDIS_POOL_WAIT_SECONDS for a free connection, then gets 503.
     redis_max_connections: int = Field(default=64, ge=1)
+    redis_pool_wait_seconds: float = Field(default=2.0, gt=0)
 
     # Tokens. Without a key the service generates an ephemeral one (local development only).
     jwt_private_key: SecretStr | None = None
