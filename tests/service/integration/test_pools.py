@@ -7,12 +7,14 @@ import asyncio
 import uuid
 
 import pytest
+from redis.asyncio import Redis
 
 from auth_service.adapters.postgres.database import create_engine
 from auth_service.adapters.postgres.repositories import PostgresUnitOfWork
 from auth_service.adapters.redis.client import RedisGateway, create_redis
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.settings import Settings
+from tests.support.servers import free_port
 
 
 async def test_a_burst_over_the_redis_pool_size_waits_for_connections(redis_base_url: str, redis_prefix: str) -> None:
@@ -58,3 +60,22 @@ async def test_a_database_pool_timeout_is_unavailability_not_an_error(database_u
         for connection in held:
             await connection.close()
         await engine.dispose()
+
+
+async def test_an_unreachable_redis_still_opens_the_breaker(redis_prefix: str) -> None:
+    client = create_redis(f"redis://127.0.0.1:{free_port()}/0", None)  # nothing listens there
+    gateway = RedisGateway(client, redis_prefix, cooldown=3600)
+    calls = 0
+
+    async def ping(redis: Redis) -> bool:
+        nonlocal calls
+        calls += 1
+        return bool(await redis.ping())
+
+    try:
+        for _ in range(2):
+            with pytest.raises(DependencyUnavailable):
+                await gateway.run(ping)
+    finally:
+        await client.aclose()
+    assert calls == 1  # the second request failed at once, without trying Redis
