@@ -17,7 +17,7 @@ from auth_service.application.common import (
     revoke_sessions,
 )
 from auth_service.application.errors import DependencyUnavailable
-from auth_service.application.ports import AuditEventType, RequestContext, Throttled, UnitOfWork
+from auth_service.application.ports import AuditEventType, RequestContext, RetryAfter, UnitOfWork
 from auth_service.domain.errors import InvalidToken, ReauthThrottled, SessionNotFound, WrongPassword
 from auth_service.domain.model import Profile, Session, User
 from auth_service.domain.values import clean_avatar_url, clean_bio, clean_display_name
@@ -38,8 +38,8 @@ async def _reauthenticate(
     async with deps.uow(atomic=False) as uow:
         user = await _load_user(uow, principal)
     reserved = await deps.limiter.reserve_guess(account_key(user.email), context.ip, login=False)
-    if isinstance(reserved, Throttled):
-        raise ReauthThrottled(reserved.retry_after_seconds)
+    if isinstance(reserved, RetryAfter):
+        raise ReauthThrottled(reserved.seconds)
     async with SettledGuess(deps.limiter, reserved) as guess:
         matches, _ = await deps.hasher.verify(password, user.password_hash)
         if matches:

@@ -23,7 +23,7 @@ from auth_service.application.ports import (
     AuthEvent,
     CachedSessionState,
     RequestContext,
-    Throttled,
+    RetryAfter,
     UnitOfWork,
 )
 from auth_service.domain.errors import (
@@ -52,9 +52,9 @@ class Login:
         except InvalidEmail:
             address = _UNPARSEABLE_EMAIL  # still throttled and still pays for a hash
         reserved = await deps.limiter.reserve_guess(account_key(address), context.ip, login=True)
-        if isinstance(reserved, Throttled):
+        if isinstance(reserved, RetryAfter):
             deps.metrics.count(AuthEvent.LOGIN_THROTTLED)
-            raise LoginThrottled(reserved.retry_after_seconds)
+            raise LoginThrottled(reserved.seconds)
 
         async with SettledGuess(deps.limiter, reserved) as guess:
             return await self._log_in(address, password, context, guess)

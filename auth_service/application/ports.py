@@ -158,8 +158,10 @@ class TokenIssuer(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Throttled:
-    retry_after_seconds: int
+class RetryAfter:
+    """A limit was reached: the client may try again after this many seconds."""
+
+    seconds: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +178,7 @@ class RateLimiter(Protocol):
     source. Guesses still in flight count: `reserve_guess` checks every limit and, if none is reached,
     reserves the guess in the same atomic step; the caller then settles the ticket exactly once."""
 
-    async def reserve_guess(self, account_key: str, source: str | None, *, login: bool) -> GuessTicket | Throttled:
+    async def reserve_guess(self, account_key: str, source: str | None, *, login: bool) -> GuessTicket | RetryAfter:
         """`login=True` also counts the attempt toward the per-source login limit."""
 
     async def record_failed_guess(self, ticket: GuessTicket) -> None: ...
@@ -187,7 +189,7 @@ class RateLimiter(Protocol):
     async def release_guess(self, ticket: GuessTicket) -> None:
         """The outcome is unknown (an error or a client that went away): the guess counts for nothing."""
 
-    async def admit_registration(self, source: str | None) -> Throttled | None: ...
+    async def admit_registration(self, source: str | None) -> RetryAfter | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,8 +41,8 @@ class Register:
         """Counted per source once the request is valid, before the hash. Registration needs only PostgreSQL:
         with Redis unreachable it is admitted, and the bounded hashing queue still caps the work."""
         try:
-            throttled = await self._deps.limiter.admit_registration(context.ip)
+            wait = await self._deps.limiter.admit_registration(context.ip)
         except DependencyUnavailable:
             return
-        if throttled is not None:
-            raise RegistrationThrottled(throttled.retry_after_seconds)
+        if wait is not None:
+            raise RegistrationThrottled(wait.seconds)

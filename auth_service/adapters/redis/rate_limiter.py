@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from auth_service.adapters.redis.client import RedisGateway
-from auth_service.application.ports import Clock, GuessTicket, Throttled
+from auth_service.application.ports import Clock, GuessTicket, RetryAfter
 
 WINDOW_SECONDS = 3600
 MAX_BACKOFF_SECONDS = 900
@@ -130,7 +130,7 @@ class RedisRateLimiter:
         self._limits = limits
         self._reserve = gateway.client.register_script(_RESERVE)
 
-    async def reserve_guess(self, account_key: str, source: str | None, *, login: bool) -> GuessTicket | Throttled:
+    async def reserve_guess(self, account_key: str, source: str | None, *, login: bool) -> GuessTicket | RetryAfter:
         ticket = GuessTicket(id=secrets.token_hex(8), account_key=account_key, source=source)
         counters = [_Counter(self._redis.key("login-attempts", "source", source),
                              self._limits.max_login_attempts_per_source)] if login and source else []
@@ -170,7 +170,7 @@ class RedisRateLimiter:
 
         await self._redis.run(release)
 
-    async def admit_registration(self, source: str | None) -> Throttled | None:
+    async def admit_registration(self, source: str | None) -> RetryAfter | None:
         if not source:
             return None
         counter = _Counter(self._redis.key("registrations", "source", source),
@@ -191,7 +191,7 @@ class RedisRateLimiter:
 
     async def _run_reserve(
         self, attempt_id: str, scopes: Sequence[_Scope], counters: Sequence[_Counter]
-    ) -> Throttled | None:
+    ) -> RetryAfter | None:
         keys = [k for scope in scopes for k in (scope.failures, scope.in_flight)] + [c.key for c in counters]
         args: list[float | int | str] = [self._clock.now().timestamp(), WINDOW_SECONDS, RESERVATION_SECONDS,
                                          attempt_id, len(scopes), len(counters)]
@@ -199,4 +199,4 @@ class RedisRateLimiter:
             args += [scope.limit, scope.free, MAX_BACKOFF_SECONDS]
         args += [c.limit for c in counters]
         wait = float(await self._redis.run(lambda r: self._reserve(keys=keys, args=args)))
-        return Throttled(retry_after_seconds=math.ceil(wait)) if wait > 0 else None
+        return RetryAfter(seconds=math.ceil(wait)) if wait > 0 else None
