@@ -22,7 +22,7 @@ from auth_service.adapters.postgres.database import create_engine, ping
 from auth_service.adapters.postgres.repositories import PostgresUnitOfWork
 from auth_service.adapters.redis.caches import RedisProfileCache, RedisSessionCache
 from auth_service.adapters.redis.client import RedisGateway, create_redis
-from auth_service.adapters.redis.rate_limiter import RedisLoginRateLimiter
+from auth_service.adapters.redis.rate_limiter import RateLimits, RedisRateLimiter
 from auth_service.adapters.security.common_passwords import ZxcvbnCommonPasswords
 from auth_service.adapters.security.hashing import Argon2PasswordHasher
 from auth_service.adapters.security.tokens import JwtTokenIssuer, generate_private_key_pem, load_private_key
@@ -79,7 +79,19 @@ def connect_database(settings: Settings) -> AsyncEngine:
 def connect_infrastructure(settings: Settings) -> Infrastructure:
     engine = connect_database(settings)
     token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
-    return Infrastructure(engine=engine, redis=create_redis(settings.redis_url, token))
+    redis = create_redis(settings.redis_url, token, max_connections=settings.redis_max_connections,
+                         pool_wait=settings.redis_pool_wait_seconds)
+    return Infrastructure(engine=engine, redis=redis)
+
+
+def rate_limits(settings: Settings) -> RateLimits:
+    return RateLimits(
+        max_failures_per_account=settings.login_max_failures_per_account_per_hour,
+        free_failures_per_source=settings.login_free_failures_before_backoff,
+        max_failures_per_source=settings.login_max_failures_per_ip_per_hour,
+        max_login_attempts_per_source=settings.login_max_attempts_per_ip_per_hour,
+        max_registrations_per_source=settings.registration_max_per_ip_per_hour,
+    )
 
 
 def create_app(
@@ -97,7 +109,8 @@ def create_app(
     clock = clock or SystemClock()
     infra = connect_infrastructure(settings)
     gateway = RedisGateway(infra.redis, settings.redis_key_prefix)
-    hasher = hasher or Argon2PasswordHasher(concurrency=settings.hash_concurrency)
+    hasher = hasher or Argon2PasswordHasher(concurrency=settings.hash_concurrency,
+                                            queue_limit=settings.hash_queue_limit)
     deps = Dependencies(
         uow=partial(PostgresUnitOfWork, infra.engine),
         hasher=NormalizedPasswords(hasher),
@@ -106,11 +119,7 @@ def create_app(
             audience=settings.jwt_audience, ttl_seconds=settings.access_token_ttl_seconds,
         ),
         common_passwords=common_passwords or ZxcvbnCommonPasswords(),
-        limiter=RedisLoginRateLimiter(
-            gateway, clock, max_per_account=settings.login_max_failures_per_account_per_hour,
-            max_per_ip=settings.login_max_failures_per_ip_per_hour,
-            free_failures=settings.login_free_failures_before_backoff,
-        ),
+        limiter=RedisRateLimiter(gateway, clock, rate_limits(settings)),
         session_cache=RedisSessionCache(
             gateway, clock, tombstone_ttl=settings.access_token_ttl_seconds + TOMBSTONE_MARGIN_SECONDS
         ),

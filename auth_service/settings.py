@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_auth_token: SecretStr | None = None
     redis_key_prefix: str = "aidlc-auth:"
+    # Per worker; past it a request waits up to REDIS_POOL_WAIT_SECONDS for a free connection, then gets 503.
+    redis_max_connections: int = Field(default=64, ge=1)
+    redis_pool_wait_seconds: float = Field(default=2.0, gt=0)
 
     # Tokens. Without a key the service generates an ephemeral one (local development only).
     jwt_private_key: SecretStr | None = None
@@ -48,7 +51,11 @@ class Settings(BaseSettings):
     # Event attendees share the venue's public IP: a typo from each of a few thousand people must not lock the
     # whole room out, while one IP spraying passwords still stops after a couple of thousand guesses an hour.
     login_max_failures_per_ip_per_hour: int = Field(default=2000, ge=1)
-    login_free_failures_before_backoff: int = Field(default=5, ge=1)
+    login_free_failures_before_backoff: int = Field(default=5, ge=1)  # per (account, source)
+    # Every login attempt and every registration, whatever the outcome, per source: sized so that ~2,000
+    # attendees behind one venue IP can register and log in within minutes, with retries and second devices.
+    login_max_attempts_per_ip_per_hour: int = Field(default=10_000, ge=1)
+    registration_max_per_ip_per_hour: int = Field(default=5_000, ge=1)
     trusted_proxy_count: int = Field(default=0, ge=0)
     # The largest legitimate body (a profile update) is under 3 KiB; anything far bigger is refused unread.
     max_request_body_bytes: int = Field(default=65536, ge=1024)
@@ -58,6 +65,8 @@ class Settings(BaseSettings):
     port: int = 8000
     web_concurrency: int = Field(default=1, ge=1)
     hash_concurrency: int = Field(default=2, ge=1)
+    # Password hashes queued or running per worker; past it 503 `overloaded` at once (see README).
+    hash_queue_limit: int = Field(default=64, ge=1)
     log_level: str = "INFO"
     # Unset means a deployment: it must bring its own JWT_PRIVATE_KEY. `make run` and the tests say "local".
     environment: str = "deployment"

@@ -551,6 +551,7 @@ def main() -> int:
                        "REDIS_KEY_PREFIX": prefix, "JWT_PRIVATE_KEY": generate_private_key_pem(),
                        "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(WORKERS),
                        "LOG_LEVEL": "WARNING", "LOGIN_MAX_FAILURES_PER_IP_PER_HOUR": "1000000",
+                       "LOGIN_MAX_ATTEMPTS_PER_IP_PER_HOUR": "1000000", "REGISTRATION_MAX_PER_IP_PER_HOUR": "1000000",
                        "ENVIRONMENT": "bench"}
                 process = start_process([str(SERVICE_PYTHON), "-m", "auth_service", "serve"], env, logs / "ours.log")
                 apps["ours"] = App("ours", "aidlc-auth", f"http://127.0.0.1:{port}", process, "login_json")

@@ -10,13 +10,15 @@ from uuid import UUID
 from auth_service.application.common import (
     Dependencies,
     Principal,
+    SettledGuess,
+    account_key,
     audit,
     enforce_password_policy,
     revoke_sessions,
 )
 from auth_service.application.errors import DependencyUnavailable
-from auth_service.application.ports import AuditEventType, RequestContext, UnitOfWork
-from auth_service.domain.errors import InvalidToken, SessionNotFound, WrongPassword
+from auth_service.application.ports import AuditEventType, RequestContext, RetryAfter, UnitOfWork
+from auth_service.domain.errors import InvalidToken, ReauthThrottled, SessionNotFound, WrongPassword
 from auth_service.domain.model import Profile, Session, User
 from auth_service.domain.values import clean_avatar_url, clean_bio, clean_display_name
 
@@ -28,14 +30,38 @@ async def _load_user(uow: UnitOfWork, principal: Principal, *, lock: bool = Fals
     return user
 
 
-async def _confirm_password(deps: Dependencies, uow: UnitOfWork, principal: Principal, password: str) -> User:
-    """The caller's own password, re-entered before a sensitive change. Holds the user's row lock from here to
-    the end of the transaction, so logins of this user wait (see Login)."""
-    user = await _load_user(uow, principal, lock=True)
-    matches, _ = await deps.hasher.verify(password, user.password_hash)
-    if not matches:
-        raise WrongPassword()
-    return user
+async def _reauthenticate(
+    deps: Dependencies, principal: Principal, password: str, context: RequestContext, failure: AuditEventType
+) -> User:
+    """The caller's own password, re-entered before a sensitive change: throttled and audited like a login
+    guess, and verified before any database connection or row lock is taken (hashing may wait in a queue)."""
+    async with deps.uow(atomic=False) as uow:
+        user = await _load_user(uow, principal)
+    reserved = await deps.limiter.reserve_guess(account_key(user.email), context.ip, login=False)
+    if isinstance(reserved, RetryAfter):
+        raise ReauthThrottled(reserved.seconds)
+    async with SettledGuess(deps.limiter, reserved) as guess:
+        matches, _ = await deps.hasher.verify(password, user.password_hash)
+        if matches:
+            await guess.correct()
+            return user
+        await guess.failed()
+        async with deps.uow(atomic=False) as uow:
+            await audit(uow, failure, deps.clock.now(), context, user_id=user.id, session_id=principal.session_id,
+                        details={"reason": "wrong_password"})
+    raise WrongPassword()
+
+
+async def _lock_as_verified(deps: Dependencies, uow: UnitOfWork, principal: Principal, verified: User,
+                            password: str) -> User:
+    """Hold the user's row lock to the end of the transaction (logins of this user wait, see Login). A password
+    change that committed since the verification wins: the password is checked again against the new hash."""
+    current = await _load_user(uow, principal, lock=True)
+    if current.password_hash != verified.password_hash:
+        matches, _ = await deps.hasher.verify(password, current.password_hash)
+        if not matches:
+            raise WrongPassword()
+    return current
 
 
 async def _forget_cached_profile(deps: Dependencies, user_id: UUID) -> None:
@@ -87,14 +113,14 @@ class UpdateProfile:
             updates["bio"] = clean_bio(changes.bio)
         if "avatar_url" in changes.fields_set:
             updates["avatar_url"] = clean_avatar_url(changes.avatar_url)
-        async with deps.uow() as uow:
-            user = await _load_user(uow, principal)
-            if updates:
-                user = replace(user, **updates, updated_at=deps.clock.now())  # type: ignore[arg-type]
-                await uow.users.update(user)
-                await uow.commit()
-        await _forget_cached_profile(deps, user.id)
-        return Profile.of(user)
+        async with deps.uow(atomic=False) as uow:
+            # One UPDATE of the sent columns only: a save racing a password change cannot write an old hash back.
+            found = await (uow.users.update_profile(principal.user_id, updates, deps.clock.now()) if updates
+                           else uow.users.get(principal.user_id))
+        if found is None:
+            raise InvalidToken()
+        await _forget_cached_profile(deps, found.id)
+        return Profile.of(found)
 
 
 class ChangePassword:
@@ -107,10 +133,12 @@ class ChangePassword:
         self, principal: Principal, current_password: str, new_password: str, context: RequestContext
     ) -> None:
         deps = self._deps
+        verified = await _reauthenticate(deps, principal, current_password, context,
+                                         AuditEventType.PASSWORD_CHANGE_FAILED)
+        enforce_password_policy(deps, new_password, verified.email)
+        new_hash = await deps.hasher.hash(new_password)
         async with deps.uow() as uow:
-            user = await _confirm_password(deps, uow, principal, current_password)
-            enforce_password_policy(deps, new_password, user.email)
-            new_hash = await deps.hasher.hash(new_password)
+            user = await _lock_as_verified(deps, uow, principal, verified, current_password)
             now = deps.clock.now()
             others = [s.id for s in await uow.sessions.list_active(user.id, now) if s.id != principal.session_id]
             await revoke_sessions(deps, uow, others, now, "password_changed")
@@ -127,8 +155,9 @@ class DeleteAccount:
 
     async def __call__(self, principal: Principal, password: str, context: RequestContext) -> None:
         deps = self._deps
+        verified = await _reauthenticate(deps, principal, password, context, AuditEventType.ACCOUNT_DELETION_FAILED)
         async with deps.uow() as uow:
-            user = await _confirm_password(deps, uow, principal, password)
+            user = await _lock_as_verified(deps, uow, principal, verified, password)
             now = deps.clock.now()
             sessions = await uow.sessions.list_active(user.id, now)
             await revoke_sessions(deps, uow, [s.id for s in sessions], now, "account_deleted")

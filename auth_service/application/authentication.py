@@ -9,6 +9,7 @@ from uuid import uuid4
 from auth_service.application.common import (
     Dependencies,
     Principal,
+    SettledGuess,
     TokenPair,
     account_key,
     audit,
@@ -22,6 +23,7 @@ from auth_service.application.ports import (
     AuthEvent,
     CachedSessionState,
     RequestContext,
+    RetryAfter,
     UnitOfWork,
 )
 from auth_service.domain.errors import (
@@ -49,12 +51,16 @@ class Login:
             address = Email(email)
         except InvalidEmail:
             address = _UNPARSEABLE_EMAIL  # still throttled and still pays for a hash
-        key = account_key(address)
-        decision = await deps.limiter.check(key, context.ip)
-        if not decision.allowed:
+        reserved = await deps.limiter.reserve_guess(account_key(address), context.ip, login=True)
+        if isinstance(reserved, RetryAfter):
             deps.metrics.count(AuthEvent.LOGIN_THROTTLED)
-            raise LoginThrottled(decision.retry_after_seconds)
+            raise LoginThrottled(reserved.seconds)
 
+        async with SettledGuess(deps.limiter, reserved) as guess:
+            return await self._log_in(address, password, context, guess)
+
+    async def _log_in(self, address: Email, password: str, context: RequestContext, guess: SettledGuess) -> TokenPair:
+        deps = self._deps
         async with deps.uow(atomic=False) as uow:
             user = await uow.users.get_by_email(address)
         # Verified outside any transaction: logins queued for the hashing pool hold no database connection.
@@ -65,7 +71,7 @@ class Login:
                 user, matches, upgraded_hash = await self._recheck_under_lock(uow, user, password, upgraded_hash)
             now = deps.clock.now()
             if user is None or not matches:
-                await self._record_failure(uow, key, context, user, now)
+                await self._record_failure(uow, guess, context, user, now)
                 raise InvalidCredentials()
             if upgraded_hash is not None:
                 await uow.users.update(replace(user, password_hash=upgraded_hash))
@@ -78,10 +84,7 @@ class Login:
             await audit(uow, AuditEventType.LOGIN_SUCCEEDED, now, context, user_id=user.id, session_id=session.id)
             await uow.commit()
 
-        try:
-            await deps.limiter.reset_account(key)
-        except DependencyUnavailable:
-            pass  # the login already happened; stale failures only expire later than they could
+        await guess.correct()
         deps.metrics.count(AuthEvent.LOGIN_SUCCESS)
         access = deps.tokens.issue(user.id, session.id, now)
         return TokenPair(access.token, refresh_token, access.expires_in)
@@ -101,9 +104,9 @@ class Login:
         return current, matches, upgraded_hash
 
     async def _record_failure(
-        self, uow: UnitOfWork, key: str, context: RequestContext, user: User | None, now: datetime
+        self, uow: UnitOfWork, guess: SettledGuess, context: RequestContext, user: User | None, now: datetime
     ) -> None:
-        await self._deps.limiter.record_failure(key, context.ip)
+        await guess.failed()
         reason = "unknown_email" if user is None else "wrong_password"
         await audit(uow, AuditEventType.LOGIN_FAILED, now, context,
                     user_id=user.id if user else None, details={"reason": reason})

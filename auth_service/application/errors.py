@@ -9,3 +9,11 @@ class DependencyUnavailable(Exception):
     def __init__(self, dependency: str) -> None:
         super().__init__(f"{dependency} is unavailable")
         self.dependency = dependency
+
+
+class Overloaded(Exception):
+    """This worker already has as much password hashing queued as it will take; retry after a moment."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("too much password hashing queued")
+        self.retry_after_seconds = max(1, retry_after_seconds)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -30,7 +30,14 @@ class UserRepository(Protocol):
         """Re-read the user and hold a row lock until the transaction ends (serialises login, password
         change and deletion of one account)."""
 
-    async def update(self, user: User) -> None: ...
+    async def update(self, user: User) -> None:
+        """Write every column: only under the row lock taken by `lock()` in the same transaction."""
+
+    async def update_profile(
+        self, user_id: UUID, fields: Mapping[str, str | None], updated_at: datetime
+    ) -> User | None:
+        """Write only these profile columns (display_name, bio, avatar_url) in one statement; the user as
+        stored afterwards, or None if there is no such user."""
 
     async def delete(self, user_id: UUID) -> None: ...
 
@@ -64,7 +71,9 @@ class AuditEventType(StrEnum):
     LOGGED_OUT_ALL = "logged_out_all"
     SESSION_REVOKED = "session_revoked"
     PASSWORD_CHANGED = "password_changed"
+    PASSWORD_CHANGE_FAILED = "password_change_failed"
     ACCOUNT_DELETED = "account_deleted"
+    ACCOUNT_DELETION_FAILED = "account_deletion_failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,19 +158,38 @@ class TokenIssuer(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class ThrottleDecision:
-    allowed: bool
-    retry_after_seconds: int = 0
+class RetryAfter:
+    """A limit was reached: the client may try again after this many seconds."""
+
+    seconds: int
 
 
-class LoginRateLimiter(Protocol):
-    """Counts failed logins per account and per client IP over a sliding window."""
+@dataclass(frozen=True, slots=True)
+class GuessTicket:
+    """A password check reserved with the limiter and not yet settled."""
 
-    async def check(self, account_key: str, ip: str | None) -> ThrottleDecision: ...
+    id: str
+    account_key: str
+    source: str | None
 
-    async def record_failure(self, account_key: str, ip: str | None) -> None: ...
 
-    async def reset_account(self, account_key: str) -> None: ...
+class RateLimiter(Protocol):
+    """Limits password guesses per account and per (account, source), login attempts and registrations per
+    source. Guesses still in flight count: `reserve_guess` checks every limit and, if none is reached,
+    reserves the guess in the same atomic step; the caller then settles the ticket exactly once."""
+
+    async def reserve_guess(self, account_key: str, source: str | None, *, login: bool) -> GuessTicket | RetryAfter:
+        """`login=True` also counts the attempt toward the per-source login limit."""
+
+    async def record_failed_guess(self, ticket: GuessTicket) -> None: ...
+
+    async def record_correct_guess(self, ticket: GuessTicket) -> None:
+        """Releases the reservation and forgets the account's failures (they were not consecutive)."""
+
+    async def release_guess(self, ticket: GuessTicket) -> None:
+        """The outcome is unknown (an error or a client that went away): the guess counts for nothing."""
+
+    async def admit_registration(self, source: str | None) -> RetryAfter | None: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from uuid import uuid4
 
 from auth_service.application.common import Dependencies, audit, enforce_password_policy
+from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.ports import AuditEventType, AuthEvent, RequestContext
+from auth_service.domain.errors import RegistrationThrottled
 from auth_service.domain.model import Profile, User
 from auth_service.domain.values import Email, clean_display_name
 
@@ -21,6 +23,7 @@ class Register:
         address = Email(email)
         name = clean_display_name(display_name)
         enforce_password_policy(deps, password, address)
+        await self._admit(context)
         password_hash = await deps.hasher.hash(password)
         now = deps.clock.now()
         user = User(
@@ -33,3 +36,13 @@ class Register:
             await uow.commit()
         deps.metrics.count(AuthEvent.REGISTRATION)
         return Profile.of(user)
+
+    async def _admit(self, context: RequestContext) -> None:
+        """Counted per source once the request is valid, before the hash. Registration needs only PostgreSQL:
+        with Redis unreachable it is admitted, and the bounded hashing queue still caps the work."""
+        try:
+            wait = await self._deps.limiter.admit_registration(context.ip)
+        except DependencyUnavailable:
+            return
+        if wait is not None:
+            raise RegistrationThrottled(wait.seconds)

@@ -69,9 +69,32 @@ class SessionNotFound(DomainError):
         super().__init__("No such session.")
 
 
-class LoginThrottled(DomainError):
+class Throttled(DomainError):
+    """Too many attempts; the client may retry after `retry_after_seconds`."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+
+class LoginThrottled(Throttled):
     code = "login_throttled"
 
     def __init__(self, retry_after_seconds: int) -> None:
-        super().__init__("Too many failed logins. Try again later.")
-        self.retry_after_seconds = max(1, retry_after_seconds)
+        super().__init__("Too many failed logins. Try again later.", retry_after_seconds)
+
+
+class ReauthThrottled(Throttled):
+    """Too many wrong passwords while re-authenticating (password change, account deletion)."""
+
+    code = "reauth_throttled"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("Too many wrong passwords. Try again later.", retry_after_seconds)
+
+
+class RegistrationThrottled(Throttled):
+    code = "registration_throttled"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("Too many registrations from this network. Try again later.", retry_after_seconds)

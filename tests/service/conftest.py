@@ -76,6 +76,8 @@ def settings(database_url: str, redis_base_url: str, redis_prefix: str, signing_
         jwt_private_key=signing_key,
         environment="local",
         login_max_failures_per_ip_per_hour=100_000,  # tests share one client IP
+        login_max_attempts_per_ip_per_hour=100_000,
+        registration_max_per_ip_per_hour=100_000,
         db_pool_size=5,
     )
 

@@ -8,10 +8,11 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import FastAPI
 
 from auth_service.adapters.http.body_limit import BodySizeLimitMiddleware
+from auth_service.adapters.http.disconnect import CancelOnDisconnect
 from auth_service.adapters.http.docs import install_docs
 from auth_service.adapters.http.middleware import RequestLogMiddleware
 from auth_service.adapters.http.problems import install_problem_handlers
-from auth_service.adapters.http.routes import auth_router, ops_router, users_router
+from auth_service.adapters.http.routes import PASSWORD_ROUTES, auth_router, ops_router, users_router
 from auth_service.application.service import AuthService
 
 DESCRIPTION = """
@@ -40,7 +41,8 @@ def create_http_app(
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(ops_router)
+    app.add_middleware(CancelOnDisconnect, routes=PASSWORD_ROUTES)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=max_request_body_bytes)
-    app.add_middleware(RequestLogMiddleware)  # added last, so outermost: it logs the 413s too
+    app.add_middleware(RequestLogMiddleware)  # added last, so outermost: it logs the 413s and 499s too
     return app
 

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from auth_service.application.errors import DependencyUnavailable
+from auth_service.application.errors import DependencyUnavailable, Overloaded
 from auth_service.domain import errors as domain
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ _STATUS_BY_ERROR: list[tuple[type[domain.DomainError], int]] = [
     (domain.WrongPassword, 401),
     (domain.InvalidToken, 401),
     (domain.RefreshTokenReused, 401),
-    (domain.LoginThrottled, 429),
+    (domain.Throttled, 429),
     (domain.SessionNotFound, 404),
     (domain.InvalidEmail, 422),
     (domain.WeakPassword, 422),
@@ -57,7 +57,7 @@ async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, domain.DomainError)
     status = _status_for(exc)
     headers: dict[str, str] = {}
-    if isinstance(exc, domain.LoginThrottled):
+    if isinstance(exc, domain.Throttled):
         headers["Retry-After"] = str(exc.retry_after_seconds)
     if isinstance(exc, (domain.InvalidToken, domain.RefreshTokenReused)):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
@@ -85,6 +85,13 @@ async def _dependency_unavailable(request: Request, exc: Exception) -> ProblemRe
                    headers={"Retry-After": "1"})
 
 
+async def _overloaded(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, Overloaded)
+    log.warning("overloaded: password hashing queue is full")
+    return problem(503, "overloaded", "The service is busy. Retry shortly.",
+                   headers={"Retry-After": str(exc.retry_after_seconds)})
+
+
 async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
     log.exception("unhandled error")
     return problem(500, "internal_error", "Something went wrong on our side.")
@@ -95,4 +102,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DependencyUnavailable, _dependency_unavailable)
+    app.add_exception_handler(Overloaded, _overloaded)
     app.add_exception_handler(Exception, _unexpected)

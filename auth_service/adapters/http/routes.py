@@ -26,6 +26,10 @@ ReadinessProbe = Callable[[], Awaitable[None]]
 
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
+# Requests that wait for a password hash: abandoned when their client disconnects (see CancelOnDisconnect).
+PASSWORD_ROUTES = frozenset({("POST", "/auth/register"), ("POST", "/auth/login"), ("POST", "/users/me/password"),
+                             ("DELETE", "/users/me")})
+
 
 # 400: a body that is not even text (invalid UTF-8) fails before validation; FastAPI answers 400, not 422.
 def _problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -75,7 +79,7 @@ ops_router = APIRouter(tags=["operations"])
 
 
 @auth_router.post("/register", status_code=201, response_model=schemas.ProfileResponse,
-                  responses=_problem_docs(400, 409, 422, 503))
+                  responses=_problem_docs(400, 409, 422, 429, 503))
 async def register(body: schemas.RegisterRequest, auth: Auth, context: Context) -> schemas.ProfileResponse:
     return _profile(await auth.register(body.email, body.password, body.display_name, context))
 
@@ -172,7 +176,7 @@ async def update_me(body: schemas.ProfileUpdateRequest, caller: Caller, auth: Au
     return _profile(await auth.update_profile(caller, changes))
 
 
-@users_router.post("/me/password", status_code=204, responses=_problem_docs(400, 401, 422, 503))
+@users_router.post("/me/password", status_code=204, responses=_problem_docs(400, 401, 422, 429, 503))
 async def change_password(
     body: schemas.PasswordChangeRequest, caller: Caller, auth: Auth, context: Context
 ) -> Response:
@@ -180,7 +184,7 @@ async def change_password(
     return Response(status_code=204)
 
 
-@users_router.delete("/me", status_code=204, responses=_problem_docs(400, 401, 422, 503))
+@users_router.delete("/me", status_code=204, responses=_problem_docs(400, 401, 422, 429, 503))
 async def delete_me(body: schemas.AccountDeletionRequest, caller: Caller, auth: Auth, context: Context) -> Response:
     await auth.delete_account(caller, body.password, context)
     return Response(status_code=204)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -10,6 +10,7 @@ from uuid import UUID
 
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from auth_service.adapters.postgres.schema import audit_events, refresh_tokens, sessions, users
@@ -20,6 +21,7 @@ from auth_service.domain.model import Session, User
 from auth_service.domain.values import Email
 
 _USER_AGENT_MAX = 512
+_PROFILE_COLUMNS = frozenset({"display_name", "bio", "avatar_url"})
 
 
 def _user_from_row(row: Any) -> User:
@@ -71,6 +73,15 @@ class PostgresUserRepository:
         values = self._columns(user)
         del values["id"], values["created_at"]
         await self._db.execute(update(users).where(users.c.id == user.id).values(**values))
+
+    async def update_profile(
+        self, user_id: UUID, fields: Mapping[str, str | None], updated_at: datetime
+    ) -> User | None:
+        if not set(fields) <= _PROFILE_COLUMNS:
+            raise ValueError(f"not profile columns: {sorted(set(fields) - _PROFILE_COLUMNS)}")
+        query = update(users).where(users.c.id == user_id).values(**fields, updated_at=updated_at).returning(users)
+        row = (await self._db.execute(query)).first()
+        return _user_from_row(row) if row else None
 
     async def delete(self, user_id: UUID) -> None:
         await self._db.execute(delete(users).where(users.c.id == user_id))
@@ -184,7 +195,7 @@ class PostgresAuditLog:
 
 def is_unavailability(exc: BaseException) -> bool:
     """Connection-level failures (server down, restarting, network) as opposed to bad statements."""
-    if isinstance(exc, (OSError, TimeoutError, ConnectionError)):
+    if isinstance(exc, (OSError, TimeoutError, ConnectionError, PoolTimeout)):  # PoolTimeout: every connection busy
         return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from auth_service.application.errors import DependencyUnavailable
@@ -16,19 +17,42 @@ from auth_service.application.errors import DependencyUnavailable
 T = TypeVar("T")
 
 
-def create_redis(url: str, auth_token: str | None, timeout: float = 0.5, max_connections: int = 64) -> Redis:
-    """A client that fails fast: one retry, sub-second timeouts, so an outage costs milliseconds, not seconds."""
+class PoolExhausted(RedisConnectionError):
+    """Every pooled connection stayed busy for the whole wait: this process is saturated, Redis is fine."""
+
+
+class _WaitingConnectionPool(BlockingConnectionPool):
+    """Waits up to `timeout` for a free connection (a burst queues for milliseconds instead of failing), and
+    tells an exhausted pool apart from an unreachable server."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except RedisConnectionError as exc:
+            if isinstance(exc.__cause__, TimeoutError):
+                raise PoolExhausted("no free Redis connection") from exc
+            raise
+
+
+def create_redis(
+    url: str, auth_token: str | None, timeout: float = 0.5, max_connections: int = 64, pool_wait: float = 2.0
+) -> Redis:
+    """A client that fails fast: one retry, sub-second timeouts, so an outage costs milliseconds, not seconds.
+
+    Past `max_connections` busy connections a request waits up to `pool_wait` for one to come free: in a burst
+    the event loop itself is the queue, and connections are held longer than the commands take."""
     options: dict[str, object] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "health_check_interval": 15,
         "retry": Retry(NoBackoff(), retries=1),
         "max_connections": max_connections,
+        "timeout": pool_wait,
         "decode_responses": True,
     }
     if auth_token:
         options["password"] = auth_token
-    return Redis.from_url(url, **options)  # type: ignore[arg-type]
+    return Redis.from_pool(_WaitingConnectionPool.from_url(url, **options))
 
 
 class RedisGateway:
@@ -52,6 +76,8 @@ class RedisGateway:
             raise DependencyUnavailable("redis")
         try:
             return await call(self.client)
+        except PoolExhausted as exc:
+            raise DependencyUnavailable("redis") from exc  # a saturated pool is no reason to stop calling Redis
         except (RedisError, OSError, TimeoutError) as exc:
             self._open_until = time.monotonic() + self._cooldown
             raise DependencyUnavailable("redis") from exc

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from passlib.context import CryptContext
+
+from auth_service.application.errors import Overloaded
 
 # OWASP Password Storage Cheat Sheet minimum for argon2id.
 OWASP_MEMORY_KIB = 19456
 OWASP_TIME_COST = 2
 OWASP_PARALLELISM = 1
+
+T = TypeVar("T")
 
 
 def make_context(memory_kib: int = OWASP_MEMORY_KIB, time_cost: int = OWASP_TIME_COST) -> CryptContext:
@@ -25,22 +34,30 @@ def make_context(memory_kib: int = OWASP_MEMORY_KIB, time_cost: int = OWASP_TIME
 
 class Argon2PasswordHasher:
     """Hashes in a bounded thread pool: argon2 releases the GIL, and the event loop stays free for
-    health checks and cheap requests. Memory in use is at most `concurrency` x 19 MiB."""
+    health checks and cheap requests. Memory in use is at most `concurrency` x 19 MiB.
 
-    def __init__(self, context: CryptContext | None = None, concurrency: int = 2) -> None:
+    At most `queue_limit` jobs are queued or running; past that a request is refused at once (Overloaded)
+    instead of waiting behind work it would time out on. A queued job whose request is cancelled (its
+    client went away) is dropped before it starts: awaiting the job is what keeps it in the queue.
+    """
+
+    def __init__(self, context: CryptContext | None = None, concurrency: int = 2, queue_limit: int = 64) -> None:
         self._context = context or make_context()
+        self._concurrency = concurrency
+        self._queue_limit = queue_limit
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="argon2")
+        self._lock = threading.Lock()
+        self._jobs = 0  # queued + running
+        self._mean_seconds = 0.05
         # Verifying unknown users against a real hash of the same cost keeps timing indistinguishable.
         self._dummy_hash = self._context.hash("dummy password for timing equalisation")
 
     async def hash(self, password: str) -> str:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._context.hash, password)
+        return await self._run(self._context.hash, password)
 
     async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
         stored = password_hash or self._dummy_hash
-        matches, new_hash = await asyncio.get_running_loop().run_in_executor(
-            self._pool, self._verify_and_update, password, stored
-        )
+        matches, new_hash = await self._run(self._verify_and_update, password, stored)
         if password_hash is None:
             return False, None
         return matches, new_hash
@@ -51,6 +68,35 @@ class Argon2PasswordHasher:
             return bool(matches), new_hash
         except ValueError:  # a malformed stored hash never authenticates
             return False, None
+
+    async def _run(self, work: Callable[..., T], *args: str) -> T:
+        with self._lock:
+            if self._jobs >= self._queue_limit:
+                raise Overloaded(self._seconds_to_drain())
+            self._jobs += 1
+        try:
+            job: Future[T] = self._pool.submit(self._timed, work, *args)
+        except BaseException:
+            self._job_done(None)
+            raise
+        job.add_done_callback(self._job_done)
+        return await asyncio.wrap_future(job)  # cancelling this cancels the job if it has not started
+
+    def _timed(self, work: Callable[..., T], *args: str) -> T:
+        started = time.perf_counter()
+        try:
+            return work(*args)
+        finally:
+            elapsed = time.perf_counter() - started
+            with self._lock:
+                self._mean_seconds += (elapsed - self._mean_seconds) / 8
+
+    def _job_done(self, _: object) -> None:
+        with self._lock:
+            self._jobs -= 1
+
+    def _seconds_to_drain(self) -> int:
+        return max(1, math.ceil(self._jobs * self._mean_seconds / self._concurrency))
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -57,6 +57,7 @@ def live_service(database_url: str, redis_base_url: str, signing_key: str) -> It
         "JWT_PRIVATE_KEY": signing_key,
         "LOG_LEVEL": "DEBUG",
         "LOGIN_MAX_FAILURES_PER_IP_PER_HOUR": "100000",
+        "LOGIN_MAX_ATTEMPTS_PER_IP_PER_HOUR": "100000", "REGISTRATION_MAX_PER_IP_PER_HOUR": "100000",
         "DB_POOL_SIZE": "5",
     }).start()
     yield process

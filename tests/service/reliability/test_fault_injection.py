@@ -38,7 +38,8 @@ def stack(signing_key: str) -> Iterator[tuple[ServiceProcess, RedisServer, Postg
     service = ServiceProcess({
         "DATABASE_URL": postgres.url, "DB_SSLMODE": "disable", "REDIS_URL": redis.url,
         "JWT_PRIVATE_KEY": signing_key, "LOG_LEVEL": "DEBUG",
-        "LOGIN_MAX_FAILURES_PER_IP_PER_HOUR": "100000", "DB_POOL_SIZE": "5",
+        "LOGIN_MAX_FAILURES_PER_IP_PER_HOUR": "100000", "LOGIN_MAX_ATTEMPTS_PER_IP_PER_HOUR": "100000",
+        "REGISTRATION_MAX_PER_IP_PER_HOUR": "100000", "DB_POOL_SIZE": "5",
     })
     try:
         service.start()

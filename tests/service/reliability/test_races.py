@@ -7,12 +7,14 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
 
 from auth_service.settings import Settings
 from tests.service.conftest import STRONG_PASSWORD, Service, bearer, serving, unique_email, with_settings
+from tests.service.hashers import GatedHasher, cheap_hasher
 
 NEW_PASSWORD = "Saxophone-Lantern-Pebble-93"
 
@@ -164,3 +166,36 @@ async def test_account_deletion_racing_logins_never_fails_with_500_or_leaves_a_s
     sessions = await _fetchval(database_url, "SELECT count(*) FROM sessions WHERE user_id = $1",
                                uuid.UUID(user["id"]))
     assert (users, sessions) == (0, 0)
+
+
+async def test_a_profile_save_during_a_password_change_never_brings_the_old_password_back(
+    settings: Settings, database_url: str
+) -> None:
+    """An auto-saving client PATCHes the profile while the password change hashes the new password: the save
+    must not write the old hash back after the change commits."""
+    hasher = GatedHasher(cheap_hasher())
+    async with serving(settings, hasher=hasher) as svc:
+        user, headers = await svc.signed_in_user()
+        hasher.arm("hash", NEW_PASSWORD)
+        change = asyncio.create_task(svc.client.post("/users/me/password", headers=headers, json={
+            "current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}))
+        await asyncio.wait_for(hasher.wait_for_entries("hash", NEW_PASSWORD, 1), 30)
+        save = asyncio.create_task(svc.client.patch("/users/me", headers=headers, json={"bio": "autosaved"}))
+        await asyncio.wait_for(_finished_or_waiting_on_a_row_lock(save, database_url), 30)
+        hasher.open()
+        assert (await change).status_code == 204
+        assert (await save).status_code == 200
+
+        old = await svc.client.post("/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD})
+        assert old.status_code == 401, "the profile save brought the old password back"
+        await svc.login(user["email"], NEW_PASSWORD)
+        assert (await svc.client.get("/users/me", headers=headers)).json()["bio"] == "autosaved"
+
+
+async def _finished_or_waiting_on_a_row_lock(request: asyncio.Task[Any], database_url: str) -> None:
+    while not request.done():
+        waiting = await _fetchval(database_url, "SELECT count(*) FROM pg_stat_activity "
+                                                "WHERE datname = current_database() AND wait_event_type = 'Lock'")
+        if waiting:
+            return
+        await asyncio.sleep(0.01)

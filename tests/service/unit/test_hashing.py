@@ -1,7 +1,12 @@
 import asyncio
+import contextlib
 import threading
 
+import pytest
+
 from auth_service.adapters.security.hashing import Argon2PasswordHasher, make_context
+from auth_service.application.errors import Overloaded
+from tests.service.hashers import BlockingContext
 
 
 async def test_hashes_with_argon2id_at_owasp_parameters() -> None:
@@ -39,3 +44,24 @@ async def test_hashing_runs_off_the_event_loop_in_a_bounded_pool() -> None:
     await asyncio.gather(*(hasher.hash(f"password-{i}") for i in range(6)))
     assert loop_thread not in seen
     assert all(name.startswith("argon2") for name in seen) and 1 <= len(seen) <= 2
+
+
+async def test_the_queue_bound_counts_queued_and_running_jobs_and_a_cancelled_job_frees_its_place() -> None:
+    context = BlockingContext("blocks the only thread")
+    hasher = Argon2PasswordHasher(context, concurrency=1, queue_limit=2)  # type: ignore[arg-type]
+    running = asyncio.create_task(hasher.hash("blocks the only thread"))
+    queued = asyncio.create_task(hasher.hash("queued, then abandoned"))
+    await asyncio.sleep(0)  # both are submitted when their tasks first run
+    with pytest.raises(Overloaded) as refused:
+        await hasher.hash("one too many")
+    assert refused.value.retry_after_seconds >= 1
+
+    queued.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await queued
+    admitted = asyncio.create_task(hasher.hash("admitted in its place"))
+    context.released.set()
+    await asyncio.gather(running, admitted)
+    hasher.close()
+    assert context.started["queued, then abandoned"] == 0  # dropped before it started
+    assert context.started["admitted in its place"] == 1
