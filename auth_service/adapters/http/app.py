@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
+from auth_service.adapters.http.contract import add_links
 from auth_service.adapters.http.middleware import RequestLogMiddleware
 from auth_service.adapters.http.problems import install_problem_handlers
 from auth_service.adapters.http.routes import auth_router, ops_router, users_router
@@ -27,7 +30,8 @@ def create_http_app(
     trusted_proxy_count: int,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="AIDLC Auth Service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="AIDLC Auth Service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+                  generate_unique_id_function=_operation_id)
     app.state.auth_service = auth_service
     app.state.readiness_probes = dict(readiness_probes)
     app.state.trusted_proxy_count = trusted_proxy_count
@@ -36,5 +40,23 @@ def create_http_app(
     app.include_router(users_router)
     app.include_router(ops_router)
     app.add_middleware(RequestLogMiddleware)
+    _publish_links(app)
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    """The route function's name (`register`, `get_me`): what generated clients call their functions."""
+    return route.name
+
+
+def _publish_links(app: FastAPI) -> None:
+    """`/openapi.json` carries the OpenAPI links that chain register -> login -> me / refresh / logout."""
+    build_document = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_links(build_document())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
