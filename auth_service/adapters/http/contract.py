@@ -83,8 +83,8 @@ _NOT_READY_EXTRA = {
 def _problem_schema(status: int, codes: tuple[str, ...]) -> dict[str, Any]:
     """RFC 9457 problem details whose `code` can only be one of this operation's codes for this status."""
     properties: dict[str, Any] = {
-        "type": {"type": "string", "enum": ["about:blank"]},
-        "title": {"type": "string", "enum": [TITLES[status]]},
+        "type": {"type": "string", "description": "Always `about:blank`: `code` tells the problems apart."},
+        "title": {"type": "string", "description": f"The status phrase ({TITLES[status]})."},
         "status": {"type": "integer", "enum": [status]},
         "detail": {"type": "string"},
         "code": {"type": "string", "enum": list(codes), "description": "Stable machine-readable error code."},

@@ -90,6 +90,7 @@ _OAUTH2_FORM_SCHEMA = {
         "password": schemas.LoginRequest.model_json_schema()["properties"]["password"],
         "scope": {"type": "string", "description": "Ignored: every token has the same rights."},
     },
+    "examples": [{"grant_type": "password", "username": schemas.EXAMPLE_EMAIL, "password": schemas.EXAMPLE_PASSWORD}],
 }
 _LOGIN_BODY = {
     "requestBody": {

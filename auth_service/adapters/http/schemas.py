@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, JsonValue, WithJsonSchema
 
 from auth_service.domain.values import (
     AVATAR_URL_MAX,
@@ -46,6 +46,11 @@ AVATAR_URL_PATTERN = (
 )
 AVATAR_URL_REGEX = re.compile(AVATAR_URL_PATTERN)
 
+# email-validator refuses addresses under the special-use domain names (RFC 6761), any letter case.
+_SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
+EMAIL_PATTERN = r"^(?![\s\S]*@([^@]*\.)?(" + "|".join(
+    "".join(f"[{ch.upper()}{ch}]" for ch in name) for name in _SPECIAL_USE_DOMAINS) + r")$)"
+
 _PASSWORD_RULES = (
     f"{PASSWORD_MIN_LENGTH}-{PASSWORD_MAX_LENGTH} Unicode code points, any characters, no composition rules. "
     "Counted after NFC normalization, so text sent decomposed (a letter followed by a combining accent) counts "
@@ -69,8 +74,25 @@ class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _example(fields: dict[str, JsonValue]) -> ConfigDict:
+    """A request body that is valid and, where it can be, accepted: the first thing the examples phase sends."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [fields]})
+
+
+EXAMPLE_EMAIL = "ada.lovelace@example.com"
+EXAMPLE_PASSWORD = "Analytical-Engine-1843"
+
+
 class RegisterRequest(StrictBody):
-    email: EmailStr = Field(max_length=254, description="Unique, case-insensitive. At most 254 characters.")
+    model_config = _example({"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD, "display_name": "Ada Lovelace"})
+
+    email: EmailStr = Field(
+        max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN},
+        description="Unique, case-insensitive, at most 254 characters. Must be deliverable on the public internet: "
+                    "a domain with a period whose top-level domain ends in a letter, not under a special-use name "
+                    f"({', '.join(f'.{name}' for name in _SPECIAL_USE_DOMAINS)}); no quoted local part, no IP "
+                    "literal.",
+    )
     password: str = NEW_PASSWORD_FIELD
     display_name: str = Field(
         min_length=1, max_length=DISPLAY_NAME_MAX,
@@ -80,6 +102,8 @@ class RegisterRequest(StrictBody):
 
 
 class LoginRequest(StrictBody):
+    model_config = _example({"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD})
+
     email: str = Field(
         min_length=1, max_length=LOGIN_EMAIL_MAX,
         description="The account's email. Not validated as an address: an unparseable one gets the same 401 as "
@@ -89,6 +113,8 @@ class LoginRequest(StrictBody):
 
 
 class RefreshRequest(StrictBody):
+    model_config = _example({"refresh_token": "mF0rq3sVb6yXhI1tS8p2ZkG4nJ7wQe9cLdU5aTo0RrY"})
+
     refresh_token: str = Field(min_length=1, max_length=512, description="The refresh token from the last login "
                                                                          "or refresh; single use.")
 
@@ -130,6 +156,9 @@ _AVATAR_URL_UPDATE = {
 class ProfileUpdateRequest(StrictBody):
     """Only the fields sent change; null clears bio and avatar_url (display_name cannot be cleared)."""
 
+    model_config = _example({"display_name": "Ada", "bio": "Wrote the first program.",
+                             "avatar_url": "https://cdn.example.com/ada.png"})
+
     # Declared as a plain string: a null display name is refused by the domain with `invalid_profile`.
     display_name: Annotated[str | None, WithJsonSchema(_DISPLAY_NAME_UPDATE)] = Field(
         default=None, min_length=1, max_length=DISPLAY_NAME_MAX)
@@ -139,11 +168,15 @@ class ProfileUpdateRequest(StrictBody):
 
 
 class PasswordChangeRequest(StrictBody):
+    model_config = _example({"current_password": EXAMPLE_PASSWORD, "new_password": "Difference-Engine-1822"})
+
     current_password: str = PRESENTED_PASSWORD_FIELD
     new_password: str = NEW_PASSWORD_FIELD
 
 
 class AccountDeletionRequest(StrictBody):
+    model_config = _example({"password": EXAMPLE_PASSWORD})
+
     password: str = PRESENTED_PASSWORD_FIELD
 
 
