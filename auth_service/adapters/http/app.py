@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from auth_service.adapters.http.contract import add_links
+from auth_service.adapters.http.head import HeadAsGetMiddleware
 from auth_service.adapters.http.middleware import RequestLogMiddleware
 from auth_service.adapters.http.problems import install_problem_handlers
 from auth_service.adapters.http.routes import auth_router, ops_router, users_router
@@ -39,6 +40,7 @@ def create_http_app(
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(ops_router)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RequestLogMiddleware)
     _publish_links(app)
     return app

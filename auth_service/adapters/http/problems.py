@@ -90,9 +90,11 @@ async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
 def _allowed_methods(request: Request) -> str:
     """RFC 9110 §15.5.6: every method the target resource supports, not just those of the first matching route."""
     routes = request.app.router.routes
-    allowed = [method for method in _METHOD_ORDER
-               if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)]
-    return ", ".join(allowed)
+    allowed = {method for method in _METHOD_ORDER
+               if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)}
+    if "GET" in allowed:
+        allowed.add("HEAD")  # served by HeadAsGetMiddleware
+    return ", ".join(method for method in _METHOD_ORDER if method in allowed)
 
 
 async def _dependency_unavailable(request: Request, exc: Exception) -> ProblemResponse:

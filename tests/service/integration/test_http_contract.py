@@ -26,6 +26,7 @@ async def test_405_lists_every_method_the_path_supports(service: Service) -> Non
     document = service.app.openapi()
     for path, item in document["paths"].items():
         documented = {method.upper() for method in item}
+        documented |= {"HEAD"} if "GET" in documented else set()  # implicit, as RFC 9110 §9.1 wants
         for method in sorted(set(HTTP_METHODS) - documented):
             response = await service.client.request(method, _concrete(path))
             assert response.status_code == 405, (method, path)
@@ -34,10 +35,23 @@ async def test_405_lists_every_method_the_path_supports(service: Service) -> Non
                 assert_problem(response, 405, "method_not_allowed")
 
 
-async def test_users_me_advertises_get_patch_and_delete(service: Service) -> None:
+async def test_users_me_advertises_get_head_patch_and_delete(service: Service) -> None:
     response = await service.client.options("/users/me")
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET, PATCH, DELETE"
+    assert response.headers["allow"] == "GET, HEAD, PATCH, DELETE"
+
+
+async def test_head_is_get_without_the_body(service: Service) -> None:
+    """RFC 9110 §9.1: a general-purpose server supports HEAD wherever it supports GET."""
+    _, headers = await service.signed_in_user()
+    for path, auth in (("/users/me", headers), ("/health/live", {}), ("/.well-known/jwks.json", {})):
+        got, head = await service.client.get(path, headers=auth), await service.client.head(path, headers=auth)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+        assert head.headers["content-length"] == got.headers["content-length"]
+    assert (await service.client.head("/users/me")).status_code == 401
+    not_allowed = await service.client.head("/auth/login")
+    assert not_allowed.status_code == 405 and not_allowed.headers["allow"] == "POST" and not_allowed.content == b""
 
 
 async def test_every_401_carries_a_bearer_challenge(service: Service) -> None:
