@@ -5,6 +5,11 @@ accepts. Lengths count Unicode code points, as JSON Schema's `minLength`/`maxLen
 Where the domain measures a value after trimming or NFC normalization, the declared bound applies to the value as
 sent *and* the field's description says what else is checked; rules JSON Schema cannot express (common passwords,
 the email's local part inside the password) are described in words.
+
+The one known edge is Unicode normalization: passwords are measured after NFC. Decomposed input (a letter followed
+by a combining accent) is shorter once composed, so a password of 8+ code points as sent may be refused as too
+short; and NFC lengthens a few rare characters (U+0344 becomes two code points), so a value at a declared maximum
+made of those can be refused although the schema admits it. Clients that normalize to NFC first never meet either.
 """
 
 from __future__ import annotations
