@@ -76,8 +76,8 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
 async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
     # 400 is FastAPI's answer to a body it cannot even decode (not UTF-8): invalid input like any other.
-    code = {400: "validation_error", 404: "not_found", 405: "method_not_allowed",
-            401: "not_authenticated"}.get(exc.status_code, "http_error")
+    code = {400: "validation_error", 401: "not_authenticated", 404: "not_found", 405: "method_not_allowed",
+            413: "payload_too_large"}.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
     headers = dict(exc.headers) if exc.headers else {}
     if exc.status_code == 405:

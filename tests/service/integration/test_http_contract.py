@@ -8,9 +8,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI, HTTPException
 
 from auth_service.adapters.http.contract import OPERATION_PROBLEMS
+from auth_service.adapters.http.problems import install_problem_handlers
 from tests.service.conftest import STRONG_PASSWORD, Service, bearer, unique_email
 from tests.service.integration.helpers import assert_problem
 
@@ -200,3 +203,21 @@ async def test_password_length_edges_match_the_document(service: Service, passwo
         assert response.status_code == 201, response.text
     else:
         assert_problem(response, 422, "weak_password")
+
+
+@pytest.mark.parametrize(("status", "code"), [(400, "validation_error"), (401, "not_authenticated"),
+                                              (413, "payload_too_large")])
+async def test_framework_errors_get_the_vocabulary_codes(status: int, code: str) -> None:
+    """Statuses raised by the framework or a middleware (an oversized body) carry the documented codes."""
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/raise")
+    async def raise_it() -> None:
+        raise HTTPException(status, "refused")
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.post("/raise")
+    assert_problem(response, status, code)
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
