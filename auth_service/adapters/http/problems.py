@@ -9,13 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from auth_service.adapters.http.contract import PROBLEM_JSON, TITLES
 from auth_service.application.errors import DependencyUnavailable, Overloaded
 from auth_service.domain import errors as domain
 
 log = logging.getLogger(__name__)
-
-PROBLEM_JSON = "application/problem+json"
 
 _STATUS_BY_ERROR: list[tuple[type[domain.DomainError], int]] = [
     (domain.EmailAlreadyRegistered, 409),
@@ -29,12 +29,11 @@ _STATUS_BY_ERROR: list[tuple[type[domain.DomainError], int]] = [
     (domain.WeakPassword, 422),
     (domain.InvalidProfile, 422),
 ]
-_TITLES = {
-    400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-    413: "Content Too Large",
-    422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error",
-    503: "Service Unavailable",
-}
+# RFC 9110 §11.6.1: every 401 carries a challenge; RFC 6750 §3.1 adds the error code when a token was presented.
+_BEARER_CHALLENGE = "Bearer"
+_INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"'
+# Methods listed in `Allow` in the order RFC 9110 defines them.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 
 
 class ProblemResponse(JSONResponse):
@@ -44,7 +43,7 @@ class ProblemResponse(JSONResponse):
 def problem(
     status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> ProblemResponse:
-    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status,
+    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status,
             "detail": detail, "code": code, **extra}
     return ProblemResponse(body, status_code=status, headers=headers)
 
@@ -57,10 +56,12 @@ async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, domain.DomainError)
     status = _status_for(exc)
     headers: dict[str, str] = {}
-    if isinstance(exc, domain.Throttled):
-        headers["Retry-After"] = str(exc.retry_after_seconds)
-    if isinstance(exc, (domain.InvalidToken, domain.RefreshTokenReused)):
-        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    retry_after = getattr(exc, "retry_after_seconds", None)
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
+    if status == 401:
+        token_presented = isinstance(exc, (domain.InvalidToken, domain.RefreshTokenReused))
+        headers["WWW-Authenticate"] = _INVALID_TOKEN_CHALLENGE if token_presented else _BEARER_CHALLENGE
     return problem(status, exc.code, exc.message, headers=headers or None)
 
 
@@ -74,9 +75,26 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
 
 async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}.get(exc.status_code, "http_error")
+    # 400 is FastAPI's answer to a body it cannot even decode (not UTF-8): invalid input like any other.
+    code = {400: "validation_error", 401: "not_authenticated", 404: "not_found", 405: "method_not_allowed",
+            413: "payload_too_large"}.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
-    return problem(exc.status_code, code, detail, headers=dict(exc.headers) if exc.headers else None)
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    if exc.status_code == 401:
+        headers.setdefault("WWW-Authenticate", _BEARER_CHALLENGE)
+    return problem(exc.status_code, code, detail, headers=headers or None)
+
+
+def _allowed_methods(request: Request) -> str:
+    """RFC 9110 §15.5.6: every method the target resource supports, not just those of the first matching route."""
+    routes = request.app.router.routes
+    allowed = {method for method in _METHOD_ORDER
+               if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)}
+    if "GET" in allowed:
+        allowed.add("HEAD")  # served by HeadAsGetMiddleware
+    return ", ".join(method for method in _METHOD_ORDER if method in allowed)
 
 
 async def _dependency_unavailable(request: Request, exc: Exception) -> ProblemResponse:

@@ -7,20 +7,22 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import ValidationError
 
 from auth_service.adapters.http import schemas
 from auth_service.adapters.http.client_ip import client_ip
-from auth_service.adapters.http.problems import PROBLEM_JSON, problem
+from auth_service.adapters.http.contract import problem_responses, token_response_headers
+from auth_service.adapters.http.problems import problem
 from auth_service.application.account import ProfileChanges
 from auth_service.application.common import Principal, TokenPair
 from auth_service.application.ports import RequestContext
 from auth_service.application.service import AuthService
-from auth_service.domain.errors import InvalidToken
+from auth_service.domain.errors import InvalidProfile
 from auth_service.domain.model import Profile
+from auth_service.domain.values import AVATAR_URL_MAX
 
 ReadinessProbe = Callable[[], Awaitable[None]]
 
@@ -29,11 +31,6 @@ bearer = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 # Requests that wait for a password hash: abandoned when their client disconnects (see CancelOnDisconnect).
 PASSWORD_ROUTES = frozenset({("POST", "/auth/register"), ("POST", "/auth/login"), ("POST", "/users/me/password"),
                              ("DELETE", "/users/me")})
-
-
-# 400: a body that is not even text (invalid UTF-8) fails before validation; FastAPI answers 400, not 422.
-def _problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": schemas.Problem, "content": {PROBLEM_JSON: {}}} for s in statuses}
 
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread, a
@@ -51,17 +48,21 @@ async def request_context(request: Request) -> RequestContext:
 async def current_principal(
     token: Annotated[str | None, Depends(bearer)], auth: Annotated[AuthService, Depends(service)]
 ) -> Principal:
-    if not token:
-        raise InvalidToken("Authentication required: send 'Authorization: Bearer <access token>'.")
+    if not token:  # RFC 6750 §3.1: no credentials, so a challenge without an error code
+        raise HTTPException(401, "Authentication required: send 'Authorization: Bearer <access token>'.",
+                            headers={"WWW-Authenticate": "Bearer"})
     return await auth.authenticate(token)
 
 
+# RFC 6749 §5.1: a token response must not be stored by any cache.
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 Auth = Annotated[AuthService, Depends(service)]
 Caller = Annotated[Principal, Depends(current_principal)]
 Context = Annotated[RequestContext, Depends(request_context)]
 
 
-def _tokens(pair: TokenPair) -> schemas.TokenResponse:
+def _tokens(pair: TokenPair, response: Response) -> schemas.TokenResponse:
+    response.headers.update(_NO_STORE)
     return schemas.TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
                                  expires_in=pair.expires_in)
 
@@ -79,7 +80,7 @@ ops_router = APIRouter(tags=["operations"])
 
 
 @auth_router.post("/register", status_code=201, response_model=schemas.ProfileResponse,
-                  responses=_problem_docs(400, 409, 422, 429, 503))
+                  responses=problem_responses("register"))
 async def register(body: schemas.RegisterRequest, auth: Auth, context: Context) -> schemas.ProfileResponse:
     return _profile(await auth.register(body.email, body.password, body.display_name, context))
 
@@ -89,10 +90,11 @@ _OAUTH2_FORM_SCHEMA = {
     "required": ["username", "password"],
     "properties": {
         "grant_type": {"type": "string", "enum": ["password"]},
-        "username": {"type": "string", "description": "The account's email", "maxLength": 320},
-        "password": {"type": "string", "maxLength": 1024},
-        "scope": {"type": "string"},
+        "username": {**schemas.LoginRequest.model_json_schema()["properties"]["email"], "title": "Username"},
+        "password": schemas.LoginRequest.model_json_schema()["properties"]["password"],
+        "scope": {"type": "string", "description": "Ignored: every token has the same rights."},
     },
+    "examples": [{"grant_type": "password", "username": schemas.EXAMPLE_EMAIL, "password": schemas.EXAMPLE_PASSWORD}],
 }
 _LOGIN_BODY = {
     "requestBody": {
@@ -111,7 +113,7 @@ async def _login_credentials(request: Request) -> schemas.LoginRequest:
     try:
         if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             form = await request.form()
-            if form.get("grant_type") not in (None, "", "password"):
+            if form.get("grant_type") not in (None, "password"):
                 raise RequestValidationError([{"loc": ("body", "grant_type"), "msg": "must be 'password'",
                                                "type": "value_error"}])
             return schemas.LoginRequest(email=str(form.get("username") or ""),
@@ -124,30 +126,34 @@ async def _login_credentials(request: Request) -> schemas.LoginRequest:
 
 
 @auth_router.post("/login", response_model=schemas.TokenResponse, openapi_extra=_LOGIN_BODY,
-                  responses=_problem_docs(400, 401, 422, 429, 503))
-async def login(request: Request, auth: Auth, context: Context) -> schemas.TokenResponse:
+                  responses={**problem_responses("login"), **token_response_headers()})
+async def login(request: Request, response: Response, auth: Auth, context: Context) -> schemas.TokenResponse:
     credentials = await _login_credentials(request)
-    return _tokens(await auth.login(credentials.email, credentials.password, context))
+    return _tokens(await auth.login(credentials.email, credentials.password, context), response)
 
 
-@auth_router.post("/refresh", response_model=schemas.TokenResponse, responses=_problem_docs(400, 401, 422, 503))
-async def refresh(body: schemas.RefreshRequest, auth: Auth, context: Context) -> schemas.TokenResponse:
-    return _tokens(await auth.refresh(body.refresh_token, context))
+@auth_router.post("/refresh", response_model=schemas.TokenResponse,
+                  responses={**problem_responses("refresh"), **token_response_headers()})
+async def refresh(
+    body: schemas.RefreshRequest, response: Response, auth: Auth, context: Context
+) -> schemas.TokenResponse:
+    return _tokens(await auth.refresh(body.refresh_token, context), response)
 
 
-@auth_router.post("/logout", status_code=204, responses=_problem_docs(401, 503))
+@auth_router.post("/logout", status_code=204, responses=problem_responses("logout"))
 async def logout(caller: Caller, auth: Auth, context: Context) -> Response:
     await auth.logout(caller, context)
     return Response(status_code=204)
 
 
-@auth_router.post("/logout-all", status_code=204, responses=_problem_docs(401, 503))
+@auth_router.post("/logout-all", status_code=204, responses=problem_responses("logout_all"))
 async def logout_all(caller: Caller, auth: Auth, context: Context) -> Response:
     await auth.logout_all(caller, context)
     return Response(status_code=204)
 
 
-@auth_router.get("/sessions", response_model=list[schemas.SessionResponse], responses=_problem_docs(401, 503))
+@auth_router.get("/sessions", response_model=list[schemas.SessionResponse],
+                 responses=problem_responses("list_sessions"))
 async def list_sessions(caller: Caller, auth: Auth) -> list[schemas.SessionResponse]:
     return [
         schemas.SessionResponse(id=v.session.id, created_at=v.session.created_at,
@@ -157,26 +163,31 @@ async def list_sessions(caller: Caller, auth: Auth) -> list[schemas.SessionRespo
     ]
 
 
-@auth_router.delete("/sessions/{session_id}", status_code=204, responses=_problem_docs(401, 404, 422, 503))
+@auth_router.delete("/sessions/{session_id}", status_code=204, responses=problem_responses("revoke_session"))
 async def revoke_session(session_id: UUID, caller: Caller, auth: Auth, context: Context) -> Response:
     await auth.revoke_session(caller, session_id, context)
     return Response(status_code=204)
 
 
-@users_router.get("/me", response_model=schemas.ProfileResponse, responses=_problem_docs(401, 503))
+@users_router.get("/me", response_model=schemas.ProfileResponse, responses=problem_responses("get_me"))
 async def get_me(caller: Caller, auth: Auth) -> schemas.ProfileResponse:
     return _profile(await auth.get_profile(caller))
 
 
 @users_router.patch("/me", response_model=schemas.ProfileResponse,
-                    responses=_problem_docs(400, 401, 422, 503))
+                    responses=problem_responses("update_me"))
 async def update_me(body: schemas.ProfileUpdateRequest, caller: Caller, auth: Auth) -> schemas.ProfileResponse:
+    if body.avatar_url is not None and not schemas.AVATAR_URL_REGEX.match(body.avatar_url):
+        # The documented pattern is narrower than the domain's URL check (ASCII host, no IP literal); refuse here
+        # what the document refuses, with the code the domain uses for the same field.
+        raise InvalidProfile(f"Avatar URL must be an http(s) URL with an ASCII host name, at most "
+                             f"{AVATAR_URL_MAX} characters.")
     changes = ProfileChanges(display_name=body.display_name, bio=body.bio, avatar_url=body.avatar_url,
                              fields_set=frozenset(body.model_fields_set))
     return _profile(await auth.update_profile(caller, changes))
 
 
-@users_router.post("/me/password", status_code=204, responses=_problem_docs(400, 401, 422, 429, 503))
+@users_router.post("/me/password", status_code=204, responses=problem_responses("change_password"))
 async def change_password(
     body: schemas.PasswordChangeRequest, caller: Caller, auth: Auth, context: Context
 ) -> Response:
@@ -184,29 +195,30 @@ async def change_password(
     return Response(status_code=204)
 
 
-@users_router.delete("/me", status_code=204, responses=_problem_docs(400, 401, 422, 429, 503))
+@users_router.delete("/me", status_code=204, responses=problem_responses("delete_me"))
 async def delete_me(body: schemas.AccountDeletionRequest, caller: Caller, auth: Auth, context: Context) -> Response:
     await auth.delete_account(caller, body.password, context)
     return Response(status_code=204)
 
 
-@ops_router.get("/health/live", response_model=schemas.HealthResponse)
+@ops_router.get("/health/live", response_model=schemas.HealthResponse, responses=problem_responses("live"))
 async def live() -> schemas.HealthResponse:
     return schemas.HealthResponse(status="ok")
 
 
-@ops_router.get("/health/ready", response_model=schemas.HealthResponse, responses=_problem_docs(503))
+@ops_router.get("/health/ready", response_model=schemas.HealthResponse, responses=problem_responses("ready"))
 async def ready(request: Request) -> Any:
     probes: dict[str, ReadinessProbe] = request.app.state.readiness_probes
     outcomes = await asyncio.gather(*(probe() for probe in probes.values()), return_exceptions=True)
     checks = {name: "ok" if outcome is None else "unavailable" for name, outcome in zip(probes, outcomes, strict=True)}
     failed = [name for name, state in checks.items() if state != "ok"]
     if failed:
-        return problem(503, "not_ready", f"Unavailable: {', '.join(failed)}.", failed=failed, checks=checks)
+        return problem(503, "not_ready", f"Unavailable: {', '.join(failed)}.", failed=failed, checks=checks,
+                       headers={"Retry-After": "5"})
     return schemas.HealthResponse(status="ready", checks=checks)
 
 
-@ops_router.get("/.well-known/jwks.json")
+@ops_router.get("/.well-known/jwks.json", responses=problem_responses("jwks"))
 async def jwks(auth: Auth, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "public, max-age=300"
     return auth.public_jwks()

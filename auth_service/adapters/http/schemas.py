@@ -1,40 +1,134 @@
-"""Request and response bodies of the HTTP API."""
+"""Request and response bodies of the HTTP API.
+
+Every rule the service enforces on a field is declared here, so `/openapi.json` promises exactly what the service
+accepts. Lengths count Unicode code points, as JSON Schema's `minLength`/`maxLength` and Python's `len` both do.
+Where the domain measures a value after trimming or NFC normalization, the declared bound applies to the value as
+sent *and* the field's description says what else is checked; rules JSON Schema cannot express (common passwords,
+the email's local part inside the password) are described in words.
+
+The one known edge is Unicode normalization: passwords are measured after NFC. Decomposed input (a letter followed
+by a combining accent) is shorter once composed, so a password of 8+ code points as sent may be refused as too
+short; and NFC lengthens a few rare characters (U+0344 becomes two code points), so a value at a declared maximum
+made of those can be refused although the schema admits it. Clients that normalize to NFC first never meet either.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, JsonValue, WithJsonSchema
 
-# Generous transport limits; the domain enforces the real policy (8-128 characters) with clearer messages.
-PASSWORD_FIELD = Field(min_length=1, max_length=1024)
+from auth_service.domain.values import (
+    AVATAR_URL_MAX,
+    BIO_MAX,
+    DISPLAY_NAME_MAX,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+)
+
+# Character classes spelled out code point by code point, so the ECMA-262 pattern in the document, pydantic's
+# Rust regex and Python's `re` agree: WHITESPACE is exactly what `str.isspace()`/`str.strip()` treat as space,
+# CONTROL is Unicode category Cc, BIO_FORBIDDEN is Cc except tab, line feed and carriage return.
+_WHITESPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_CONTROL = r"\u0000-\u001f\u007f-\u009f"
+_BIO_FORBIDDEN = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+
+# Surrounding whitespace is trimmed; what remains has at least one visible character and no control character.
+DISPLAY_NAME_PATTERN = rf"^[{_WHITESPACE}]*[^{_CONTROL}]*[^{_CONTROL}{_WHITESPACE}][^{_CONTROL}]*[{_WHITESPACE}]*$"
+BIO_PATTERN = rf"^[{_WHITESPACE}]*[^{_BIO_FORBIDDEN}]*[{_WHITESPACE}]*$"
+# An http(s) URL with an ASCII host name (IDNs in punycode), optional userinfo and port, no whitespace or
+# control characters; empty or whitespace-only clears the avatar. Every URL this pattern admits passes the
+# domain's own check (`urlsplit`, scheme, host name); the host is ASCII-only and bracketed IPv6 literals are
+# refused so that Python's `urlsplit` can never raise on what the schema allows.
+_USERINFO = r"[A-Za-z0-9._~%!$&'()*+,;=:-]*@"
+_HOST = r"[A-Za-z0-9._~%!$&'()*+,;=-]+"
+AVATAR_URL_PATTERN = (
+    rf"^[{_WHITESPACE}]*([Hh][Tt][Tt][Pp][Ss]?://({_USERINFO})?{_HOST}(:[0-9]*)?([/?#][^{_CONTROL}{_WHITESPACE}]*)?)?"
+    rf"[{_WHITESPACE}]*$"
+)
+AVATAR_URL_REGEX = re.compile(AVATAR_URL_PATTERN)
+
+# email-validator refuses addresses under the special-use domain names (RFC 6761), any letter case.
+_SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
+EMAIL_PATTERN = r"^(?![\s\S]*@([^@]*\.)?(" + "|".join(
+    "".join(f"[{ch.upper()}{ch}]" for ch in name) for name in _SPECIAL_USE_DOMAINS) + r")$)"
+
+_PASSWORD_RULES = (
+    f"{PASSWORD_MIN_LENGTH}-{PASSWORD_MAX_LENGTH} Unicode code points, any characters, no composition rules. "
+    "Counted after NFC normalization, so text sent decomposed (a letter followed by a combining accent) counts "
+    "as composed: normalize to NFC before checking the length on the client. Also refused with 422 "
+    "`weak_password`, rules JSON Schema cannot express: one of the 30,000 "
+    "most common passwords, or a password that contains the local part of the account's email (3+ characters, "
+    "case-insensitive)."
+)
+# The domain measures the length (after NFC) and answers `weak_password` with a precise message, so the model only
+# holds a generous transport bound and the document declares the policy's bounds.
+NEW_PASSWORD_FIELD: Any = Field(min_length=1, max_length=1024, description=_PASSWORD_RULES,
+                                json_schema_extra={"minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH})
+# A password being checked, never stored: any length a stored password could have had is accepted, and a wrong
+# one is answered like any other wrong password (401), so the check says nothing about the policy.
+PRESENTED_PASSWORD_FIELD: Any = Field(min_length=1, max_length=1024,
+                                      description="The account's current password (1-1024 code points).")
+LOGIN_EMAIL_MAX = 320
 
 
 class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _example(fields: dict[str, JsonValue]) -> ConfigDict:
+    """A request body that is valid and, where it can be, accepted: the first thing the examples phase sends."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [fields]})
+
+
+EXAMPLE_EMAIL = "ada.lovelace@example.com"
+EXAMPLE_PASSWORD = "Analytical-Engine-1843"
+
+
 class RegisterRequest(StrictBody):
-    email: EmailStr = Field(max_length=254)
-    password: str = PASSWORD_FIELD
-    display_name: str = Field(min_length=1, max_length=64)
+    model_config = _example({"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD, "display_name": "Ada Lovelace"})
+
+    email: EmailStr = Field(
+        max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN},
+        description="Unique, case-insensitive, at most 254 characters. Must be deliverable on the public internet: "
+                    "a domain with a period whose top-level domain ends in a letter, not under a special-use name "
+                    f"({', '.join(f'.{name}' for name in _SPECIAL_USE_DOMAINS)}); no quoted local part, no IP "
+                    "literal.",
+    )
+    password: str = NEW_PASSWORD_FIELD
+    display_name: str = Field(
+        min_length=1, max_length=DISPLAY_NAME_MAX,
+        json_schema_extra={"pattern": DISPLAY_NAME_PATTERN},
+        description=f"1-{DISPLAY_NAME_MAX} characters after trimming surrounding whitespace; no control characters.",
+    )
 
 
 class LoginRequest(StrictBody):
-    email: str = Field(min_length=1, max_length=320)
-    password: str = PASSWORD_FIELD
+    model_config = _example({"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD})
+
+    email: str = Field(
+        min_length=1, max_length=LOGIN_EMAIL_MAX,
+        description="The account's email. Not validated as an address: an unparseable one gets the same 401 as "
+                    "a wrong password.",
+    )
+    password: str = PRESENTED_PASSWORD_FIELD
 
 
 class RefreshRequest(StrictBody):
-    refresh_token: str = Field(min_length=1, max_length=512)
+    model_config = _example({"refresh_token": "mF0rq3sVb6yXhI1tS8p2ZkG4nJ7wQe9cLdU5aTo0RrY"})
+
+    refresh_token: str = Field(min_length=1, max_length=512, description="The refresh token from the last login "
+                                                                         "or refresh; single use.")
 
 
 class TokenResponse(BaseModel):
-    access_token: str
-    refresh_token: str
-    token_type: str = "bearer"
-    expires_in: int
+    access_token: str = Field(description="JWT (`typ: at+jwt`), verify it with `/.well-known/jwks.json`.")
+    refresh_token: str = Field(description="Opaque, single use: each refresh returns a new one.")
+    token_type: str = Field(default="bearer", json_schema_extra={"enum": ["bearer"]})
+    expires_in: int = Field(description="Seconds until the access token expires.")
 
 
 class ProfileResponse(BaseModel):
@@ -47,19 +141,48 @@ class ProfileResponse(BaseModel):
     updated_at: datetime
 
 
+_DISPLAY_NAME_UPDATE = {
+    "type": "string", "minLength": 1, "maxLength": DISPLAY_NAME_MAX, "pattern": DISPLAY_NAME_PATTERN,
+    "description": f"1-{DISPLAY_NAME_MAX} characters after trimming surrounding whitespace; no control characters. "
+                   "Cannot be cleared (null is refused).",
+}
+_BIO_UPDATE = {
+    "anyOf": [{"type": "string", "maxLength": BIO_MAX, "pattern": BIO_PATTERN}, {"type": "null"}],
+    "description": f"At most {BIO_MAX} characters; tab and line breaks allowed, other control characters not. "
+                   "Empty or null clears it.",
+}
+_AVATAR_URL_UPDATE = {
+    "anyOf": [{"type": "string", "maxLength": AVATAR_URL_MAX, "pattern": AVATAR_URL_PATTERN}, {"type": "null"}],
+    "description": f"An http or https URL of at most {AVATAR_URL_MAX} characters with an ASCII host name "
+                   "(international names in punycode, no IP-literal in brackets). Empty or null clears it.",
+}
+
+
 class ProfileUpdateRequest(StrictBody):
-    display_name: str | None = Field(default=None, min_length=1, max_length=64)
-    bio: str | None = Field(default=None, max_length=500)
-    avatar_url: str | None = Field(default=None, max_length=2048)
+    """Only the fields sent change; null clears bio and avatar_url (display_name cannot be cleared)."""
+
+    model_config = _example({"display_name": "Ada", "bio": "Wrote the first program.",
+                             "avatar_url": "https://cdn.example.com/ada.png"})
+
+    # Declared as a plain string: a null display name is refused by the domain with `invalid_profile`.
+    display_name: Annotated[str | None, WithJsonSchema(_DISPLAY_NAME_UPDATE)] = Field(
+        default=None, min_length=1, max_length=DISPLAY_NAME_MAX)
+    bio: Annotated[str | None, WithJsonSchema(_BIO_UPDATE)] = Field(default=None, max_length=BIO_MAX)
+    avatar_url: Annotated[str | None, WithJsonSchema(_AVATAR_URL_UPDATE)] = Field(
+        default=None, max_length=AVATAR_URL_MAX)
 
 
 class PasswordChangeRequest(StrictBody):
-    current_password: str = PASSWORD_FIELD
-    new_password: str = PASSWORD_FIELD
+    model_config = _example({"current_password": EXAMPLE_PASSWORD, "new_password": "Difference-Engine-1822"})
+
+    current_password: str = PRESENTED_PASSWORD_FIELD
+    new_password: str = NEW_PASSWORD_FIELD
 
 
 class AccountDeletionRequest(StrictBody):
-    password: str = PASSWORD_FIELD
+    model_config = _example({"password": EXAMPLE_PASSWORD})
+
+    password: str = PRESENTED_PASSWORD_FIELD
 
 
 class SessionResponse(BaseModel):
@@ -74,13 +197,3 @@ class SessionResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str
     checks: dict[str, str] = {}
-
-
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
-
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    code: str

@@ -62,10 +62,14 @@ async def test_a_refresh_token_is_not_an_access_token(service: Service) -> None:
 
 
 async def test_missing_or_malformed_authorization_is_401(service: Service) -> None:
-    assert_problem(await service.client.get("/users/me"), 401, "invalid_token")
-    assert_problem(await service.client.get("/users/me", headers={"Authorization": "Basic Zm9vOmJhcg=="}),
-                   401, "invalid_token")
-    assert_problem(await service.client.post("/auth/logout"), 401, "invalid_token")
+    """No bearer token at all: `not_authenticated`, and an RFC 6750 §3.1 challenge without an error code."""
+    for response in (
+        await service.client.get("/users/me"),
+        await service.client.get("/users/me", headers={"Authorization": "Basic Zm9vOmJhcg=="}),
+        await service.client.post("/auth/logout"),
+    ):
+        assert_problem(response, 401, "not_authenticated")
+        assert response.headers["www-authenticate"] == "Bearer"
 
 
 async def test_logout_stops_the_access_token_at_once(service: Service) -> None:
@@ -113,7 +117,7 @@ async def test_logout_all_ends_every_session(service: Service) -> None:
         == 204
     for tokens in sessions:
         assert (await service.client.get("/users/me", headers=bearer(tokens["access_token"]))).status_code == 401
-    assert_problem(await service.client.post("/auth/logout-all"), 401, "invalid_token")
+    assert_problem(await service.client.post("/auth/logout-all"), 401, "not_authenticated")
 
 
 async def test_list_sessions_marks_the_current_one(service: Service) -> None:
