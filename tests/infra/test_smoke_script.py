@@ -27,6 +27,12 @@ class FakeService(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._reply(200, {"email": type(self).email})
 
+    def do_DELETE(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        type(self).deletions.append((self.path, self.headers.get("Authorization"), body.get("password")))
+        self.send_response(204)
+        self.end_headers()
+
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         if self.path == "/auth/register":
@@ -38,6 +44,7 @@ class FakeService(BaseHTTPRequestHandler):
             self._reply(200, TOKENS)
 
     email = ""
+    deletions: list[tuple[str, str | None, str | None]] = []
 
     def _reply(self, status: int, body: dict[str, Any]) -> None:
         raw = json.dumps(body).encode()
@@ -61,11 +68,16 @@ def fake_service() -> Iterator[str]:
 
 
 def test_stops_at_the_first_wrong_answer(fake_service: str, capsys: pytest.CaptureFixture[str]) -> None:
+    FakeService.deletions.clear()
     assert smoke_test.main([fake_service]) == 1
     out, err = capsys.readouterr()
     assert "ok  refresh (200)" in out
     assert "SMOKE TEST FAILED: reuse of the rotated refresh token is rejected: expected HTTP 401, got HTTP 200" in err
     assert "logout" not in out
+    # a failed run still removes the account it registered (a fresh login, then DELETE /users/me)
+    ((path, authorization, password),) = FakeService.deletions
+    assert (path, authorization) == ("/users/me", "Bearer a1") and password
+    assert "cleanup: deleted the smoke-test account" in out
 
 
 def test_unreachable_service_is_a_clear_failure(capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,4 +125,6 @@ def test_passes_against_the_real_service(local_service: str) -> None:
                              "--wait", "120"], capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "smoke test passed" in result.stdout
+    assert "ok  delete the account (204)" in result.stdout
+    assert "ok  login after deletion is rejected (401)" in result.stdout
     assert time.monotonic() - started < 240
