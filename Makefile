@@ -135,4 +135,4 @@ image-check: $(STAMP)
 	scripts/image_check.sh
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache .mypy_cache .image-check
