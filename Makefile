@@ -78,15 +78,14 @@ AWS            ?= aws
 PULUMI_VERSION := $(shell sed -n 's/^pulumi==//p' requirements.txt)
 POLICY_STAMP   := policy/venv/.installed-stamp
 
-# $(call require_cli,<command>,<what it is and how to get it>)
-define require_cli
-@command -v $(1) >/dev/null 2>&1 || { echo "make $@: needs $(2); '$(1)' is not on PATH." >&2; exit 127; }
-endef
-define require_pulumi
-$(call require_cli,$(PULUMI),the Pulumi CLI $(PULUMI_VERSION) (the version of the pulumi SDK in requirements.txt))
-@v=$$($(PULUMI) version); [ "$$v" = "v$(PULUMI_VERSION)" ] || { echo "make $@: Pulumi CLI is $$v, the SDK is $(PULUMI_VERSION); install the CLI $(PULUMI_VERSION) (README, step 1)." >&2; exit 1; }
-endef
-require_aws = $(call require_cli,$(AWS),the AWS CLI (v2) logged in to the account)
+# The CLIs the deploy wrappers need, checked first (listed before the virtualenvs as prerequisites), so a missing
+# or wrong CLI stops with a message before anything is installed.
+.PHONY: .require-pulumi .require-aws
+.require-pulumi:
+	@command -v $(PULUMI) >/dev/null 2>&1 || { echo "make $(MAKECMDGOALS): needs the Pulumi CLI $(PULUMI_VERSION) (the pulumi SDK's version in requirements.txt); '$(PULUMI)' is not on PATH (README, Deploy from zero, step 1)." >&2; exit 127; }
+	@v=$$($(PULUMI) version); [ "$$v" = "v$(PULUMI_VERSION)" ] || { echo "make $(MAKECMDGOALS): the Pulumi CLI is $$v but the SDK is $(PULUMI_VERSION); install the CLI $(PULUMI_VERSION) (README, Deploy from zero, step 1)." >&2; exit 1; }
+.require-aws:
+	@command -v $(AWS) >/dev/null 2>&1 || { echo "make $(MAKECMDGOALS): needs the AWS CLI v2, logged in to the account; '$(AWS)' is not on PATH (README, Deploy from zero, steps 1 and 5)." >&2; exit 127; }
 
 $(POLICY_STAMP): policy/requirements.txt
 	$(CHECK_PYTHON)
@@ -95,37 +94,29 @@ $(POLICY_STAMP): policy/requirements.txt
 	touch $@
 
 ## pulumi preview of the stack with the policy pack (what CI comments on pull requests)
-preview: $(STAMP) $(POLICY_STAMP)
-	$(require_pulumi)
+preview: .require-pulumi $(STAMP) $(POLICY_STAMP)
 	$(PULUMI) preview --stack $(STACK) --policy-pack policy --diff
 
 ## pulumi up of the stack with the policy pack, then the smoke test against its URL
-up: $(STAMP) $(POLICY_STAMP)
-	$(require_pulumi)
+up: .require-pulumi $(STAMP) $(POLICY_STAMP)
 	$(PULUMI) up --stack $(STACK) --policy-pack policy
 	$(MAKE) smoke
 
 ## the end-to-end smoke test against the stack's service_url (registers, checks, then deletes its account)
-smoke:
-	$(require_pulumi)
+smoke: .require-pulumi
 	$(PYTHON) scripts/smoke_test.py "$$($(PULUMI) stack output service_url --stack $(STACK))" --wait 300
 
 ## follow the service's logs (CloudWatch Logs, last 30 minutes, then live)
-logs:
-	$(require_pulumi)
-	$(require_aws)
+logs: .require-pulumi .require-aws
 	$(AWS) logs tail "$$($(PULUMI) stack output log_group_name --stack $(STACK))" --region $(REGION) --since 30m --follow
 
 ## this stack's alarms in ALARM state and the recent state changes (no SNS: this is how you see them)
-alarms:
-	$(require_pulumi)
-	$(require_aws)
+alarms: .require-pulumi .require-aws
 	$(PYTHON) -m scripts.alarms --prefix "auth-$(STACK)" --region $(REGION) \
 	    --dashboard-url "$$($(PULUMI) stack output dashboard_url --stack $(STACK))"
 
 ## delete every resource of the stack (RDS takes a final snapshot; see README, teardown); asks to confirm
-destroy:
-	$(require_pulumi)
+destroy: .require-pulumi
 	$(PULUMI) destroy --stack $(STACK)
 
 # --- the container image, built and served here (no Docker engine: buildah on a stand-in base) -----------
