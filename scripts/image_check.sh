@@ -16,13 +16,14 @@
 #
 # Needs root, buildah and debootstrap (IMAGE_CHECK_INSTALL_TOOLS=1 installs them with apt-get).
 # Exit status 77 = cannot run on this machine (the reason is printed); any other non-zero = a real failure.
-# Extra build arguments: IMAGE_CHECK_BUILD_ARGS='--build-arg NAME=VALUE ...'; the text @FILES_URL@ in it is
-# replaced by the URL of a local HTTP server on 127.0.0.1 serving .image-check/files/ during the build, e.g.
-# a stand-in certificate bundle (rds-ca-stand-in.pem) for a build step that downloads one.
+# Downloads during the build: a Dockerfile that declares `ARG RDS_CA_BUNDLE_URL` (the RDS CA bundle it fetches
+# from AWS) gets a STAND-IN bundle (a self-signed CA certificate made here) from a local HTTP server on
+# 127.0.0.1, since AWS is not reachable. Other build arguments: IMAGE_CHECK_BUILD_ARGS='--build-arg NAME=VALUE';
+# @FILES_URL@ in it is replaced by that server's URL (it serves .image-check/files/).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-CACHE="$ROOT/.image-check"
+CACHE="${IMAGE_CHECK_CACHE:-$ROOT/.image-check}"
 PY="$ROOT/.venv/bin/python"
 BASE_IMAGE="docker.io/library/python:3.11-slim"
 IMAGE="localhost/aidlc-auth:image-check"
@@ -139,37 +140,54 @@ fi
 phase_end
 
 # --- 2. build the real Dockerfile -----------------------------------------------------------------------------
-build_args=()
-if [ -n "${IMAGE_CHECK_BUILD_ARGS:-}" ]; then
-  if [[ "$IMAGE_CHECK_BUILD_ARGS" == *@FILES_URL@* ]]; then
-    [ -f "$CACHE/files/rds-ca-stand-in.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
-      -nodes -days 3650 -subj "/CN=Stand-in CA bundle for image-check" -keyout /dev/null \
-      -out "$CACHE/files/rds-ca-stand-in.pem" 2>/dev/null
-    files_port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    "$PY" -m http.server --bind 127.0.0.1 --directory "$CACHE/files" "$files_port" >"$WORK/files.log" 2>&1 &
-    FILES_PID=$!
-    IMAGE_CHECK_BUILD_ARGS="${IMAGE_CHECK_BUILD_ARGS//@FILES_URL@/http://127.0.0.1:$files_port}"
-    say "   serving .image-check/files/ (stand-in files) on http://127.0.0.1:$files_port during the build"
-  fi
-  read -r -a build_args <<<"$IMAGE_CHECK_BUILD_ARGS"
+build_spec="${IMAGE_CHECK_BUILD_ARGS:-}"
+if grep -q '^ARG RDS_CA_BUNDLE_URL' "$ROOT/auth_service/Dockerfile"; then
+  build_spec="--build-arg RDS_CA_BUNDLE_URL=@FILES_URL@/rds-ca-stand-in.pem $build_spec"
 fi
+if [[ "$build_spec" == *@FILES_URL@* ]] && [ ! -f "$CACHE/files/rds-ca-stand-in.pem" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=Stand-in CA bundle for image-check" -keyout /dev/null -out "$CACHE/files/rds-ca-stand-in.pem" 2>/dev/null
+fi
+
+serve_stand_in_files() {  # a local HTTP server for the build's downloads; sets FILES_URL and FILES_PID
+  local files_port
+  files_port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  "$PY" -m http.server --bind 127.0.0.1 --directory "$CACHE/files" "$files_port" >"$WORK/files.log" 2>&1 &
+  FILES_PID=$!
+  "$PY" -c 'import socket, sys, time
+for _ in range(100):
+    try: socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2).close(); break
+    except OSError: time.sleep(0.05)' "$files_port"
+  FILES_URL="http://127.0.0.1:$files_port"
+}
+
 phase_start "build auth_service/Dockerfile (buildah, linux/amd64, on the stand-in base)"
-# The build's inputs: the context (without bytecode caches), the base image and the build arguments. When they
-# are what the cached image was built from, the build is skipped (buildah's layer cache alone still takes
-# minutes with the vfs driver).
+[[ "$build_spec" == *RDS_CA_BUNDLE_URL=@FILES_URL@* ]] \
+  && say "   the RDS CA bundle the Dockerfile downloads is a STAND-IN too (a self-signed CA made here)"
+# The build's inputs: the context (without bytecode caches), the base image, the build arguments and the
+# stand-in files. When they are what the cached image was built from, the build is skipped (buildah's layer
+# cache alone still takes minutes with the vfs driver).
 inputs_digest="$( { (cd "$ROOT/auth_service" && find . -type f ! -path '*/__pycache__/*' -print0 | sort -z \
   | xargs -0 sha256sum); bah inspect --type image --format '{{.FromImageID}}' "$BASE_IMAGE"; \
-  printf '%s\n' "${IMAGE_CHECK_BUILD_ARGS:-}"; } | sha256sum | cut -d' ' -f1)"
+  printf '%s\n' "$build_spec"; (cd "$CACHE/files" && find . -type f -print0 | sort -z | xargs -0 -r sha256sum); } \
+  | sha256sum | cut -d' ' -f1)"
 if bah inspect --type image "$IMAGE" >/dev/null 2>&1 && [ "$(cat "$CACHE/image.inputs" 2>/dev/null)" = "$inputs_digest" ]; then
   say "   cached: $IMAGE was built from exactly these inputs (sha256 $inputs_digest)"
 else
   rm -f "$CACHE/image.inputs"
+  build_args=()
+  if [[ "$build_spec" == *@FILES_URL@* ]]; then
+    serve_stand_in_files
+    say "   serving the stand-in files ($CACHE/files) on $FILES_URL during the build"
+    build_spec="${build_spec//@FILES_URL@/$FILES_URL}"
+  fi
+  read -r -a build_args <<<"$build_spec"
   bah bud --isolation chroot --network host --pull-never --layers --format docker --platform linux/amd64 \
     "${build_args[@]}" -t "$IMAGE" -f "$ROOT/auth_service/Dockerfile" "$ROOT/auth_service" >"$CACHE/build.log" 2>&1 \
     || { tail -n 40 "$CACHE/build.log" >&2; fail "buildah bud failed (log above; all of it in .image-check/build.log)"; }
   echo "$inputs_digest" >"$CACHE/image.inputs"
+  if [ -n "$FILES_PID" ]; then kill "$FILES_PID"; wait "$FILES_PID" 2>/dev/null || true; FILES_PID=""; fi
 fi
-if [ -n "$FILES_PID" ]; then kill "$FILES_PID"; wait "$FILES_PID" 2>/dev/null || true; FILES_PID=""; fi
 phase_end
 
 # --- 3. the image's config: what Docker and ECS would run ---------------------------------------------------

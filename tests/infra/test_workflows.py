@@ -270,8 +270,9 @@ def test_the_checklist_is_in_the_order_a_person_does_it() -> None:
     readme = README.read_text()
     checklist = readme[readme.index("### Deploy from zero"):readme.index("### Rollback")]
     milestones = ["pulumi version", "python3 --version", "make .venv/.installed-stamp", "pulumi login",
-                  "aws sts get-caller-identity", "pulumi stack init staging", "pulumi config set", "make preview",
-                  "make up", "git add Pulumi.staging.yaml", "environments/staging", "gh variable set",
+                  "aws sts get-caller-identity", "pulumi stack init staging", "config set githubRepository",
+                  "git add Pulumi.staging.yaml", "pulumi -C bootstrap up", "make preview", "make up",
+                  "environments/staging", "gh variable set",
                   "gh secret set", "make smoke", "Logs**: `make logs`", "dashboard_url", "make alarms", "make destroy",
                   "pulumi stack rm staging --preserve-config"]
     parts = re.split(r"^ ?(\d+)\. \*\*", checklist, flags=re.MULTILINE)
