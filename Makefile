@@ -112,7 +112,7 @@ logs: .require-pulumi .require-aws
 
 ## this stack's alarms in ALARM state and the recent state changes (no SNS: this is how you see them)
 alarms: .require-pulumi .require-aws
-	$(PYTHON) -m scripts.alarms --prefix "auth-$(STACK)" --region $(REGION) \
+	$(PYTHON) -m scripts.alarms --prefix "auth-$(notdir $(STACK))" --region $(REGION) \
 	    --dashboard-url "$$($(PULUMI) stack output dashboard_url --stack $(STACK))"
 
 ## delete every resource of the stack (RDS takes a final snapshot; see README, teardown); asks to confirm

@@ -103,5 +103,6 @@ def test_up_is_followed_by_the_smoke_test() -> None:
 
 
 def test_another_stack_is_a_variable_away() -> None:
-    result = make("-n", "destroy", "STACK=acme/staging")
-    assert "pulumi destroy --stack acme/staging" in result.stdout
+    assert "pulumi destroy --stack acme/staging" in make("-n", "destroy", "STACK=acme/staging").stdout
+    # the alarms' name prefix is auth-<stack name>, without the organization
+    assert '--prefix "auth-staging"' in make("-n", "alarms", "STACK=acme/staging").stdout
