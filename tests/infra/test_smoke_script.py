@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -9,12 +10,15 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from devenv.database_admin import create_database, drop_database
+from devenv.services import admin_postgres_url, with_database
 from scripts import smoke_test
 from scripts.offline_stack import ROOT
 
@@ -103,9 +107,13 @@ def _free_port() -> int:
 
 @pytest.fixture
 def local_service() -> Iterator[str]:
-    """The real service as `make run` starts it (`python -m devenv run`), on a free port."""
+    """The real service as `make run` starts it (`python -m devenv run`), on a free port and a database of its
+    own (`make run`'s fixed `aidlc_auth` database may carry another checkout's migrations on a shared machine)."""
     port = _free_port()
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
+    admin = admin_postgres_url()
+    database = f"smoke_{uuid.uuid4().hex[:10]}"
+    asyncio.run(create_database(admin, database))
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "DATABASE_URL": with_database(admin, database)}
     process = subprocess.Popen([sys.executable, "-m", "devenv", "run"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -117,6 +125,7 @@ def local_service() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        asyncio.run(drop_database(admin, database))
 
 
 def test_passes_against_the_real_service(local_service: str) -> None:
