@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -105,6 +105,16 @@ def _free_port() -> int:
         return port
 
 
+def run_coroutine(coroutine: Coroutine[Any, Any, None]) -> None:
+    """On a private loop: asyncio.run() would leave the main thread without a current loop, which the Pulumi
+    mocks of later tests rely on."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 @pytest.fixture
 def local_service() -> Iterator[str]:
     """The real service as `make run` starts it (`python -m devenv run`), on a free port and a database of its
@@ -112,7 +122,7 @@ def local_service() -> Iterator[str]:
     port = _free_port()
     admin = admin_postgres_url()
     database = f"smoke_{uuid.uuid4().hex[:10]}"
-    asyncio.run(create_database(admin, database))
+    run_coroutine(create_database(admin, database))
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "DATABASE_URL": with_database(admin, database)}
     process = subprocess.Popen([sys.executable, "-m", "devenv", "run"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -125,7 +135,7 @@ def local_service() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        asyncio.run(drop_database(admin, database))
+        run_coroutine(drop_database(admin, database))
 
 
 def test_passes_against_the_real_service(local_service: str) -> None:
