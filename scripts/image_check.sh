@@ -23,6 +23,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"  # the Python helpers below import devenv and scripts from the checkout
 CACHE="${IMAGE_CHECK_CACHE:-$ROOT/.image-check}"
 PY="$ROOT/.venv/bin/python"
 BASE_IMAGE="docker.io/library/python:3.11-slim"
