@@ -1,13 +1,31 @@
 # The two quickstart commands are `make test` and `make run`; both set everything up
-# (virtualenv, pinned installs) on a machine that has only Python 3.11+.
+# (virtualenv, pinned installs) on a machine that has only Python 3.11-3.13.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test run lint plan cost bench clean
+.PHONY: test run lint plan cost bench clean check-python preview up smoke logs alarms destroy image-check
+
+# Supported interpreters: the image and CI run 3.11; the pinned wheels cover 3.11-3.13. Checked before any
+# virtualenv is created, so an unsupported Python stops here with a clear message instead of failing in pip.
+PYTHON_MIN := 3.11
+PYTHON_MAX := 3.13
+define CHECK_PYTHON
+@found=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) \
+	  || { echo "make: '$(PYTHON)' is not a runnable Python. Install Python $(PYTHON_MIN)-$(PYTHON_MAX) and run make PYTHON=python3.11 ..." >&2; exit 1; }; \
+	if ! printf '%s\n%s\n%s\n' "$(PYTHON_MIN)" "$$found" "$(PYTHON_MAX)" | sort -C -V; then \
+	  echo "make: $(PYTHON) is Python $$found; this project supports Python $(PYTHON_MIN)-$(PYTHON_MAX). Install one and run: make PYTHON=python3.11 ..." >&2; \
+	  exit 1; \
+	fi
+endef
+
+## refuse a Python outside the supported range (runs before the virtualenv is created)
+check-python:
+	$(CHECK_PYTHON)
 
 $(STAMP): requirements.txt requirements-dev.txt auth_service/requirements.txt
+	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -18,6 +36,7 @@ BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-stamp
 
 $(BENCH_STAMP): bench/requirements.txt
+	$(CHECK_PYTHON)
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install --quiet -r bench/requirements.txt
@@ -29,7 +48,7 @@ test: lint
 
 ## serve the API on http://127.0.0.1:8000 (/docs), starting throwaway PostgreSQL/Redis if none is reachable
 run: $(STAMP)
-	$(BIN)/python -m devenv run
+	ENVIRONMENT=local $(BIN)/python -m devenv run
 
 ## print, offline, every resource the staging stack would create (real program under Pulumi mocks; no AWS)
 plan: $(STAMP)
@@ -50,5 +69,61 @@ cost: $(STAMP)
 bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 
+# --- deploying (README "Deploy from zero"); these need the Pulumi and AWS CLIs and AWS credentials ---------
+
+STACK          ?= staging
+REGION         ?= us-east-1
+PULUMI         ?= pulumi
+AWS            ?= aws
+PULUMI_VERSION := $(shell sed -n 's/^pulumi==//p' requirements.txt)
+POLICY_STAMP   := policy/venv/.installed-stamp
+
+# The CLIs the deploy wrappers need, checked first (listed before the virtualenvs as prerequisites), so a missing
+# or wrong CLI stops with a message before anything is installed.
+.PHONY: .require-pulumi .require-aws
+.require-pulumi:
+	@command -v $(PULUMI) >/dev/null 2>&1 || { echo "make $(MAKECMDGOALS): needs the Pulumi CLI $(PULUMI_VERSION) (the pulumi SDK's version in requirements.txt); '$(PULUMI)' is not on PATH (README, Deploy from zero, step 1)." >&2; exit 127; }
+	@v=$$($(PULUMI) version); [ "$$v" = "v$(PULUMI_VERSION)" ] || { echo "make $(MAKECMDGOALS): the Pulumi CLI is $$v but the SDK is $(PULUMI_VERSION); install the CLI $(PULUMI_VERSION) (README, Deploy from zero, step 1)." >&2; exit 1; }
+.require-aws:
+	@command -v $(AWS) >/dev/null 2>&1 || { echo "make $(MAKECMDGOALS): needs the AWS CLI v2, logged in to the account; '$(AWS)' is not on PATH (README, Deploy from zero, steps 1 and 5)." >&2; exit 127; }
+
+$(POLICY_STAMP): policy/requirements.txt
+	$(CHECK_PYTHON)
+	$(PYTHON) -m venv policy/venv
+	policy/venv/bin/python -m pip install --quiet -r policy/requirements.txt
+	touch $@
+
+## pulumi preview of the stack with the policy pack (what CI comments on pull requests)
+preview: .require-pulumi $(STAMP) $(POLICY_STAMP)
+	$(PULUMI) preview --stack $(STACK) --policy-pack policy --diff
+
+## pulumi up of the stack with the policy pack, then the smoke test against its URL
+up: .require-pulumi $(STAMP) $(POLICY_STAMP)
+	$(PULUMI) up --stack $(STACK) --policy-pack policy
+	$(MAKE) smoke
+
+## the end-to-end smoke test against the stack's service_url (registers, checks, then deletes its account)
+smoke: .require-pulumi
+	$(PYTHON) scripts/smoke_test.py "$$($(PULUMI) stack output service_url --stack $(STACK))" --wait 300
+
+## follow the service's logs (CloudWatch Logs, last 30 minutes, then live)
+logs: .require-pulumi .require-aws
+	$(AWS) logs tail "$$($(PULUMI) stack output log_group_name --stack $(STACK))" --region $(REGION) --since 30m --follow
+
+## this stack's alarms in ALARM state and the recent state changes (no SNS: this is how you see them)
+alarms: .require-pulumi .require-aws
+	$(PYTHON) -m scripts.alarms --prefix "auth-$(notdir $(STACK))" --region $(REGION) \
+	    --dashboard-url "$$($(PULUMI) stack output dashboard_url --stack $(STACK))"
+
+## delete every resource of the stack (RDS takes a final snapshot; see README, teardown); asks to confirm
+destroy: .require-pulumi
+	$(PULUMI) destroy --stack $(STACK)
+
+# --- the container image, built and served here (no Docker engine: buildah on a stand-in base) -----------
+
+## build auth_service/Dockerfile with buildah and serve it read-only against local PostgreSQL/Redis (root)
+image-check: $(STAMP)
+	scripts/image_check.sh
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache .mypy_cache .image-check

@@ -341,6 +341,7 @@ class Monitoring(pulumi.ComponentResource):
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
     dashboard: aws.cloudwatch.Dashboard
     dashboard_name: pulumi.Output[str]
+    dashboard_url: pulumi.Output[str]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aidlc:monitoring:Monitoring", name, None, opts)
@@ -353,12 +354,20 @@ class Monitoring(pulumi.ComponentResource):
             opts=child,
         )
         self.dashboard_name = self.dashboard.dashboard_name
+        self.dashboard_url = self.dashboard_name.apply(lambda board: dashboard_console_url(args.region, board))
         self.register_outputs(
             {
                 "dashboard_name": self.dashboard_name,
+                "dashboard_url": self.dashboard_url,
                 "alarm_arns": {key: alarm.arn for key, alarm in self.alarms.items()},
             }
         )
+
+
+def dashboard_console_url(region: str, dashboard_name: str) -> str:
+    """Where the on-call person opens the dashboard (printed by `make alarms`)."""
+    console = f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+    return f"{console}#dashboards/dashboard/{dashboard_name}"
 
 
 def _alarm(resource_name: str, spec: AlarmSpec, opts: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:

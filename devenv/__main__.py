@@ -19,6 +19,7 @@ def run() -> int:
         asyncio.run(create_database(admin, LOCAL_DATABASE, if_missing=True))
         env["DATABASE_URL"] = with_database(admin, LOCAL_DATABASE)
     env.setdefault("REDIS_URL", redis_url())
+    env.setdefault("ENVIRONMENT", "local")  # a developer machine, not a deployment (ephemeral signing key)
     env.setdefault("HOST", "127.0.0.1")
     env.setdefault("PORT", "8000")
     env.setdefault("ENVIRONMENT", "local")  # an ephemeral signing key is fine here, and only here

@@ -3,8 +3,9 @@
     python scripts/smoke_test.py http://127.0.0.1:8000 [--wait 300]
 
 register -> login -> /users/me -> refresh -> reusing the rotated refresh token is rejected and revokes the
-session -> a new login -> logout -> that access token is rejected. Exits 0 when every step passed, 1 with a
-message naming the first step that did not.
+session -> a new login -> logout -> that access token is rejected -> the account is deleted and cannot log in.
+Exits 0 when every step passed, 1 with a message naming the first step that did not. The account it registers
+is deleted in every case: when a step fails, a cleanup logs in and deletes it (best effort, reported).
 """
 
 from __future__ import annotations
@@ -100,11 +101,25 @@ def wait_until_ready(client: Client, seconds: float) -> None:
         time.sleep(5)
 
 
-def run(client: Client) -> None:
-    email = f"smoke+{secrets.token_hex(6)}@example.com"
-    password = f"Smoke-{secrets.token_urlsafe(18)}"
-    credentials = {"email": email, "password": password}
+@dataclass
+class SmokeAccount:
+    email: str
+    password: str
+    maybe_exists: bool = False
 
+    @classmethod
+    def new(cls) -> SmokeAccount:
+        return cls(f"smoke+{secrets.token_hex(6)}@example.com", f"Smoke-{secrets.token_urlsafe(18)}")
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return {"email": self.email, "password": self.password}
+
+
+def run(client: Client, account: SmokeAccount) -> None:
+    email, password, credentials = account.email, account.password, account.credentials
+
+    account.maybe_exists = True  # from here on (even if the reply is lost) there may be an account to delete
     profile = expect("register", client.call("POST", "/auth/register",
                                              {**credentials, "display_name": "Smoke Test"}), 201)
     if (profile or {}).get("email") != email:
@@ -130,6 +145,32 @@ def run(client: Client) -> None:
     expect("logout", client.call("POST", "/auth/logout", token=second["access_token"]), 204)
     expect("access token rejected after logout", client.call("GET", "/users/me", token=second["access_token"]), 401)
 
+    third = expect_tokens("login to delete the account", client.call("POST", "/auth/login", credentials))
+    expect("delete the account", client.call("DELETE", "/users/me", {"password": password},
+                                             token=third["access_token"]), 204)
+    account.maybe_exists = False
+    expect("login after deletion is rejected", client.call("POST", "/auth/login", credentials), 401)
+
+
+def delete_leftover_account(client: Client, account: SmokeAccount) -> None:
+    """After a failed step: log in as the smoke-test account and delete it, so no test account is left behind."""
+    if not account.maybe_exists:
+        return
+    try:
+        login = client.call("POST", "/auth/login", account.credentials)
+        if login.status != 200:
+            print(f"cleanup: no account to delete for {account.email} (login answered {login})")
+            return
+        deletion = client.call("DELETE", "/users/me", {"password": account.password},
+                               token=login.body["access_token"])
+    except SmokeFailure as error:
+        print(f"cleanup: could not delete {account.email}: {error}", file=sys.stderr)
+        return
+    if deletion.status == 204:
+        print(f"cleanup: deleted the smoke-test account {account.email}")
+    else:
+        print(f"cleanup: could not delete {account.email}: {deletion}", file=sys.stderr)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -138,13 +179,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="first poll /health/ready for up to this long (after a deploy)")
     parser.add_argument("--timeout", type=float, default=15, metavar="SECONDS", help="per request")
     args = parser.parse_args(argv)
+    account = SmokeAccount.new()
     try:
         client = Client(args.base_url, args.timeout)
         if args.wait > 0:
             wait_until_ready(client, args.wait)
-        run(client)
+        run(client, account)
     except SmokeFailure as failure:
         print(f"SMOKE TEST FAILED: {failure}", file=sys.stderr)
+        if account.maybe_exists:
+            delete_leftover_account(client, account)
         return 1
     print(f"smoke test passed against {args.base_url}")
     return 0

@@ -34,7 +34,7 @@ from starlette.routing import Match
 
 from components.compute import RDS_CA_BUNDLE_PATH
 from scripts.offline_stack import ROOT, StackGraph
-from tests.support.servers import PostgresServer, ServiceProcess, free_port, missing_binary
+from tests.support.servers import PostgresServer, ServiceProcess, free_port, missing_binary, skip_or_fail_in_ci
 from tests.support.tls import TlsRedisServer, TlsUnsupported, self_signed_certificate
 
 CONTRACT_DOC = ROOT / "docs" / "container-contract.md"
@@ -141,8 +141,7 @@ def require_binaries() -> None:
 
 
 def skip_with_reason(reason: str) -> NoReturn:
-    print(reason)
-    pytest.skip(reason)
+    skip_or_fail_in_ci(reason)
 
 
 @dataclass

@@ -55,6 +55,10 @@ def test_dashboard_names_only_this_stacks_resources(staging: StackGraph, ids: di
     (log,) = [w for w in body["widgets"] if w["type"] == "log"]
     assert f"SOURCE '{ids['LogGroup']}'" in log["properties"]["query"]
     assert staging.outputs["dashboard_name"] == board.plain["dashboardName"]
+    assert staging.outputs["dashboard_url"] == (
+        "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1"
+        f"#dashboards/dashboard/{board.plain['dashboardName']}"
+    )
 
 
 def test_autoscaling_drives_this_service_from_its_desired_count(staging: StackGraph, ids: dict[str, str]) -> None:

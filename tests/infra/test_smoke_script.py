@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -9,12 +10,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Coroutine, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from devenv.database_admin import create_database, drop_database
+from devenv.services import admin_postgres_url, with_database
 from scripts import smoke_test
 from scripts.offline_stack import ROOT
 
@@ -27,6 +31,12 @@ class FakeService(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._reply(200, {"email": type(self).email})
 
+    def do_DELETE(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        type(self).deletions.append((self.path, self.headers.get("Authorization"), body.get("password")))
+        self.send_response(204)
+        self.end_headers()
+
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         if self.path == "/auth/register":
@@ -38,6 +48,7 @@ class FakeService(BaseHTTPRequestHandler):
             self._reply(200, TOKENS)
 
     email = ""
+    deletions: list[tuple[str, str | None, str | None]] = []
 
     def _reply(self, status: int, body: dict[str, Any]) -> None:
         raw = json.dumps(body).encode()
@@ -61,11 +72,16 @@ def fake_service() -> Iterator[str]:
 
 
 def test_stops_at_the_first_wrong_answer(fake_service: str, capsys: pytest.CaptureFixture[str]) -> None:
+    FakeService.deletions.clear()
     assert smoke_test.main([fake_service]) == 1
     out, err = capsys.readouterr()
     assert "ok  refresh (200)" in out
     assert "SMOKE TEST FAILED: reuse of the rotated refresh token is rejected: expected HTTP 401, got HTTP 200" in err
     assert "logout" not in out
+    # a failed run still removes the account it registered (a fresh login, then DELETE /users/me)
+    ((path, authorization, password),) = FakeService.deletions
+    assert (path, authorization) == ("/users/me", "Bearer a1") and password
+    assert "cleanup: deleted the smoke-test account" in out
 
 
 def test_unreachable_service_is_a_clear_failure(capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,11 +105,25 @@ def _free_port() -> int:
         return port
 
 
+def run_coroutine(coroutine: Coroutine[Any, Any, None]) -> None:
+    """On a private loop: asyncio.run() would leave the main thread without a current loop, which the Pulumi
+    mocks of later tests rely on."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 @pytest.fixture
 def local_service() -> Iterator[str]:
-    """The real service as `make run` starts it (`python -m devenv run`), on a free port."""
+    """The real service as `make run` starts it (`python -m devenv run`), on a free port and a database of its
+    own (`make run`'s fixed `aidlc_auth` database may carry another checkout's migrations on a shared machine)."""
     port = _free_port()
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
+    admin = admin_postgres_url()
+    database = f"smoke_{uuid.uuid4().hex[:10]}"
+    run_coroutine(create_database(admin, database))
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "DATABASE_URL": with_database(admin, database)}
     process = subprocess.Popen([sys.executable, "-m", "devenv", "run"], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -105,6 +135,7 @@ def local_service() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        run_coroutine(drop_database(admin, database))
 
 
 def test_passes_against_the_real_service(local_service: str) -> None:
@@ -113,4 +144,6 @@ def test_passes_against_the_real_service(local_service: str) -> None:
                              "--wait", "120"], capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "smoke test passed" in result.stdout
+    assert "ok  delete the account (204)" in result.stdout
+    assert "ok  login after deletion is rejected (401)" in result.stdout
     assert time.monotonic() - started < 240

@@ -37,6 +37,11 @@ def step_using(job: dict[str, Any], action: str) -> dict[str, Any]:
     return step
 
 
+def step_by_id(job: dict[str, Any], step_id: str) -> dict[str, Any]:
+    (step,) = [s for s in job["steps"] if s.get("id") == step_id]
+    return step
+
+
 @pytest.mark.parametrize("name", ["checks.yml", "pull-request.yml", "deploy.yml"])
 def test_least_privilege_and_pinned_actions(name: str) -> None:
     workflow = load(name)
@@ -71,26 +76,25 @@ def test_pull_request_previews_staging_with_the_policy_pack() -> None:
     preview = workflow["jobs"]["preview"]
     assert preview["needs"] == "checks"
     assert preview["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
-    pulumi = step_using(preview, "pulumi/actions")["with"]
+    (pulumi,) = [s["with"] for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
     assert (pulumi["command"], pulumi["policyPacks"], pulumi["comment-on-pr"]) == ("preview", "policy", True)
     aws = step_using(preview, "aws-actions/configure-aws-credentials")["with"]
     assert aws["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
 
 
-def test_deploy_runs_one_at_a_time_tests_first_then_up_then_smoke() -> None:
+def test_deploy_runs_tests_first_then_up_then_smoke() -> None:
     workflow = load("deploy.yml")
     on = triggers(workflow)
     assert on["push"] == {"branches": ["main"]}
     assert on["workflow_dispatch"]["inputs"]["ref"]["required"] is True  # redeploy an earlier commit
-    assert workflow["concurrency"] == {"group": "deploy-staging", "cancel-in-progress": False}
     deploy = workflow["jobs"]["deploy"]
     assert deploy["needs"] == "checks"
     assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
-    names = [s.get("uses", s.get("run", "")).split("@")[0] for s in deploy["steps"]]
-    assert names.index("pulumi/actions") < len(names) - 1
-    up = step_using(deploy, "pulumi/actions")
-    assert (up["with"]["command"], up["with"]["policyPacks"], up["id"]) == ("up", "policy", "up")
-    smoke = deploy["steps"][-1]
+    up = step_by_id(deploy, "up")
+    assert up["uses"].startswith("pulumi/actions@")
+    assert (up["with"]["command"], up["with"]["policyPacks"]) == ("up", "policy")
+    smoke = step_by_id(deploy, "smoke")
+    assert deploy["steps"].index(smoke) == deploy["steps"].index(up) + 1
     assert smoke["env"] == {"SERVICE_URL": "${{ steps.up.outputs.service_url }}"}
     assert smoke["run"].startswith('python scripts/smoke_test.py "$SERVICE_URL"')
 
@@ -122,3 +126,197 @@ def test_zizmor_reports_nothing() -> None:
     result = subprocess.run([str(zizmor), "--offline", str(WORKFLOWS)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- the deploy path: rollback, no-change preview, pins, and what the docs say about it ------------------------
+
+README = ROOT / "README.md"
+OPERATIONS = ROOT / "docs" / "operations.md"
+WORKFLOW_NAMES = ("checks.yml", "pull-request.yml", "deploy.yml")
+
+
+def pulumi_steps() -> list[dict[str, Any]]:
+    return [step for name in WORKFLOW_NAMES for step in steps(load(name))
+            if step.get("uses", "").startswith("pulumi/actions@")]
+
+
+def pinned_version(requirements: Path, package: str) -> str:
+    (version,) = re.findall(rf"^{re.escape(package)}==([\w.]+)$", requirements.read_text(), re.MULTILINE)
+    return version
+
+
+def test_a_failed_smoke_test_rolls_back_to_the_task_definition_recorded_before_up_and_fails() -> None:
+    deploy = load("deploy.yml")["jobs"]["deploy"]
+    order = [s.get("id") or s.get("name") for s in deploy["steps"]]
+    current, before, up = step_by_id(deploy, "current"), step_by_id(deploy, "before"), step_by_id(deploy, "up")
+    assert order.index("current") < order.index("before") < order.index("up") < order.index("smoke")
+    assert current["with"]["command"] == "output"  # the outputs of the last deploy: cluster and service
+    assert before["env"] == {"CLUSTER": "${{ steps.current.outputs.cluster_name }}",
+                             "SERVICE": "${{ steps.current.outputs.service_name }}"}
+    assert "aws ecs describe-services" in before["run"] and "task-definition=" in before["run"]
+    (rollback,) = [s for s in deploy["steps"] if "steps.smoke.outcome == 'failure'" in str(s.get("if", ""))]
+    assert rollback["if"].startswith("failure()")  # runs only when the job already failed
+    assert order.index(rollback.get("name")) == order.index("smoke") + 1
+    assert rollback["env"]["PREVIOUS"] == "${{ steps.before.outputs.task-definition }}"
+    script = rollback["run"]
+    assert 'aws ecs update-service --cluster "$CLUSTER" --service "$SERVICE" --task-definition "$PREVIOUS"' in script
+    assert script.index("update-service") < script.index('aws ecs wait services-stable --cluster "$CLUSTER"')
+    assert script.rstrip().endswith("exit 1")  # the run stays red after a rollback
+    assert up["with"]["command"] == "up"
+
+
+def test_a_successful_deploy_ends_with_a_preview_that_must_show_no_changes() -> None:
+    last = load("deploy.yml")["jobs"]["deploy"]["steps"][-1]
+    assert last["uses"].startswith("pulumi/actions@")
+    assert last["with"]["command"] == "preview"
+    assert last["with"]["expect-no-changes"] is True
+    assert "if" not in last  # only after every step before it succeeded
+
+
+def test_previews_and_deploys_share_one_concurrency_group() -> None:
+    deploy = load("deploy.yml")["jobs"]["deploy"]["concurrency"]
+    preview = load("pull-request.yml")["jobs"]["preview"]["concurrency"]
+    assert deploy == preview == {"group": "pulumi-staging", "cancel-in-progress": False}
+    assert "concurrency" not in load("deploy.yml")  # the checks of the next commit need not wait
+    assert "`pulumi-staging`" in OPERATIONS.read_text() and "`pulumi-staging`" in README.read_text()
+
+
+def test_the_pulumi_cli_is_pinned_to_the_sdk_version_everywhere() -> None:
+    sdk = pinned_version(ROOT / "requirements.txt", "pulumi")
+    assert pinned_version(ROOT / "policy" / "requirements.txt", "pulumi") == sdk
+    steps_ = pulumi_steps()
+    assert len(steps_) == 4  # deploy: output, up, no-change preview; pull request: preview
+    assert {step["with"]["pulumi-version"] for step in steps_} == {sdk}
+    assert f"Pulumi CLI **{sdk}**" in README.read_text()
+    assert f"--version {sdk}" in README.read_text()
+    assert f"pulumi-version: {sdk}" in OPERATIONS.read_text()
+    assert "PULUMI_VERSION := $(shell sed -n 's/^pulumi==//p' requirements.txt)" in (ROOT / "Makefile").read_text()
+
+
+# The current major release of each action on 2026-11-25, read from the actions' own tags.
+CURRENT_ACTIONS = {
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
+    "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
+}
+
+
+def test_every_action_is_its_current_release_pinned_by_sha_with_the_version_as_comment() -> None:
+    uses = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v[\d.]+)$", re.MULTILINE)
+    seen = set()
+    for name in WORKFLOW_NAMES:
+        text = (WORKFLOWS / name).read_text()
+        for action, sha, comment in uses.findall(text):
+            assert CURRENT_ACTIONS[action] == (sha, comment), f"{name}: {action}@{sha} # {comment}"
+            seen.add(action)
+        assert text.count("uses: ") - text.count("uses: ./") == len(uses.findall(text)), name
+    assert seen == set(CURRENT_ACTIONS)
+    for action, (_, version) in CURRENT_ACTIONS.items():
+        assert f"`{action}` {version}" in OPERATIONS.read_text()
+
+
+def test_dependabot_watches_pip_actions_and_the_base_image() -> None:
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
+    watched = {(u["package-ecosystem"], d) for u in config["updates"]
+               for d in u.get("directories", [u.get("directory")])}
+    assert {("pip", "/"), ("pip", "/policy"), ("pip", "/auth_service"), ("github-actions", "/"),
+            ("docker", "/auth_service")} <= watched
+    assert (ROOT / "auth_service" / "Dockerfile").read_text().count("FROM python:3.11-slim") == 2
+
+
+def test_checks_install_redis_server_before_the_tests_so_nothing_skips() -> None:
+    job = load("checks.yml")["jobs"]["test"]
+    runs = [s.get("run", "") for s in job["steps"]]
+    (install,) = [i for i, run in enumerate(runs) if "apt-get install" in run]
+    assert "redis-server" in runs[install] and "policy-rc.d" in runs[install]  # no second Redis on :6379
+    assert install < next(i for i, run in enumerate(runs) if "make test" in run)
+    assert "CI=true" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_checks_build_the_image_and_smoke_test_the_container() -> None:
+    job = load("checks.yml")["jobs"]["image"]
+    assert job["permissions"] == {"contents": "read"}
+    assert job["services"] == load("checks.yml")["jobs"]["test"]["services"]  # PostgreSQL 16 and Redis 7
+    runs = [s.get("run", "") for s in job["steps"]]
+    build = next(i for i, run in enumerate(runs) if "docker build" in run)
+    assert "--platform linux/amd64" in runs[build] and runs[build].endswith("auth_service")
+    start = next(i for i, run in enumerate(runs) if "docker run" in run)
+    assert "python -m scripts.container_env" in runs[start]  # the task definition's environment
+    assert "--read-only" in runs[start] and "--env-file" in runs[start]
+    smoke = next(i for i, run in enumerate(runs) if "scripts/smoke_test.py http://127.0.0.1:8000" in run)
+    health = next(i for i, run in enumerate(runs) if "docker exec auth python -m auth_service healthcheck" in run)
+    assert build < start < smoke < health
+
+
+def _gh_commands(text: str, kind: str) -> set[tuple[str, bool]]:
+    """(name, is_environment_scoped) of every `gh variable|secret set NAME` in a document."""
+    found = re.findall(rf"gh {kind} set (\w+)([^\n]*)", text)
+    return {(name, "--env staging" in rest) for name, rest in found}
+
+
+def test_the_readme_checklist_sets_every_variable_and_secret_the_workflows_read() -> None:
+    texts = "\n".join((WORKFLOWS / name).read_text() for name in WORKFLOW_NAMES)
+    variables = set(re.findall(r"vars\.(\w+)", texts))
+    secrets_ = set(re.findall(r"secrets\.(\w+)", texts))
+    readme = README.read_text()
+    assert {name for name, _ in _gh_commands(readme, "variable")} == variables
+    # The deploy job reads its token from the `staging` environment, the preview job from the repository.
+    assert _gh_commands(readme, "secret") == {(name, scoped) for name in secrets_ for scoped in (True, False)}
+    operations = OPERATIONS.read_text()
+    for name in variables | secrets_:
+        assert f"`{name}`" in operations, f"docs/operations.md does not list {name}"
+    assert load("deploy.yml")["jobs"]["deploy"]["environment"] == "staging"
+
+
+def test_the_environment_rule_admits_main_only_and_comes_before_its_secret() -> None:
+    readme = README.read_text()
+    rule = readme.index('gh api --method POST "repos/{owner}/{repo}/environments/staging/deployment-branch-policies"'
+                        " -f name=main -f type=branch")
+    created = readme.index('gh api --method PUT "repos/{owner}/{repo}/environments/staging"')
+    assert "deployment_branch_policy[custom_branch_policies]=true" in readme[created:rule]
+    assert created < rule < readme.index("gh secret set PULUMI_ACCESS_TOKEN --env staging")
+    assert triggers(load("deploy.yml"))["push"] == {"branches": ["main"]}
+
+
+def test_the_checklist_is_in_the_order_a_person_does_it() -> None:
+    readme = README.read_text()
+    checklist = readme[readme.index("### Deploy from zero"):readme.index("### Rollback")]
+    milestones = ["pulumi version", "python3 --version", "make .venv/.installed-stamp", "pulumi login",
+                  "aws sts get-caller-identity", "pulumi stack init staging", "config set githubRepository",
+                  "git add Pulumi.staging.yaml", "pulumi -C bootstrap up", "make preview", "make up",
+                  "environments/staging", "gh variable set",
+                  "gh secret set", "make smoke", "Logs**: `make logs`", "dashboard_url", "make alarms", "make destroy",
+                  "pulumi stack rm staging --preserve-config"]
+    parts = re.split(r"^ ?(\d+)\. \*\*", checklist, flags=re.MULTILINE)
+    numbers, bodies = [int(n) for n in parts[1::2]], parts[2::2]
+    assert numbers == list(range(1, len(numbers) + 1))
+    step_of = {m: next(n for n, body in zip(numbers, bodies, strict=True) if m in body) for m in milestones}
+    assert list(step_of.values()) == sorted(step_of.values()), step_of
+    for survivor in ("final snapshot", "/aws/ecs/containerinsights/", "state and history", "recovery window"):
+        assert survivor in checklist
+    assert "s3://" not in checklist and "PULUMI_BACKEND_URL" not in readme
+
+
+def test_every_make_target_the_docs_name_exists() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([\w.-]+):", makefile, re.MULTILINE))
+    docs = README.read_text() + OPERATIONS.read_text()
+    code = re.findall(r"```\w*\n(.*?)```", docs, re.DOTALL) + re.findall(r"`([^`\n]+)`", docs)
+    named = set(re.findall(r"\bmake ([a-z][\w-]*)", "\n".join(code)))
+    assert named <= targets, named - targets
+    assert {"preview", "up", "smoke", "logs", "alarms", "destroy", "image-check", "check-python"} <= targets
+
+
+def test_the_bad_deploy_runbook_uses_the_workflows_rollback_commands() -> None:
+    operations = OPERATIONS.read_text()
+    runbook = operations[operations.index("### A bad deploy"):operations.index("## Smoke test")]
+    rollback = next(s["run"] for s in load("deploy.yml")["jobs"]["deploy"]["steps"]
+                    if "update-service" in s.get("run", ""))
+    for command in ("aws ecs update-service", "--task-definition", "aws ecs wait services-stable"):
+        assert command in rollback and command in runbook
+    assert 'gh workflow run "deploy staging" -f ref=' in runbook
+    assert load("deploy.yml")["name"] == "deploy staging"
+    for heading in ("### Login storm", "### Redis down", "### Database full or out of connections"):
+        assert heading in operations
+    assert "make alarms" in operations[operations.index("## Event day runbooks"):]

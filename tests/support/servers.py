@@ -2,8 +2,8 @@
 
 The one home for these helpers (tests/support/tls.py adds the TLS-only Redis and certificates). Each
 helper records the PID of the process it started (for PostgreSQL, the postmaster's PID from
-postmaster.pid) and signals only that PID. Missing binaries are reported through `missing_binary()`,
-so tests can skip with a printed reason instead of failing on a machine without the servers.
+postmaster.pid) and signals only that PID. Missing binaries are reported through `missing_binary()`, and
+`skip_or_fail_in_ci()` turns that into a skip with a printed reason locally, a failure in CI.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import httpx
+import pytest
 
 if TYPE_CHECKING:
     from tests.support.tls import Certificate
@@ -78,6 +79,20 @@ def missing_binary(kind: str) -> str | None:
             return "running as root without runuser: cannot start PostgreSQL as the postgres user"
         return None
     raise ValueError(kind)
+
+
+def running_in_ci() -> bool:
+    """GitHub Actions (and most CI systems, and .ci/run) set CI=true."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def skip_or_fail_in_ci(reason: str) -> NoReturn:
+    """A tool this test needs is missing. Locally: skip, printing why. In CI: fail, so CI cannot go green by
+    skipping the tests that matter most (the contract, TLS Redis and fault-injection tests)."""
+    if running_in_ci():
+        pytest.fail(f"{reason} (CI is set: install it instead of skipping)", pytrace=False)
+    print(f"\nSKIPPED: {reason}")
+    pytest.skip(reason)
 
 
 def stop_child(process: subprocess.Popen[bytes], timeout: float = 20) -> None:

@@ -8,6 +8,7 @@ import pytest
 from auth_service.settings import Settings
 from tests.service.conftest import serving, with_settings
 from tests.service.integration.helpers import assert_problem
+from tests.support.servers import skip_or_fail_in_ci
 from tests.support.tls import TlsRedisServer, TlsUnsupported
 
 
@@ -17,8 +18,7 @@ def tls_redis(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     try:
         server = TlsRedisServer(password=token).__enter__()
     except TlsUnsupported as reason:
-        print(f"SKIPPED TLS Redis test: {reason}")
-        pytest.skip(str(reason))
+        skip_or_fail_in_ci(f"TLS Redis test: {reason}")
     # The default SSL context trusts SSL_CERT_FILE, the same way the container trusts the AWS CA bundle.
     monkeypatch.setenv("SSL_CERT_FILE", str(server.certificate.cert_file))
     assert ssl.get_default_verify_paths().openssl_cafile_env == "SSL_CERT_FILE"

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.service.reliability.conftest import SecretsLedger
-from tests.support.servers import PostgresServer, RedisServer, ServiceProcess, missing_binary
+from tests.support.servers import PostgresServer, RedisServer, ServiceProcess, missing_binary, skip_or_fail_in_ci
 
 PASSWORD = "Harbour-Cobalt-Meadow-58"
 PROBLEM_JSON = "application/problem+json"
@@ -31,8 +31,7 @@ PROBLEM_JSON = "application/problem+json"
 def stack(signing_key: str) -> Iterator[tuple[ServiceProcess, RedisServer, PostgresServer]]:
     for kind in ("redis", "postgres"):
         if reason := missing_binary(kind):
-            print(f"\nSKIP fault injection: {reason}")
-            pytest.skip(reason)
+            skip_or_fail_in_ci(f"fault injection needs {reason}")
     redis = RedisServer().start()
     postgres = PostgresServer().init().start()
     service = ServiceProcess({
