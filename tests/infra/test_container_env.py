@@ -29,7 +29,7 @@ def test_each_replacement_is_reported_with_its_reason(container: dict[str, Any])
     env = container_env.local_environment(container, SERVERS, db_password="pw")
     report = "\n".join(container_env.replaced(container, env))
     assert "DB_SSLMODE=disable  (the local PostgreSQL has no TLS" in report
-    assert "task definition: require" in report
+    assert "task definition: verify-full" in report
     assert "PORT=8123" in report and "DB_PASSWORD" not in report
 
 

@@ -5,7 +5,6 @@ Debian's Chromium (`apt-get install chromium`) driven by Playwright through `exe
 browser downloads are never used. Without Chromium the test is skipped locally and fails in CI (CI=true).
 """
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import pytest
 
 from auth_service.adapters.http.docs import DOCS_CONTENT_SECURITY_POLICY, SWAGGER_UI_ASSETS
 from tests.service.conftest import STRONG_PASSWORD, Service, unique_email
-from tests.support.servers import ServiceProcess
+from tests.support.servers import ServiceProcess, skip_or_fail_in_ci
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -26,11 +25,7 @@ UI_TIMEOUT_MS = 30_000
 
 def _require_chromium() -> None:
     if shutil.which(CHROMIUM) is None:
-        reason = f"{CHROMIUM} is missing (apt-get install -y chromium): the /docs browser test cannot run"
-        print(reason)
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail_in_ci(f"{CHROMIUM} is missing (apt-get install -y chromium): the /docs browser test cannot run")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from auth_service.__main__ import _migrate
 from auth_service.settings import Settings
 from tests.service.conftest import serving, unique_email, with_settings
 from tests.service.integration.helpers import assert_problem
-from tests.support.servers import PostgresServer, missing_binary
+from tests.support.servers import PostgresServer, missing_binary, skip_or_fail_in_ci
 from tests.support.tls import Certificate, self_signed_certificate
 
 DB_USER, DB_NAME = "tls_user", "tls_db"
@@ -41,7 +41,7 @@ def _start(certificate: Certificate, workdir: Path) -> TlsPostgres:
 def tls_postgres() -> Iterator[TlsPostgres]:
     if reason := missing_binary("postgres"):
         print(reason)
-        pytest.skip(reason)
+        skip_or_fail_in_ci(reason)
     with tempfile.TemporaryDirectory(prefix="pg-ca-") as workdir:
         postgres = _start(self_signed_certificate(Path(workdir)), Path(workdir))
         try:
@@ -98,7 +98,7 @@ async def test_a_missing_ca_bundle_is_a_startup_error(settings: Settings, tls_po
 
 async def test_verify_full_checks_the_host_name_and_verify_ca_does_not(settings: Settings) -> None:
     if reason := missing_binary("postgres"):
-        pytest.skip(reason)
+        skip_or_fail_in_ci(reason)
     with tempfile.TemporaryDirectory(prefix="pg-ca-") as workdir:
         certificate = self_signed_certificate(Path(workdir), common_name="db.example", hosts=("db.example",))
         postgres = _start(certificate, Path(workdir))
