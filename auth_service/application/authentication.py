@@ -18,6 +18,7 @@ from auth_service.application.common import (
 )
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.ports import (
+    AuditEvent,
     AuditEventType,
     AuthEvent,
     CachedSessionState,
@@ -35,6 +36,7 @@ from auth_service.domain.model import Session, User
 from auth_service.domain.values import Email
 
 _UNPARSEABLE_EMAIL = Email("unparseable@invalid.invalid")
+_Opened = tuple[User, Session, str, datetime]  # the user, the new session, its refresh token, when
 
 
 class Login:
@@ -60,6 +62,41 @@ class Login:
         # Verified outside any transaction: logins queued for the hashing pool hold no database connection.
         matches, upgraded_hash = await deps.hasher.verify(password, user.password_hash if user else None)
 
+        opened = None
+        if user is not None and matches and upgraded_hash is None:
+            opened = await self._open_session(user, context)
+        if opened is None:  # a failure, a hash to upgrade, or the password changed while we hashed
+            opened = await self._open_session_under_lock(user, matches, upgraded_hash, password, key, context)
+        user, session, refresh_token, now = opened
+
+        try:
+            await deps.limiter.reset_account(key)
+        except DependencyUnavailable:
+            pass  # the login already happened; stale failures only expire later than they could
+        deps.metrics.count(AuthEvent.LOGIN_SUCCESS)
+        access = deps.tokens.issue(user.id, session.id, now)
+        return TokenPair(access.token, refresh_token, access.expires_in)
+
+    async def _open_session(self, user: User, context: RequestContext) -> _Opened | None:
+        """The common case in one database statement: the session, its refresh token and the audit row, written
+        only if the password hash we verified is still the user's. None if it no longer is."""
+        deps = self._deps
+        now = deps.clock.now()
+        session = Session.start(id=uuid4(), user_id=user.id, now=now, policy=deps.session_policy,
+                                user_agent=context.user_agent, ip=context.ip)
+        refresh_token, refresh_hash = new_refresh_token()
+        event = AuditEvent(type=AuditEventType.LOGIN_SUCCEEDED, occurred_at=now, context=context,
+                           user_id=user.id, session_id=session.id)
+        async with deps.uow(atomic=False) as uow:
+            if not await uow.sessions.add_after_login(session, refresh_hash, user.password_hash, event):
+                return None
+        return user, session, refresh_token, now
+
+    async def _open_session_under_lock(
+        self, user: User | None, matches: bool, upgraded_hash: str | None, password: str, key: str,
+        context: RequestContext,
+    ) -> _Opened:
+        deps = self._deps
         async with deps.uow() as uow:
             if user is not None and matches:
                 user, matches, upgraded_hash = await self._recheck_under_lock(uow, user, password, upgraded_hash)
@@ -77,14 +114,7 @@ class Login:
             await uow.sessions.add(session, refresh_hash)
             await audit(uow, AuditEventType.LOGIN_SUCCEEDED, now, context, user_id=user.id, session_id=session.id)
             await uow.commit()
-
-        try:
-            await deps.limiter.reset_account(key)
-        except DependencyUnavailable:
-            pass  # the login already happened; stale failures only expire later than they could
-        deps.metrics.count(AuthEvent.LOGIN_SUCCESS)
-        access = deps.tokens.issue(user.id, session.id, now)
-        return TokenPair(access.token, refresh_token, access.expires_in)
+        return user, session, refresh_token, now
 
     async def _recheck_under_lock(
         self, uow: UnitOfWork, user: User, password: str, upgraded_hash: str | None

@@ -39,6 +39,15 @@ class SessionRepository(Protocol):
     async def add(self, session: Session, refresh_token_hash: bytes) -> None:
         """Store a new session together with its first refresh token."""
 
+    async def add_after_login(
+        self, session: Session, refresh_token_hash: bytes, password_hash: str, event: AuditEvent
+    ) -> bool:
+        """A password login's writes as one atomic step: under the user's row lock (see UserRepository.lock),
+        and only if the user still has `password_hash`, store the session, its first refresh token and `event`.
+
+        False, writing nothing, if the account was deleted or its password changed since it was read.
+        """
+
     async def get(self, session_id: UUID) -> Session | None: ...
 
     async def list_active(self, user_id: UUID, now: datetime) -> Sequence[Session]: ...

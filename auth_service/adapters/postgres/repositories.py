@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -92,6 +93,14 @@ class PostgresSessionRepository:
         await self._db.execute(_ADD_SESSION_WITH_TOKEN, {
             **self._columns(session), "token_hash": refresh_token_hash})
 
+    async def add_after_login(
+        self, session: Session, refresh_token_hash: bytes, password_hash: str, event: AuditEvent
+    ) -> bool:
+        result = await self._db.execute(_ADD_SESSION_AFTER_LOGIN, {
+            **self._columns(session), "token_hash": refresh_token_hash, "password_hash": password_hash,
+            **_audit_columns(event)})
+        return bool(result.scalar_one())
+
     @staticmethod
     def _columns(session: Session) -> dict[str, Any]:
         return {
@@ -164,6 +173,43 @@ _ADD_SESSION_WITH_TOKEN = text("""
     )
     INSERT INTO refresh_tokens (token_hash, session_id, issued_at) SELECT :token_hash, id, created_at FROM created
 """)
+
+
+# A login's writes in one statement, so one round trip and atomic on its own (no BEGIN/COMMIT). The user row is
+# locked FOR NO KEY UPDATE as in PostgresUserRepository.lock, and under READ COMMITTED the lock re-checks the
+# password hash against the newest row version: a password change or deletion that committed first matches no
+# row, and then nothing is written.
+_ADD_SESSION_AFTER_LOGIN = text("""
+    WITH account AS (
+        SELECT id FROM users WHERE id = CAST(:user_id AS uuid) AND password_hash = :password_hash
+        FOR NO KEY UPDATE
+    ), created AS (
+        INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, idle_timeout_seconds,
+                              user_agent, ip)
+        SELECT CAST(:id AS uuid), account.id, CAST(:created_at AS timestamptz),
+               CAST(:last_used_at AS timestamptz), CAST(:expires_at AS timestamptz),
+               CAST(:idle_timeout_seconds AS integer), CAST(:user_agent AS varchar), CAST(:ip AS inet)
+        FROM account
+        RETURNING id, user_id, created_at
+    ), issued AS (
+        INSERT INTO refresh_tokens (token_hash, session_id, issued_at)
+        SELECT CAST(:token_hash AS bytea), id, created_at FROM created
+    ), audited AS (
+        INSERT INTO audit_events (occurred_at, event_type, user_id, session_id, ip, user_agent, details)
+        SELECT CAST(:occurred_at AS timestamptz), CAST(:event_type AS varchar), user_id, id,
+               CAST(:audit_ip AS inet), CAST(:audit_user_agent AS varchar), CAST(:details AS jsonb)
+        FROM created
+    )
+    SELECT count(*) FROM created
+""")
+
+
+def _audit_columns(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "occurred_at": event.occurred_at, "event_type": event.type.value, "audit_ip": event.context.ip,
+        "audit_user_agent": (event.context.user_agent or None) and event.context.user_agent[:_USER_AGENT_MAX],
+        "details": json.dumps(event.details) if event.details is not None else None,
+    }
 
 
 class PostgresAuditLog:
