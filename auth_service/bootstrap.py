@@ -24,6 +24,7 @@ from auth_service.adapters.redis.caches import RedisProfileCache, RedisSessionCa
 from auth_service.adapters.redis.client import RedisGateway, create_redis
 from auth_service.adapters.redis.rate_limiter import RedisLoginRateLimiter
 from auth_service.adapters.security.common_passwords import ZxcvbnCommonPasswords
+from auth_service.adapters.security.cpu_budget import available_cpus, hashing_threads_per_worker
 from auth_service.adapters.security.hashing import Argon2PasswordHasher
 from auth_service.adapters.security.tokens import JwtTokenIssuer, generate_private_key_pem, load_private_key
 from auth_service.application.common import Dependencies
@@ -64,6 +65,13 @@ def ensure_signing_key(settings: Settings) -> Settings:
     return settings.model_copy(update={"jwt_private_key": SecretStr(pem)})
 
 
+def hash_concurrency(settings: Settings) -> int:
+    """HASH_CONCURRENCY when set, else sized to this worker's share of the CPUs the process really has."""
+    if settings.hash_concurrency is not None:
+        return settings.hash_concurrency
+    return hashing_threads_per_worker(available_cpus(), settings.web_concurrency)
+
+
 @dataclass
 class Infrastructure:
     engine: AsyncEngine
@@ -95,7 +103,7 @@ def create_app(
     clock = clock or SystemClock()
     infra = connect_infrastructure(settings)
     gateway = RedisGateway(infra.redis, settings.redis_key_prefix)
-    hasher = hasher or Argon2PasswordHasher(concurrency=settings.hash_concurrency)
+    hasher = hasher or Argon2PasswordHasher(concurrency=hash_concurrency(settings))
     deps = Dependencies(
         uow=partial(PostgresUnitOfWork, infra.engine),
         hasher=hasher,

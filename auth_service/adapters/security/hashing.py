@@ -29,6 +29,7 @@ class Argon2PasswordHasher:
 
     def __init__(self, context: CryptContext | None = None, concurrency: int = 2) -> None:
         self._context = context or make_context()
+        self.concurrency = concurrency
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="argon2")
         # Verifying unknown users against a real hash of the same cost keeps timing indistinguishable.
         self._dummy_hash = self._context.hash("dummy password for timing equalisation")
