@@ -20,7 +20,11 @@ from auth_service.adapters.http.app import create_http_app
 from auth_service.adapters.metrics.emf import EmfAuthMetrics
 from auth_service.adapters.postgres.database import create_engine, ping
 from auth_service.adapters.postgres.repositories import PostgresUnitOfWork
-from auth_service.adapters.redis.caches import RedisProfileCache, RedisSessionCache
+from auth_service.adapters.redis.caches import (
+    RedisProfileCache,
+    RedisSessionAndProfileCache,
+    RedisSessionCache,
+)
 from auth_service.adapters.redis.client import RedisGateway, create_redis
 from auth_service.adapters.redis.rate_limiter import RedisLoginRateLimiter
 from auth_service.adapters.security.common_passwords import ZxcvbnCommonPasswords
@@ -104,6 +108,10 @@ def create_app(
     infra = connect_infrastructure(settings)
     gateway = RedisGateway(infra.redis, settings.redis_key_prefix)
     hasher = hasher or Argon2PasswordHasher(concurrency=hash_concurrency(settings))
+    session_cache = RedisSessionCache(
+        gateway, clock, tombstone_ttl=settings.access_token_ttl_seconds + TOMBSTONE_MARGIN_SECONDS
+    )
+    profile_cache = RedisProfileCache(gateway)
     deps = Dependencies(
         uow=partial(PostgresUnitOfWork, infra.engine),
         hasher=hasher,
@@ -117,10 +125,9 @@ def create_app(
             max_per_ip=settings.login_max_failures_per_ip_per_hour,
             free_failures=settings.login_free_failures_before_backoff,
         ),
-        session_cache=RedisSessionCache(
-            gateway, clock, tombstone_ttl=settings.access_token_ttl_seconds + TOMBSTONE_MARGIN_SECONDS
-        ),
-        profile_cache=RedisProfileCache(gateway),
+        session_cache=session_cache,
+        profile_cache=profile_cache,
+        session_and_profile_cache=RedisSessionAndProfileCache(gateway, session_cache, profile_cache),
         metrics=metrics or EmfAuthMetrics(settings.service_name),
         clock=clock,
         session_policy=SessionPolicy(

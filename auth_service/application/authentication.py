@@ -18,6 +18,7 @@ from auth_service.application.common import (
 )
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.ports import (
+    AccessClaims,
     AuditEvent,
     AuditEventType,
     AuthEvent,
@@ -190,11 +191,16 @@ class Authenticate:
     async def __call__(self, access_token: str) -> Principal:
         deps = self._deps
         claims = deps.tokens.verify(access_token)
-        now = deps.clock.now()
         try:
             cached = await deps.session_cache.get(claims.session_id)
         except DependencyUnavailable:
             cached = None
+        return await self.with_cached_state(claims, cached)
+
+    async def with_cached_state(self, claims: AccessClaims, cached: CachedSessionState | str | None) -> Principal:
+        """The check itself, given what the session cache held (None: a miss or Redis unavailable)."""
+        deps = self._deps
+        now = deps.clock.now()
         if cached == "revoked":
             raise InvalidToken()
         if isinstance(cached, CachedSessionState) and cached.user_id == claims.user_id and now < cached.active_until:

@@ -19,6 +19,7 @@ from auth_service.application.ports import (
     PasswordHasher,
     ProfileCache,
     RequestContext,
+    SessionAndProfileCache,
     SessionCache,
     TokenIssuer,
     UnitOfWork,
@@ -42,6 +43,7 @@ class Dependencies:
     limiter: LoginRateLimiter
     session_cache: SessionCache
     profile_cache: ProfileCache
+    session_and_profile_cache: SessionAndProfileCache
     metrics: AuthMetrics
     clock: Clock
     session_policy: SessionPolicy

@@ -201,6 +201,13 @@ class ProfileCache(Protocol):
     async def forget(self, user_id: UUID) -> None: ...
 
 
+class SessionAndProfileCache(Protocol):
+    """The two caches an authenticated profile read needs, read in one round trip."""
+
+    async def get(self, session_id: UUID, user_id: UUID) -> tuple[CachedSessionState | str | None, Profile | None]:
+        """(what SessionCache.get returns for the session, what ProfileCache.get returns for the user)."""
+
+
 class AuthEvent(StrEnum):
     REGISTRATION = "Registrations"
     LOGIN_SUCCESS = "LoginSuccesses"
