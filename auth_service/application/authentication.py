@@ -151,17 +151,14 @@ class Refresh:
     async def __call__(self, refresh_token: str, context: RequestContext) -> TokenPair:
         deps = self._deps
         presented_hash = hash_refresh_token(refresh_token)
-        async with deps.uow(atomic=False) as uow:  # two statements, the second atomic on its own
-            found = await uow.sessions.find_by_refresh_token(presented_hash)
-            if found is None:
-                raise InvalidToken()
-            session, already_rotated = found
-            now = deps.clock.now()
-            if not session.is_active(now):
-                raise InvalidToken()
-            new_token, new_hash = new_refresh_token()
-            rotated = not already_rotated and await uow.sessions.rotate_refresh_token(presented_hash, new_hash, now)
-        if not rotated:
+        new_token, new_hash = new_refresh_token()
+        now = deps.clock.now()
+        async with deps.uow(atomic=False) as uow:  # one statement, atomic on its own
+            rotation = await uow.sessions.rotate_refresh_token(presented_hash, new_hash, now)
+        if rotation is None or not rotation.session.is_active(now):
+            raise InvalidToken()
+        session = rotation.session
+        if not rotation.rotated:
             await self._end_reused_session(session, context, now)
         access = deps.tokens.issue(session.user_id, session.id, now)
         return TokenPair(access.token, new_token, access.expires_in)

@@ -54,14 +54,21 @@ class SessionRepository(Protocol):
 
     async def revoke(self, session_ids: Sequence[UUID], now: datetime, reason: str) -> None: ...
 
-    async def find_by_refresh_token(self, token_hash: bytes) -> tuple[Session, bool] | None:
-        """(the token's session, whether the token was already rotated), or None for an unknown token."""
+    async def rotate_refresh_token(
+        self, presented_hash: bytes, new_hash: bytes, now: datetime
+    ) -> RefreshTokenRotation | None:
+        """In one atomic step, if the presented token's session is active at `now` (Session.is_active) and the
+        token was not rotated yet: mark it rotated, issue its successor and mark the session used.
 
-    async def rotate_refresh_token(self, presented_hash: bytes, new_hash: bytes, now: datetime) -> bool:
-        """In one atomic step: mark the presented token rotated, issue its successor and mark the session used.
-
-        False, changing nothing, if the presented token was already rotated (possibly by a concurrent request).
+        None for an unknown token; otherwise the session as it was before, and whether this call rotated.
+        A token already rotated (possibly by a concurrent request) changes nothing.
         """
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenRotation:
+    session: Session
+    rotated: bool
 
 
 class AuditEventType(StrEnum):

@@ -13,9 +13,15 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from auth_service.adapters.postgres.schema import audit_events, refresh_tokens, sessions, users
+from auth_service.adapters.postgres.schema import audit_events, sessions, users
 from auth_service.application.errors import DependencyUnavailable
-from auth_service.application.ports import AuditEvent, AuditLog, SessionRepository, UserRepository
+from auth_service.application.ports import (
+    AuditEvent,
+    AuditLog,
+    RefreshTokenRotation,
+    SessionRepository,
+    UserRepository,
+)
 from auth_service.domain.errors import EmailAlreadyRegistered
 from auth_service.domain.model import Session, User
 from auth_service.domain.values import Email
@@ -132,27 +138,29 @@ class PostgresSessionRepository:
             .values(revoked_at=now, revoked_reason=reason)
         )
 
-    async def find_by_refresh_token(self, token_hash: bytes) -> tuple[Session, bool] | None:
-        query = (
-            select(sessions, refresh_tokens.c.rotated_at.label("token_rotated_at"))
-            .join(refresh_tokens, refresh_tokens.c.session_id == sessions.c.id)
-            .where(refresh_tokens.c.token_hash == token_hash)
-        )
-        row = (await self._db.execute(query)).first()
-        return (_session_from_row(row), row.token_rotated_at is not None) if row else None
-
-    async def rotate_refresh_token(self, presented_hash: bytes, new_hash: bytes, now: datetime) -> bool:
+    async def rotate_refresh_token(
+        self, presented_hash: bytes, new_hash: bytes, now: datetime
+    ) -> RefreshTokenRotation | None:
         result = await self._db.execute(_ROTATE_REFRESH_TOKEN, {"presented": presented_hash, "new": new_hash,
                                                                 "now": now})
-        return bool(result.scalar_one())
+        row = result.first()
+        return RefreshTokenRotation(_session_from_row(row), bool(row.rotated)) if row else None
 
 
-# One round trip each. Concurrent rotations of one token serialise on its row lock; the second then sees
-# rotated_at set, matches no row, and so issues nothing (the caller treats that as reuse).
+# One round trip each. The session must be active by the same rule as Session.is_active. Concurrent rotations of one
+# token serialise on its row lock; the second then sees rotated_at set, matches no row, and so issues nothing
+# (the caller treats that as reuse). The returned session row is the one read before the update.
 _ROTATE_REFRESH_TOKEN = text("""
-    WITH rotated AS (
+    WITH presented AS (
+        SELECT s.*, t.rotated_at AS token_rotated_at
+        FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+        WHERE t.token_hash = :presented
+    ), rotated AS (
         UPDATE refresh_tokens SET rotated_at = :now
-        WHERE token_hash = :presented AND rotated_at IS NULL
+        WHERE token_hash = :presented AND rotated_at IS NULL AND session_id IN (
+            SELECT id FROM presented
+            WHERE revoked_at IS NULL
+              AND :now < LEAST(expires_at, last_used_at + idle_timeout_seconds * interval '1 second'))
         RETURNING session_id
     ), issued AS (
         INSERT INTO refresh_tokens (token_hash, session_id, issued_at)
@@ -160,7 +168,7 @@ _ROTATE_REFRESH_TOKEN = text("""
     ), touched AS (
         UPDATE sessions SET last_used_at = :now WHERE id IN (SELECT session_id FROM rotated)
     )
-    SELECT count(*) FROM rotated
+    SELECT presented.*, (SELECT count(*) FROM rotated) AS rotated FROM presented
 """)
 
 _ADD_SESSION_WITH_TOKEN = text("""

@@ -113,3 +113,35 @@ async def test_login_through_the_api_stores_the_returned_refresh_token_and_audit
                        "JOIN sessions s ON s.id = t.session_id JOIN audit_events a ON a.session_id = s.id "
                        "WHERE t.token_hash = :hash", hash=presented)
     assert [(r.user_id, r.event_type) for r in rows] == [(UUID(user["id"]), "login_succeeded")]
+
+
+async def test_refresh_rotation_of_an_idle_expired_session_changes_nothing(
+    engine: AsyncEngine, settings: Settings
+) -> None:
+    """The single refresh statement applies Session.is_active itself: an idle session is not revived."""
+    user = await _user(engine)
+    session, token_hash, event = _login_writes(user)
+    async with PostgresUnitOfWork(engine, atomic=False) as uow:
+        assert await uow.sessions.add_after_login(session, token_hash, user.password_hash, event)
+        later = session.last_used_at + POLICY.idle_timeout + timedelta(seconds=1)
+        rotation = await uow.sessions.rotate_refresh_token(token_hash, b"n" * 32, later)
+    assert rotation is not None and not rotation.rotated and not rotation.session.is_active(later)
+    assert await _rows_for(settings, session.id) == (1, 1, 1)
+    [row] = await query(settings, "SELECT last_used_at, (SELECT rotated_at FROM refresh_tokens WHERE "
+                        "session_id = :id) AS rotated_at FROM sessions WHERE id = :id", id=session.id)
+    assert row.last_used_at == session.last_used_at and row.rotated_at is None
+
+
+async def test_refresh_rotation_of_an_active_session_rotates_once(engine: AsyncEngine, settings: Settings) -> None:
+    user = await _user(engine)
+    session, token_hash, event = _login_writes(user)
+    async with PostgresUnitOfWork(engine, atomic=False) as uow:
+        assert await uow.sessions.add_after_login(session, token_hash, user.password_hash, event)
+        now = session.last_used_at + timedelta(minutes=1)
+        first = await uow.sessions.rotate_refresh_token(token_hash, b"a" * 32, now)
+        again = await uow.sessions.rotate_refresh_token(token_hash, b"b" * 32, now)
+        unknown = await uow.sessions.rotate_refresh_token(b"c" * 32, b"d" * 32, now)
+    assert first is not None and first.rotated and first.session.id == session.id
+    assert again is not None and not again.rotated
+    assert unknown is None
+    assert (await _rows_for(settings, session.id))[1] == 2  # the presented token and exactly one successor
