@@ -134,7 +134,14 @@ class Measured:
         if profiler:
             entry["profile_ms_per_request"] = breakdown(profiler, len(jobs))
             entry["top_functions_ms"] = top_functions(profiler, len(jobs))
-        self.results[name] = entry
+        # Repeated rounds keep the cheapest: on a shared machine, contention only ever adds CPU time.
+        key = "cpu_ms_beside_hash" if subtract_ms else "cpu_ms_per_request"
+        previous = self.results.get(name)
+        entry["rounds"] = previous["rounds"] + 1 if previous else 1
+        if previous is None or entry[key] < previous[key]:
+            self.results[name] = entry
+        else:
+            previous["rounds"] = entry["rounds"]
         summary = {k: v for k, v in entry.items() if k not in ("profile_ms_per_request", "top_functions_ms")}
         print(f"{name:<10} {json.dumps(summary)}", file=sys.stderr, flush=True)
         if "profile_ms_per_request" in entry:
@@ -183,6 +190,7 @@ async def main() -> None:
     parser.add_argument("--logins", type=int, default=200)
     parser.add_argument("--reads", type=int, default=4000)
     parser.add_argument("--refreshes", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3, help="repeat each measurement, keep the cheapest")
     args = parser.parse_args()
 
     admin = admin_postgres_url()
@@ -214,19 +222,11 @@ async def main() -> None:
                     pairs.append(json.loads(body))
                 return run
 
-            await measured.measure("login", [login(e) for e in emails], subtract_ms=verify_ms)
-
             def me(token: str) -> Callable[[], Awaitable[None]]:
                 async def run() -> None:
                     status, body = await call(app, "GET", "/users/me", headers={"authorization": f"Bearer {token}"})
                     assert status == 200, (status, body)
                 return run
-
-            tokens = [p["access_token"] for p in pairs]
-            await run_all([me(t) for t in tokens])  # warm the caches as a steady state would
-            await measured.measure("me", [me(tokens[i % len(tokens)]) for i in range(args.reads)])
-
-            chains = [p["refresh_token"] for p in pairs]
 
             def refresh(chain: int) -> Callable[[], Awaitable[None]]:
                 async def run() -> None:
@@ -236,11 +236,20 @@ async def main() -> None:
                     chains[chain] = json.loads(body)["refresh_token"]
                 return run
 
-            # One chain per concurrent worker slot and request, so no token is ever presented twice.
-            await measured.measure("refresh", [refresh(i % len(chains)) for i in range(args.refreshes)])
-            await measured.measure("live", [lambda: _live(app) for _ in range(args.reads)])
-        report = {"hash_concurrency": app.state.auth_service.deps.hasher.concurrency, "load_average": os.getloadavg(),
-                  "results": measured.results}
+            tokens: list[str] = []
+            chains: list[str] = []
+            for _ in range(args.rounds):
+                pairs.clear()
+                await measured.measure("login", [login(e) for e in emails], subtract_ms=verify_ms)
+                tokens[:] = [p["access_token"] for p in pairs]
+                chains[:] = [p["refresh_token"] for p in pairs]
+                await run_all([me(t) for t in tokens])  # warm the caches as a steady state would
+                await measured.measure("me", [me(tokens[i % len(tokens)]) for i in range(args.reads)])
+                # Chain i is refreshed again only 200 requests later, so no token is ever presented twice.
+                await measured.measure("refresh", [refresh(i % len(chains)) for i in range(args.refreshes)])
+                await measured.measure("live", [lambda: _live(app) for _ in range(args.reads)])
+        report = {"hash_concurrency": getattr(app.state.auth_service.deps.hasher, "concurrency", None),
+                  "load_average": os.getloadavg(), "results": measured.results}
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / f"cpu-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
         path.write_text(json.dumps(report, indent=2))

@@ -8,7 +8,8 @@ bench/results/<timestamp>.json -> stop both apps, drop the databases, delete the
 
 Environment knobs: BENCH_DRIVER=auto|wrk|python (auto: wrk when installed), BENCH_DURATION (s, default 15),
 BENCH_APPS=ours,ref, BENCH_SCENARIOS=me,login,refresh,register,storm,event, BENCH_WRK_THREADS (default 1),
-BENCH_WORKERS (default: cores), BENCH_EVENT_ATTENDEES (2000), BENCH_EVENT_SECONDS (60), BENCH_STORM_SECONDS (15), BENCH_QUIET_PATIENCE (s to wait for a quiet machine before each step).
+BENCH_WORKERS (default: cores), BENCH_EVENT_ATTENDEES (2000), BENCH_EVENT_SECONDS (60), BENCH_STORM_SECONDS (15),
+BENCH_QUIET_PATIENCE (seconds to wait for a quiet machine before each step).
 """
 
 from __future__ import annotations
