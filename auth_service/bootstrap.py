@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from auth_service.adapters.http.app import create_http_app
 from auth_service.adapters.metrics.emf import EmfAuthMetrics
 from auth_service.adapters.postgres.database import create_engine, ping
-from auth_service.adapters.postgres.repositories import PostgresUnitOfWork
+from auth_service.adapters.postgres.repositories import PostgresUnitOfWorkFactory
 from auth_service.adapters.redis.caches import (
     RedisProfileCache,
     RedisSessionAndProfileCache,
@@ -113,7 +113,7 @@ def create_app(
     )
     profile_cache = RedisProfileCache(gateway)
     deps = Dependencies(
-        uow=partial(PostgresUnitOfWork, infra.engine),
+        uow=PostgresUnitOfWorkFactory(infra.engine),
         hasher=hasher,
         tokens=JwtTokenIssuer(
             load_private_key(settings.jwt_private_key.get_secret_value()), issuer=settings.jwt_issuer,

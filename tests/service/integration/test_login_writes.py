@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.adapters.postgres.database import create_engine
-from auth_service.adapters.postgres.repositories import PostgresUnitOfWork
+from auth_service.adapters.postgres.repositories import PostgresUnitOfWork, PostgresUnitOfWorkFactory
 from auth_service.application.ports import AuditEvent, AuditEventType, RequestContext
 from auth_service.domain.model import Session, SessionPolicy, User
 from auth_service.domain.values import Email
@@ -145,3 +145,14 @@ async def test_refresh_rotation_of_an_active_session_rotates_once(engine: AsyncE
     assert again is not None and not again.rotated
     assert unknown is None
     assert (await _rows_for(settings, session.id))[1] == 2  # the presented token and exactly one successor
+
+
+async def test_the_factory_gives_autocommit_and_atomic_units_of_work(engine: AsyncEngine, settings: Settings) -> None:
+    factory = PostgresUnitOfWorkFactory(engine)
+    committed, rolled_back = await _user(engine), await _user(engine)
+    async with factory(atomic=False) as uow:  # each statement commits by itself: no commit() needed
+        await uow.users.delete(committed.id)
+    async with factory() as uow:  # atomic: leaving without commit() rolls back
+        await uow.users.delete(rolled_back.id)
+    rows = await query(settings, "SELECT id FROM users WHERE id IN (:a, :b)", a=committed.id, b=rolled_back.id)
+    assert [r.id for r in rows] == [rolled_back.id]
