@@ -8,6 +8,7 @@ password N times on the same hasher and subtracts: what remains is the per-login
 
     .venv/bin/python bench/cpu_profile.py            # totals (ms of CPU per request)
     .venv/bin/python bench/cpu_profile.py --profile  # plus a cProfile breakdown by library
+    .venv/bin/python bench/cpu_profile.py --stages   # plus event-loop CPU per login stage
 
 The breakdown counts only the event-loop thread (cProfile does not follow the hashing thread) and cProfile
 inflates Python-heavy code relative to C, so read its shares as proportions, the totals as the figures.
@@ -194,6 +195,8 @@ async def main() -> None:
     parser.add_argument("--reads", type=int, default=4000)
     parser.add_argument("--refreshes", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3, help="repeat each measurement, keep the cheapest")
+    parser.add_argument("--stages", action="store_true",
+                        help="finally, event-loop CPU per login stage (sequential logins, instrumented)")
     parser.add_argument("--background-hashing", action="store_true",
                         help="keep one argon2id verify running in another thread while me/refresh/live are measured "
                              "(what a login storm does to the loop's cache and memory bandwidth)")
@@ -259,6 +262,9 @@ async def main() -> None:
                 await measured.measure("refresh", [refresh(i % len(chains)) for i in range(args.refreshes)])
                 await measured.measure("live", [lambda: _live(app) for _ in range(args.reads)])
             stop_hashing.set()
+            if args.stages:
+                measured.results["login_stages_ms"] = await login_stages(app, emails)
+                print(json.dumps(measured.results["login_stages_ms"], indent=1), file=sys.stderr)
         report = {"background_hashing": args.background_hashing,
                   "hash_concurrency": getattr(app.state.auth_service.deps.hasher, "concurrency", None),
                   "load_average": os.getloadavg(), "results": measured.results}
@@ -278,6 +284,60 @@ def _hash_until(stop: threading.Event) -> None:
     stored = context.hash(PASSWORD)
     while not stop.is_set():
         context.verify(PASSWORD, stored)
+
+
+async def login_stages(app: Any, emails: list[str]) -> dict[str, float]:
+    """Sequential logins (one at a time, so a coroutine's thread CPU is its own), event-loop CPU per stage."""
+    from auth_service.adapters.postgres import repositories
+
+    deps = app.state.auth_service.deps
+    totals: dict[str, float] = {}
+
+    def timed(owner: Any, name: str, label: str) -> None:
+        original = getattr(owner, name)
+        is_async = asyncio.iscoroutinefunction(original)
+
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                totals[label] = totals.get(label, 0.0) + time.thread_time() - started
+
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                totals[label] = totals.get(label, 0.0) + time.thread_time() - started
+
+        setattr(owner, name, async_wrapper if is_async else sync_wrapper)
+
+    timed(deps.limiter, "check", "Redis: throttle check (EVALSHA)")
+    timed(deps.limiter, "reset_account", "Redis: reset the account's failures (DEL)")
+    timed(deps.hasher, "verify", "argon2 hand-off to the hashing thread (loop side)")
+    timed(deps.tokens, "issue", "JWT: sign the access token (Ed25519)")
+    timed(deps.metrics, "count", "metrics: EMF line")
+    timed(repositories.PostgresUserRepository, "get_by_email", "PostgreSQL: user by email (execute)")
+    timed(repositories.PostgresSessionRepository, "add_after_login",
+          "PostgreSQL: session + refresh token + audit (execute)")
+    timed(repositories.PostgresSessionRepository, "add", "PostgreSQL: session + refresh token (execute)")
+    timed(repositories.PostgresAuditLog, "record", "PostgreSQL: audit row (execute)")
+    timed(repositories.PostgresUserRepository, "lock", "PostgreSQL: user row lock (execute)")
+    timed(repositories.PostgresUnitOfWork, "__aenter__", "PostgreSQL: connection checkout (+BEGIN)")
+    timed(repositories.PostgresUnitOfWork, "__aexit__", "PostgreSQL: connection return")
+    timed(repositories.PostgresUnitOfWork, "commit", "PostgreSQL: COMMIT")
+    use_case = type(app.state.auth_service.login)
+    timed(use_case, "__call__", "Login use case, all of it")
+    started = time.thread_time()
+    for email in emails:
+        status, body = await call(app, "POST", "/auth/login",
+                                  body=json.dumps({"email": email, "password": PASSWORD}).encode())
+        assert status == 200, (status, body)
+    whole = time.thread_time() - started
+    per_login = {label: round(seconds * 1000 / len(emails), 3) for label, seconds in
+                 sorted(totals.items(), key=lambda kv: -kv[1])}
+    return {"event loop CPU per login, whole request": round(whole * 1000 / len(emails), 3), **per_login}
 
 
 async def _live(app: Asgi) -> None:

@@ -406,17 +406,23 @@ def scenarios(driver: str) -> list[tuple[str, str, Callable[[App], Load | None],
 
 # --------------------------------------------------------------------------- open-loop scenarios
 
-def run_openloop(spec: dict[str, Any]) -> dict[str, Any]:
-    """bench/openloop.py in the bench virtualenv; returns its JSON plus the load average around the run."""
+def run_openloop(spec: dict[str, Any], app: App, meter: CpuMeter) -> dict[str, Any]:
+    """bench/openloop.py in the bench virtualenv; returns its JSON plus the load average around the run and the
+    CPU seconds the app's processes used during it."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-openloop-"))
     try:
         (workdir / "spec.json").write_text(json.dumps(spec))
         load_before = os.getloadavg()
+        before = meter.sample()
         completed = subprocess.run([str(BENCH_PYTHON), str(BENCH / "openloop.py"), str(workdir / "spec.json")],
                                    capture_output=True, text=True, timeout=900)
+        after = meter.sample()
         if completed.returncode != 0:
             raise SystemExit(f"openloop.py failed:\n{completed.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+        result["cpu_cores"] = CpuMeter.cores_used(before, after)
+        result["server_cpu_seconds"] = round((after.groups.get(app.key, 0) - before.groups.get(app.key, 0))
+                                             / CLOCK_TICKS, 2)
         result["load_average_before"] = [round(x, 2) for x in load_before]
         result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         return result
@@ -434,7 +440,7 @@ def run_storms(app: App, raw: dict[str, float], meter: CpuMeter) -> dict[str, An
         results[f"{factor}x"] = run_openloop({
             "mode": "storm", "base_url": app.base_url, "rate": rate, "seconds": STORM_SECONDS,
             "emails": [seed_email(i) for i in range(SEED_USERS)], "password": PASSWORD,
-            "login_form": app.login_scenario == "login_form"})
+            "login_form": app.login_scenario == "login_form"}, app, meter)
     return results
 
 
@@ -445,7 +451,7 @@ def run_event(app: App, database_url: str, meter: CpuMeter) -> dict[str, Any]:
     wait_for_quiet(meter, patience=20)
     log(f"event: {EVENT_ATTENDEES} attendees over {EVENT_SECONDS:.0f} s from {VENUE_IP} against {app.label}")
     return run_openloop({"mode": "event", "base_url": app.base_url, "seconds": EVENT_SECONDS, "emails": emails,
-                         "password": PASSWORD, "client_ip": VENUE_IP})
+                         "password": PASSWORD, "client_ip": VENUE_IP}, app, meter)
 
 
 async def _seed_attendees(database_url: str, emails: list[str]) -> None:
@@ -568,12 +574,24 @@ def storm_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def per_attendee_ms(event: dict[str, Any]) -> float:
+    return float(event["server_cpu_seconds"]) * 1000 / max(1, event["attendees_fully_served"])
+
+
+def attendees_per_task_minute(event: dict[str, Any]) -> float:
+    """A 0.5 vCPU task supplies 0.5 CPU-seconds per second."""
+    return 0.5 * 60 * 1000 / per_attendee_ms(event) if per_attendee_ms(event) else 0.0
+
+
 def event_table(event: dict[str, Any] | None) -> list[str]:
     if not event:
         return []
     lines = ["", f"event: {event['attendees']} attendees arriving over {event['arrival_seconds']:.0f} s from one "
              f"client IP (X-Forwarded-For, TRUSTED_PROXY_COUNT=1): completed in {event['completion_seconds']} s, "
              f"{event['attendees_fully_served']} fully served; load avg before {event['load_average_before'][0]:.2f}",
+             f"service CPU: {event['server_cpu_seconds']} s = {per_attendee_ms(event):.1f} ms per attendee (login + "
+             f"profile + refresh); a 0.5 vCPU task at 100 % carries {attendees_per_task_minute(event):.0f} attendees "
+             f"a minute at that cost",
              f"{'step':<10}{'requests':>9}{'ok':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>10}{'shed rate':>11}  outcomes"]
     for name, step in event["steps"].items():
         lines.append(f"{name:<10}{step['requests']:>9}{step['ok']:>7}{fmt(step['p50_ms']):>9}{fmt(step['p95_ms']):>9}"
