@@ -59,6 +59,7 @@ EVENT_SECONDS = float(os.environ.get("BENCH_EVENT_SECONDS", "60"))
 STORM_SECONDS = float(os.environ.get("BENCH_STORM_SECONDS", "15"))
 STORM_FACTORS = (1, 2)  # offered login rate as a multiple of the raw argon2id verify rate measured in this run
 VENUE_IP = "198.51.100.77"  # every attendee behind the venue's NAT
+PLANNING_UTILISATION = 0.7  # plan tasks to run at most this busy: queueing delay grows sharply beyond it
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "1"))
 SEED_USERS = 64
 ME_CONNECTIONS = 64
@@ -591,7 +592,9 @@ def event_table(event: dict[str, Any] | None) -> list[str]:
              f"{event['attendees_fully_served']} fully served; load avg before {event['load_average_before'][0]:.2f}",
              f"service CPU: {event['server_cpu_seconds']} s = {per_attendee_ms(event):.1f} ms per attendee (login + "
              f"profile + refresh); a 0.5 vCPU task at 100 % carries {attendees_per_task_minute(event):.0f} attendees "
-             f"a minute at that cost",
+             f"a minute at that cost: {1000 / attendees_per_task_minute(event):.2f} tasks per 1,000 attendees/minute "
+             f"at 100 % CPU, {1000 / attendees_per_task_minute(event) / PLANNING_UTILISATION:.2f} at "
+             f"{PLANNING_UTILISATION:.0%}",
              f"{'step':<10}{'requests':>9}{'ok':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>10}{'shed rate':>11}  outcomes"]
     for name, step in event["steps"].items():
         lines.append(f"{name:<10}{step['requests']:>9}{step['ok']:>7}{fmt(step['p50_ms']):>9}{fmt(step['p95_ms']):>9}"
