@@ -1,7 +1,8 @@
 import asyncio
+import os
 import threading
 
-from auth_service.adapters.security.hashing import Argon2PasswordHasher, make_context
+from auth_service.adapters.security.hashing import HASH_THREAD_NICENESS, Argon2PasswordHasher, make_context
 
 
 async def test_hashes_with_argon2id_at_owasp_parameters() -> None:
@@ -39,3 +40,16 @@ async def test_hashing_runs_off_the_event_loop_in_a_bounded_pool() -> None:
     await asyncio.gather(*(hasher.hash(f"password-{i}") for i in range(6)))
     assert loop_thread not in seen
     assert all(name.startswith("argon2") for name in seen) and 1 <= len(seen) <= 2
+
+
+async def test_hashing_threads_run_nicer_than_the_event_loop() -> None:
+    """When a core is contended the scheduler prefers the event loop (health checks, cheap requests)."""
+    hasher = Argon2PasswordHasher(make_context(memory_kib=1024, time_cost=1), concurrency=1)
+    try:
+        await hasher.hash("any password at all")
+        [thread] = hasher._pool._threads
+        assert thread.native_id is not None
+        loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == loop_nice + HASH_THREAD_NICENESS
+    finally:
+        hasher.close()
