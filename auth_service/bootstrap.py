@@ -19,11 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from auth_service.adapters.http.app import create_http_app
 from auth_service.adapters.metrics.emf import EmfAuthMetrics
 from auth_service.adapters.postgres.database import create_engine, ping
-from auth_service.adapters.postgres.repositories import PostgresUnitOfWork
-from auth_service.adapters.redis.caches import RedisProfileCache, RedisSessionCache
+from auth_service.adapters.postgres.repositories import PostgresUnitOfWorkFactory
+from auth_service.adapters.redis.caches import (
+    RedisProfileCache,
+    RedisSessionAndProfileCache,
+    RedisSessionCache,
+)
 from auth_service.adapters.redis.client import RedisGateway, create_redis
 from auth_service.adapters.redis.rate_limiter import RateLimits, RedisRateLimiter
 from auth_service.adapters.security.common_passwords import ZxcvbnCommonPasswords
+from auth_service.adapters.security.cpu_budget import available_cpus, hashing_threads_per_worker
 from auth_service.adapters.security.hashing import Argon2PasswordHasher
 from auth_service.adapters.security.tokens import JwtTokenIssuer, generate_private_key_pem, load_private_key
 from auth_service.application.common import Dependencies
@@ -63,6 +68,13 @@ def ensure_signing_key(settings: Settings) -> Settings:
     pem = generate_private_key_pem()
     os.environ["JWT_PRIVATE_KEY"] = pem  # uvicorn workers started after this share the key
     return settings.model_copy(update={"jwt_private_key": SecretStr(pem)})
+
+
+def hash_concurrency(settings: Settings) -> int:
+    """HASH_CONCURRENCY when set, else sized to this worker's share of the CPUs the process really has."""
+    if settings.hash_concurrency is not None:
+        return settings.hash_concurrency
+    return hashing_threads_per_worker(available_cpus(), settings.web_concurrency)
 
 
 @dataclass
@@ -109,10 +121,14 @@ def create_app(
     clock = clock or SystemClock()
     infra = connect_infrastructure(settings)
     gateway = RedisGateway(infra.redis, settings.redis_key_prefix)
-    hasher = hasher or Argon2PasswordHasher(concurrency=settings.hash_concurrency,
+    hasher = hasher or Argon2PasswordHasher(concurrency=hash_concurrency(settings),
                                             queue_limit=settings.hash_queue_limit)
+    session_cache = RedisSessionCache(
+        gateway, clock, tombstone_ttl=settings.access_token_ttl_seconds + TOMBSTONE_MARGIN_SECONDS
+    )
+    profile_cache = RedisProfileCache(gateway)
     deps = Dependencies(
-        uow=partial(PostgresUnitOfWork, infra.engine),
+        uow=PostgresUnitOfWorkFactory(infra.engine),
         hasher=NormalizedPasswords(hasher),
         tokens=JwtTokenIssuer(
             load_private_key(settings.jwt_private_key.get_secret_value()), issuer=settings.jwt_issuer,
@@ -120,10 +136,9 @@ def create_app(
         ),
         common_passwords=common_passwords or ZxcvbnCommonPasswords(),
         limiter=RedisRateLimiter(gateway, clock, rate_limits(settings)),
-        session_cache=RedisSessionCache(
-            gateway, clock, tombstone_ttl=settings.access_token_ttl_seconds + TOMBSTONE_MARGIN_SECONDS
-        ),
-        profile_cache=RedisProfileCache(gateway),
+        session_cache=session_cache,
+        profile_cache=profile_cache,
+        session_and_profile_cache=RedisSessionAndProfileCache(gateway, session_cache, profile_cache),
         metrics=metrics or EmfAuthMetrics(settings.service_name),
         clock=clock,
         session_policy=SessionPolicy(

@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"  # noqa: S104 - the container must listen on all interfaces
     port: int = 8000
     web_concurrency: int = Field(default=1, ge=1)
-    hash_concurrency: int = Field(default=2, ge=1)
+    # argon2 threads per worker; unset: one per whole CPU of the worker's share of the CPUs the process really
+    # has (affinity mask, capped by a cgroup CPU quota), at least one.
+    hash_concurrency: int | None = Field(default=None, ge=1)
     # Password hashes queued or running per worker; past it 503 `overloaded` at once (see README).
     hash_queue_limit: int = Field(default=64, ge=1)
     log_level: str = "INFO"

@@ -7,8 +7,9 @@ each) -> seed users and tokens -> scenarios, each against both apps -> table on 
 bench/results/<timestamp>.json -> stop both apps, drop the databases, delete the Redis keys.
 
 Environment knobs: BENCH_DRIVER=auto|wrk|python (auto: wrk when installed), BENCH_DURATION (s, default 15),
-BENCH_APPS=ours,ref, BENCH_SCENARIOS=me,login,refresh,register, BENCH_WRK_THREADS (default 1),
-BENCH_WORKERS (default: cores).
+BENCH_APPS=ours,ref, BENCH_SCENARIOS=me,login,refresh,register,storm,event, BENCH_WRK_THREADS (default 1),
+BENCH_WORKERS (default: cores), BENCH_EVENT_ATTENDEES (2000), BENCH_EVENT_SECONDS (60), BENCH_STORM_SECONDS (15),
+BENCH_QUIET_PATIENCE (seconds to wait for a quiet machine before each step).
 """
 
 from __future__ import annotations
@@ -52,7 +53,13 @@ CORES = os.cpu_count() or 1
 DURATION = float(os.environ.get("BENCH_DURATION", "15"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(CORES)))
 APPS = [a for a in os.environ.get("BENCH_APPS", "ours,ref").split(",") if a]
-SCENARIOS = [s for s in os.environ.get("BENCH_SCENARIOS", "me,login,refresh,register").split(",") if s]
+SCENARIOS = [s for s in os.environ.get("BENCH_SCENARIOS", "me,login,refresh,register,storm,event").split(",") if s]
+EVENT_ATTENDEES = int(os.environ.get("BENCH_EVENT_ATTENDEES", "2000"))
+EVENT_SECONDS = float(os.environ.get("BENCH_EVENT_SECONDS", "60"))
+STORM_SECONDS = float(os.environ.get("BENCH_STORM_SECONDS", "15"))
+STORM_FACTORS = (1, 2)  # offered login rate as a multiple of the raw argon2id verify rate measured in this run
+VENUE_IP = "198.51.100.77"  # every attendee behind the venue's NAT
+PLANNING_UTILISATION = 0.7  # plan tasks to run at most this busy: queueing delay grows sharply beyond it
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "1"))
 SEED_USERS = 64
 ME_CONNECTIONS = 64
@@ -64,11 +71,12 @@ PASSWORD = "Bench-" + secrets.token_hex(6) + "-Marmalade"
 RUN_ID = uuid.uuid4().hex[:8]
 
 TARGETS = {
-    "me_throughput_ratio": 2.0,
-    "me_p99_ms": 50.0,
+    "me_throughput_ratio": 3.0,
+    "login_throughput_ratio": 1.0,
     "login_fraction_of_raw_verify": 0.95,
+    "login_p99_vs_fastapi_users": 1.0,
     "health_p99_ms_during_login": 20.0,
-    "refresh_per_core": 960.0,
+    "refresh_rps": 1000.0,
 }
 
 
@@ -146,7 +154,7 @@ class CpuMeter:
 
 def wait_for_quiet(meter: CpuMeter, limit_cores: float = 0.3, patience: float = 60.0) -> float:
     """Other people's builds on this machine skew every number: wait (bounded) until it is nearly idle."""
-    deadline = time.monotonic() + patience
+    deadline = time.monotonic() + float(os.environ.get("BENCH_QUIET_PATIENCE", patience))
     while True:
         before = meter.sample()
         time.sleep(1.0)
@@ -397,10 +405,78 @@ def scenarios(driver: str) -> list[tuple[str, str, Callable[[App], Load | None],
     ]
 
 
+# --------------------------------------------------------------------------- open-loop scenarios
+
+def run_openloop(spec: dict[str, Any], app: App, meter: CpuMeter) -> dict[str, Any]:
+    """bench/openloop.py in the bench virtualenv; returns its JSON plus the load average around the run and the
+    CPU seconds the app's processes used during it."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-openloop-"))
+    try:
+        (workdir / "spec.json").write_text(json.dumps(spec))
+        load_before = os.getloadavg()
+        before = meter.sample()
+        completed = subprocess.run([str(BENCH_PYTHON), str(BENCH / "openloop.py"), str(workdir / "spec.json")],
+                                   capture_output=True, text=True, timeout=900)
+        after = meter.sample()
+        if completed.returncode != 0:
+            raise SystemExit(f"openloop.py failed:\n{completed.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+        result["cpu_cores"] = CpuMeter.cores_used(before, after)
+        result["server_cpu_seconds"] = round((after.groups.get(app.key, 0) - before.groups.get(app.key, 0))
+                                             / CLOCK_TICKS, 2)
+        result["load_average_before"] = [round(x, 2) for x in load_before]
+        result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_storms(app: App, raw: dict[str, float], meter: CpuMeter) -> dict[str, Any]:
+    """Logins arriving at 1x and 2x the raw verify rate: accepted-login latency and how much is shed."""
+    results: dict[str, Any] = {}
+    for factor in STORM_FACTORS:
+        wait_for_quiet(meter, patience=20)
+        rate = round(raw["verify_per_s"] * factor, 1)
+        log(f"login storm at {factor}x capacity ({rate}/s, {STORM_SECONDS:.0f} s) against {app.label}")
+        results[f"{factor}x"] = run_openloop({
+            "mode": "storm", "base_url": app.base_url, "rate": rate, "seconds": STORM_SECONDS,
+            "emails": [seed_email(i) for i in range(SEED_USERS)], "password": PASSWORD,
+            "login_form": app.login_scenario == "login_form"}, app, meter)
+    return results
+
+
+def run_event(app: App, database_url: str, meter: CpuMeter) -> dict[str, Any]:
+    """EVENT_ATTENDEES seeded accounts log in over EVENT_SECONDS from one NAT address, then read and refresh."""
+    emails = [f"attendee-{RUN_ID}-{i}@example.com" for i in range(EVENT_ATTENDEES)]
+    asyncio.run(_seed_attendees(database_url, emails))
+    wait_for_quiet(meter, patience=20)
+    log(f"event: {EVENT_ATTENDEES} attendees over {EVENT_SECONDS:.0f} s from {VENUE_IP} against {app.label}")
+    return run_openloop({"mode": "event", "base_url": app.base_url, "seconds": EVENT_SECONDS, "emails": emails,
+                         "password": PASSWORD, "client_ip": VENUE_IP}, app, meter)
+
+
+async def _seed_attendees(database_url: str, emails: list[str]) -> None:
+    from auth_service.adapters.postgres.database import create_engine
+    from auth_service.settings import Settings
+    from bench.seeding import seed_users
+
+    engine = create_engine(Settings(database_url=database_url).sqlalchemy_url(), sslmode="prefer", pool_size=1)
+    try:
+        started = time.monotonic()
+        await seed_users(engine, emails, PASSWORD)
+        log(f"seeded {len(emails)} attendees in {time.monotonic() - started:.1f} s")
+    finally:
+        await engine.dispose()
+
+
 # --------------------------------------------------------------------------- report
 
 def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a and b else None
+
+
+def _verdict(target: str, measured: float | None, met: bool) -> dict[str, Any]:
+    return {"target": target, "measured": measured, "met": measured is not None and met}
 
 
 def evaluate(results: dict[str, Any], raw: dict[str, float]) -> dict[str, Any]:
@@ -408,24 +484,26 @@ def evaluate(results: dict[str, Any], raw: dict[str, float]) -> dict[str, Any]:
     verdicts: dict[str, Any] = {}
     if "me" in ours:
         r = ratio(ours["me"]["rps"], ref.get("me", {}).get("rps"))
-        verdicts["me_throughput_ratio"] = {"target": f">= {TARGETS['me_throughput_ratio']}x fastapi-users",
-                                           "measured": r, "met": r is not None and r >= TARGETS["me_throughput_ratio"]}
-        p99 = ours["me"]["p99_ms"]
-        verdicts["me_p99_ms"] = {"target": f"<= {TARGETS['me_p99_ms']} ms", "measured": p99,
-                                 "met": p99 <= TARGETS["me_p99_ms"]}
+        verdicts["me_throughput_ratio"] = _verdict(f">= {TARGETS['me_throughput_ratio']}x fastapi-users", r,
+                                                   (r or 0) >= TARGETS["me_throughput_ratio"])
     if "login" in ours:
+        r = ratio(ours["login"]["rps"], ref.get("login", {}).get("rps"))
+        verdicts["login_throughput_ratio"] = _verdict(f">= {TARGETS['login_throughput_ratio']}x fastapi-users", r,
+                                                      (r or 0) >= TARGETS["login_throughput_ratio"])
         fraction = round(ours["login"]["rps"] / raw["verify_per_s"], 3)
-        verdicts["login_fraction_of_raw_verify"] = {
-            "target": f">= {TARGETS['login_fraction_of_raw_verify']:.0%} of raw argon2id verifies/s",
-            "measured": fraction, "met": fraction >= TARGETS["login_fraction_of_raw_verify"]}
-        p99 = ours["login"]["probe"]["p99_ms"]
-        verdicts["health_p99_ms_during_login"] = {"target": f"<= {TARGETS['health_p99_ms_during_login']} ms",
-                                                  "measured": p99, "met": p99 <= TARGETS["health_p99_ms_during_login"]}
+        verdicts["login_fraction_of_raw_verify"] = _verdict(
+            f">= {TARGETS['login_fraction_of_raw_verify']:.0%} of raw argon2id verifies/s", fraction,
+            fraction >= TARGETS["login_fraction_of_raw_verify"])
+        p99 = ratio(ours["login"]["p99_ms"], ref.get("login", {}).get("p99_ms"))
+        verdicts["login_p99_vs_fastapi_users"] = _verdict("ours / fastapi-users login p99 <= 1.0", p99,
+                                                          (p99 or 99) <= TARGETS["login_p99_vs_fastapi_users"])
+        probe = ours["login"]["probe"]["p99_ms"]
+        verdicts["health_p99_ms_during_login"] = _verdict(f"<= {TARGETS['health_p99_ms_during_login']} ms", probe,
+                                                          probe <= TARGETS["health_p99_ms_during_login"])
     if "refresh" in ours:
-        per_core = round(ours["refresh"]["rps"] / CORES, 1)
-        verdicts["refresh_per_core"] = {"target": f">= {TARGETS['refresh_per_core']:.0f}/s per core "
-                                                  f"(= {TARGETS['refresh_per_core'] * CORES:.0f}/s on {CORES} cores)",
-                                        "measured": per_core, "met": per_core >= TARGETS["refresh_per_core"]}
+        rps = ours["refresh"]["rps"]
+        verdicts["refresh_rps"] = _verdict(f">= {TARGETS['refresh_rps']:.0f} req/s on {CORES} cores", rps,
+                                           rps >= TARGETS["refresh_rps"])
     return verdicts
 
 
@@ -449,6 +527,8 @@ def table(report: dict[str, Any]) -> str:
     lines.append("-" * len(lines[-1]))
     labels = {"ours": "aidlc-auth", "ref": "fastapi-users"}
     for key, title in report["scenario_titles"].items():
+        if key in ("storm", "event"):
+            continue
         for app in ("ours", "ref"):
             r = results.get(app, {}).get(key)
             if r is None:
@@ -464,6 +544,8 @@ def table(report: dict[str, Any]) -> str:
                 lines.append(f"{'  /health/live during that storm':<34}{labels[app]:<15}{p['rps']:>9.1f}"
                              f"{p['p50_ms']:>9.1f}{p['p95_ms']:>9.1f}{p['p99_ms']:>9.1f}{p['errors']:>8}")
         title = None
+    lines.extend(storm_table(results))
+    lines.extend(event_table(results.get("ours", {}).get("event")))
     lines.append("")
     lines.append("ratios (aidlc-auth / fastapi-users):")
     for key, value in report["ratios"].items():
@@ -474,6 +556,50 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"  {'met' if verdict['met'] else 'MISSED':<8}{key:<32} measured {fmt(verdict['measured'], '.3g')}"
                      f"  (target {verdict['target']})")
     return "\n".join(lines)
+
+
+def storm_table(results: dict[str, Any]) -> list[str]:
+    labels = {"ours": "aidlc-auth", "ref": "fastapi-users"}
+    rows = [(labels[app], factor, r) for app in ("ours", "ref")
+            for factor, r in results.get(app, {}).get("storm", {}).items()]
+    if not rows:
+        return []
+    lines = ["", "open-loop login storm (offered = multiple of the raw argon2id verify rate in this run):",
+             f"{'app':<15}{'offered':>9}{'/s':>8}{'accepted/s':>12}{'p50 ms':>9}{'p99 ms':>10}{'shed rate':>11}"
+             f"{'other failures':>16}  load avg"]
+    for label, factor, r in rows:
+        other = r["requests"] - r["ok"] - r["outcomes"].get("shed_503_overloaded", 0)
+        lines.append(f"{label:<15}{factor:>9}{r['offered_per_s']:>8.1f}{r['accepted_per_s']:>12.1f}"
+                     f"{fmt(r['p50_ms']):>9}{fmt(r['p99_ms']):>10}{r['shed_rate']:>11.1%}{other:>16}  "
+                     f"{r['load_average_before'][0]:.2f}")
+    return lines
+
+
+def per_attendee_ms(event: dict[str, Any]) -> float:
+    return float(event["server_cpu_seconds"]) * 1000 / max(1, event["attendees_fully_served"])
+
+
+def attendees_per_task_minute(event: dict[str, Any]) -> float:
+    """A 0.5 vCPU task supplies 0.5 CPU-seconds per second."""
+    return 0.5 * 60 * 1000 / per_attendee_ms(event) if per_attendee_ms(event) else 0.0
+
+
+def event_table(event: dict[str, Any] | None) -> list[str]:
+    if not event:
+        return []
+    lines = ["", f"event: {event['attendees']} attendees arriving over {event['arrival_seconds']:.0f} s from one "
+             f"client IP (X-Forwarded-For, TRUSTED_PROXY_COUNT=1): completed in {event['completion_seconds']} s, "
+             f"{event['attendees_fully_served']} fully served; load avg before {event['load_average_before'][0]:.2f}",
+             f"service CPU: {event['server_cpu_seconds']} s = {per_attendee_ms(event):.1f} ms per attendee (login + "
+             f"profile + refresh); a 0.5 vCPU task at 100 % carries {attendees_per_task_minute(event):.0f} attendees "
+             f"a minute at that cost: {1000 / attendees_per_task_minute(event):.2f} tasks per 1,000 attendees/minute "
+             f"at 100 % CPU, {1000 / attendees_per_task_minute(event) / PLANNING_UTILISATION:.2f} at "
+             f"{PLANNING_UTILISATION:.0%}",
+             f"{'step':<10}{'requests':>9}{'ok':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>10}{'shed rate':>11}  outcomes"]
+    for name, step in event["steps"].items():
+        lines.append(f"{name:<10}{step['requests']:>9}{step['ok']:>7}{fmt(step['p50_ms']):>9}{fmt(step['p95_ms']):>9}"
+                     f"{fmt(step['p99_ms']):>10}{step['shed_rate']:>11.1%}  {json.dumps(step['outcomes'])}")
+    return lines
 
 
 def ratios(results: dict[str, Any], raw: dict[str, float]) -> dict[str, float | None]:
@@ -552,6 +678,7 @@ def main() -> int:
                        "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(WORKERS),
                        "LOG_LEVEL": "WARNING", "LOGIN_MAX_FAILURES_PER_IP_PER_HOUR": "1000000",
                        "LOGIN_MAX_ATTEMPTS_PER_IP_PER_HOUR": "1000000", "REGISTRATION_MAX_PER_IP_PER_HOUR": "1000000",
+                       "TRUSTED_PROXY_COUNT": "1",  # the event's attendees arrive through one NAT address
                        "ENVIRONMENT": "bench"}
                 process = start_process([str(SERVICE_PYTHON), "-m", "auth_service", "serve"], env, logs / "ours.log")
                 apps["ours"] = App("ours", "aidlc-auth", f"http://127.0.0.1:{port}", process, "login_json")
@@ -590,12 +717,21 @@ def main() -> int:
                     result = run_load(app, load, meter, make_probe(app))
                     result["background_cores_before"] = round(background, 2)
                     results[app.key][key] = result
+            if "storm" in SCENARIOS:
+                raw = raw or measure_raw_argon2(meter)
+                titles["storm"] = "open-loop login storm at 1x and 2x the raw verify rate"
+                for app in apps.values():
+                    results[app.key]["storm"] = run_storms(app, raw, meter)
+            if "event" in SCENARIOS and "ours" in apps:
+                titles["event"] = f"event: {EVENT_ATTENDEES} attendees over {EVENT_SECONDS:.0f} s, one NAT IP"
+                results["ours"]["event"] = run_event(apps["ours"], urls["ours"], meter)
             raw = raw or measure_raw_argon2(meter)
             report = {
                 "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "driver": driver,
                 "machine": {"cores": CORES, "python": platform.python_version(), "platform": platform.platform(),
                             "wrk": shutil.which("wrk") is not None},
                 "workers_per_app": WORKERS, "duration_s": DURATION, "argon2_raw": raw,
+                "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
                 "connections": {"me": ME_CONNECTIONS, "login": LOGIN_CONNECTIONS, "refresh": REFRESH_CONNECTIONS,
                                 "register": REGISTER_CONNECTIONS},
                 "scenario_titles": titles, "results": results,

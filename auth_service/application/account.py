@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
 
+from auth_service.application.authentication import Authenticate
 from auth_service.application.common import (
     Dependencies,
     Principal,
@@ -81,13 +82,36 @@ class GetProfile:
             cached = await deps.profile_cache.get(principal.user_id)
         except DependencyUnavailable:
             cached = None
-        if cached is not None:
-            return cached
+        return cached if cached is not None else await self.load(principal)
+
+    async def load(self, principal: Principal) -> Profile:
+        """From PostgreSQL, then into the cache."""
+        deps = self._deps
         async with deps.uow(atomic=False) as uow:
             profile = Profile.of(await _load_user(uow, principal))
         with contextlib.suppress(DependencyUnavailable):
             await deps.profile_cache.store(profile)
         return profile
+
+
+class GetOwnProfile:
+    """GET /users/me in one Redis round trip when both caches hold their entry: the session state and the
+    profile are read together (the access token names both), then checked exactly as Authenticate does."""
+
+    def __init__(self, deps: Dependencies, authenticate: Authenticate, get_profile: GetProfile) -> None:
+        self._deps = deps
+        self._authenticate = authenticate
+        self._get_profile = get_profile
+
+    async def __call__(self, access_token: str) -> Profile:
+        deps = self._deps
+        claims = deps.tokens.verify(access_token)
+        try:
+            session_state, profile = await deps.session_and_profile_cache.get(claims.session_id, claims.user_id)
+        except DependencyUnavailable:
+            session_state, profile = None, None
+        principal = await self._authenticate.with_cached_state(claims, session_state)
+        return profile if profile is not None else await self._get_profile.load(principal)
 
 
 @dataclass(frozen=True, slots=True)

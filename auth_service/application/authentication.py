@@ -19,6 +19,8 @@ from auth_service.application.common import (
 )
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.ports import (
+    AccessClaims,
+    AuditEvent,
     AuditEventType,
     AuthEvent,
     CachedSessionState,
@@ -37,6 +39,7 @@ from auth_service.domain.model import Session, User
 from auth_service.domain.values import Email
 
 _UNPARSEABLE_EMAIL = Email("unparseable@invalid.invalid")
+_Opened = tuple[User, Session, str, datetime]  # the user, the new session, its refresh token, when
 
 
 class Login:
@@ -66,6 +69,38 @@ class Login:
         # Verified outside any transaction: logins queued for the hashing pool hold no database connection.
         matches, upgraded_hash = await deps.hasher.verify(password, user.password_hash if user else None)
 
+        opened = None
+        if user is not None and matches and upgraded_hash is None:
+            opened = await self._open_session(user, context)
+        if opened is None:  # a failure, a hash to upgrade, or the password changed while we hashed
+            opened = await self._open_session_under_lock(user, matches, upgraded_hash, password, guess, context)
+        user, session, refresh_token, now = opened
+
+        await guess.correct()
+        deps.metrics.count(AuthEvent.LOGIN_SUCCESS)
+        access = deps.tokens.issue(user.id, session.id, now)
+        return TokenPair(access.token, refresh_token, access.expires_in)
+
+    async def _open_session(self, user: User, context: RequestContext) -> _Opened | None:
+        """The common case in one database statement: the session, its refresh token and the audit row, written
+        only if the password hash we verified is still the user's. None if it no longer is."""
+        deps = self._deps
+        now = deps.clock.now()
+        session = Session.start(id=uuid4(), user_id=user.id, now=now, policy=deps.session_policy,
+                                user_agent=context.user_agent, ip=context.ip)
+        refresh_token, refresh_hash = new_refresh_token()
+        event = AuditEvent(type=AuditEventType.LOGIN_SUCCEEDED, occurred_at=now, context=context,
+                           user_id=user.id, session_id=session.id)
+        async with deps.uow(atomic=False) as uow:
+            if not await uow.sessions.add_after_login(session, refresh_hash, user.password_hash, event):
+                return None
+        return user, session, refresh_token, now
+
+    async def _open_session_under_lock(
+        self, user: User | None, matches: bool, upgraded_hash: str | None, password: str, guess: SettledGuess,
+        context: RequestContext,
+    ) -> _Opened:
+        deps = self._deps
         async with deps.uow() as uow:
             if user is not None and matches:
                 user, matches, upgraded_hash = await self._recheck_under_lock(uow, user, password, upgraded_hash)
@@ -83,11 +118,7 @@ class Login:
             await uow.sessions.add(session, refresh_hash)
             await audit(uow, AuditEventType.LOGIN_SUCCEEDED, now, context, user_id=user.id, session_id=session.id)
             await uow.commit()
-
-        await guess.correct()
-        deps.metrics.count(AuthEvent.LOGIN_SUCCESS)
-        access = deps.tokens.issue(user.id, session.id, now)
-        return TokenPair(access.token, refresh_token, access.expires_in)
+        return user, session, refresh_token, now
 
     async def _recheck_under_lock(
         self, uow: UnitOfWork, user: User, password: str, upgraded_hash: str | None
@@ -123,17 +154,14 @@ class Refresh:
     async def __call__(self, refresh_token: str, context: RequestContext) -> TokenPair:
         deps = self._deps
         presented_hash = hash_refresh_token(refresh_token)
-        async with deps.uow(atomic=False) as uow:  # two statements, the second atomic on its own
-            found = await uow.sessions.find_by_refresh_token(presented_hash)
-            if found is None:
-                raise InvalidToken()
-            session, already_rotated = found
-            now = deps.clock.now()
-            if not session.is_active(now):
-                raise InvalidToken()
-            new_token, new_hash = new_refresh_token()
-            rotated = not already_rotated and await uow.sessions.rotate_refresh_token(presented_hash, new_hash, now)
-        if not rotated:
+        new_token, new_hash = new_refresh_token()
+        now = deps.clock.now()
+        async with deps.uow(atomic=False) as uow:  # one statement, atomic on its own
+            rotation = await uow.sessions.rotate_refresh_token(presented_hash, new_hash, now)
+        if rotation is None or not rotation.session.is_active(now):
+            raise InvalidToken()
+        session = rotation.session
+        if not rotation.rotated:
             await self._end_reused_session(session, context, now)
         access = deps.tokens.issue(session.user_id, session.id, now)
         return TokenPair(access.token, new_token, access.expires_in)
@@ -163,11 +191,16 @@ class Authenticate:
     async def __call__(self, access_token: str) -> Principal:
         deps = self._deps
         claims = deps.tokens.verify(access_token)
-        now = deps.clock.now()
         try:
             cached = await deps.session_cache.get(claims.session_id)
         except DependencyUnavailable:
             cached = None
+        return await self.with_cached_state(claims, cached)
+
+    async def with_cached_state(self, claims: AccessClaims, cached: CachedSessionState | str | None) -> Principal:
+        """The check itself, given what the session cache held (None: a miss or Redis unavailable)."""
+        deps = self._deps
+        now = deps.clock.now()
         if cached == "revoked":
             raise InvalidToken()
         if isinstance(cached, CachedSessionState) and cached.user_id == claims.user_id and now < cached.active_until:

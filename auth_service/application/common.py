@@ -24,6 +24,7 @@ from auth_service.application.ports import (
     ProfileCache,
     RateLimiter,
     RequestContext,
+    SessionAndProfileCache,
     SessionCache,
     TokenIssuer,
     UnitOfWork,
@@ -47,6 +48,7 @@ class Dependencies:
     limiter: RateLimiter
     session_cache: SessionCache
     profile_cache: ProfileCache
+    session_and_profile_cache: SessionAndProfileCache
     metrics: AuthMetrics
     clock: Clock
     session_policy: SessionPolicy

@@ -46,20 +46,36 @@ class SessionRepository(Protocol):
     async def add(self, session: Session, refresh_token_hash: bytes) -> None:
         """Store a new session together with its first refresh token."""
 
+    async def add_after_login(
+        self, session: Session, refresh_token_hash: bytes, password_hash: str, event: AuditEvent
+    ) -> bool:
+        """A password login's writes as one atomic step: under the user's row lock (see UserRepository.lock),
+        and only if the user still has `password_hash`, store the session, its first refresh token and `event`.
+
+        False, writing nothing, if the account was deleted or its password changed since it was read.
+        """
+
     async def get(self, session_id: UUID) -> Session | None: ...
 
     async def list_active(self, user_id: UUID, now: datetime) -> Sequence[Session]: ...
 
     async def revoke(self, session_ids: Sequence[UUID], now: datetime, reason: str) -> None: ...
 
-    async def find_by_refresh_token(self, token_hash: bytes) -> tuple[Session, bool] | None:
-        """(the token's session, whether the token was already rotated), or None for an unknown token."""
+    async def rotate_refresh_token(
+        self, presented_hash: bytes, new_hash: bytes, now: datetime
+    ) -> RefreshTokenRotation | None:
+        """In one atomic step, if the presented token's session is active at `now` (Session.is_active) and the
+        token was not rotated yet: mark it rotated, issue its successor and mark the session used.
 
-    async def rotate_refresh_token(self, presented_hash: bytes, new_hash: bytes, now: datetime) -> bool:
-        """In one atomic step: mark the presented token rotated, issue its successor and mark the session used.
-
-        False, changing nothing, if the presented token was already rotated (possibly by a concurrent request).
+        None for an unknown token; otherwise the session as it was before, and whether this call rotated.
+        A token already rotated (possibly by a concurrent request) changes nothing.
         """
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenRotation:
+    session: Session
+    rotated: bool
 
 
 class AuditEventType(StrEnum):
@@ -218,6 +234,13 @@ class ProfileCache(Protocol):
     async def store(self, profile: Profile) -> None: ...
 
     async def forget(self, user_id: UUID) -> None: ...
+
+
+class SessionAndProfileCache(Protocol):
+    """The two caches an authenticated profile read needs, read in one round trip."""
+
+    async def get(self, session_id: UUID, user_id: UUID) -> tuple[CachedSessionState | str | None, Profile | None]:
+        """(what SessionCache.get returns for the session, what ProfileCache.get returns for the user)."""
 
 
 class AuthEvent(StrEnum):

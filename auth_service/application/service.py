@@ -8,6 +8,7 @@ from typing import Any
 from auth_service.application.account import (
     ChangePassword,
     DeleteAccount,
+    GetOwnProfile,
     GetProfile,
     ListSessions,
     RevokeSession,
@@ -27,6 +28,7 @@ class AuthService:
     logout: Logout
     logout_all: LogoutAll
     get_profile: GetProfile
+    get_own_profile: GetOwnProfile
     update_profile: UpdateProfile
     change_password: ChangePassword
     delete_account: DeleteAccount
@@ -36,9 +38,11 @@ class AuthService:
 
     @classmethod
     def build(cls, deps: Dependencies) -> AuthService:
+        authenticate, get_profile = Authenticate(deps), GetProfile(deps)
         return cls(
-            register=Register(deps), login=Login(deps), refresh=Refresh(deps), authenticate=Authenticate(deps),
-            logout=Logout(deps), logout_all=LogoutAll(deps), get_profile=GetProfile(deps),
+            register=Register(deps), login=Login(deps), refresh=Refresh(deps), authenticate=authenticate,
+            logout=Logout(deps), logout_all=LogoutAll(deps), get_profile=get_profile,
+            get_own_profile=GetOwnProfile(deps, authenticate, get_profile),
             update_profile=UpdateProfile(deps), change_password=ChangePassword(deps),
             delete_account=DeleteAccount(deps), list_sessions=ListSessions(deps),
             revoke_session=RevokeSession(deps), deps=deps,

@@ -29,8 +29,14 @@ class RedisSessionCache:
         self._tombstone_ttl = tombstone_ttl
         self._positive_ttl = positive_ttl
 
+    def key(self, session_id: UUID) -> str:
+        return self._redis.key("session", str(session_id))
+
     async def get(self, session_id: UUID) -> CachedSessionState | str | None:
-        value = await self._redis.run(lambda r: r.get(self._redis.key("session", str(session_id))))
+        return self.decode(await self._redis.run(lambda r: r.get(self.key(session_id))))
+
+    @staticmethod
+    def decode(value: str | bytes | None) -> CachedSessionState | str | None:
         if value is None:
             return None
         if value == _REVOKED:
@@ -62,8 +68,14 @@ class RedisProfileCache:
         self._redis = gateway
         self._ttl = ttl
 
+    def key(self, user_id: UUID) -> str:
+        return self._redis.key("profile", str(user_id))
+
     async def get(self, user_id: UUID) -> Profile | None:
-        raw = await self._redis.run(lambda r: r.get(self._redis.key("profile", str(user_id))))
+        return self.decode(await self._redis.run(lambda r: r.get(self.key(user_id))))
+
+    @staticmethod
+    def decode(raw: str | bytes | None) -> Profile | None:
         if raw is None:
             return None
         data = json.loads(raw)
@@ -84,3 +96,17 @@ class RedisProfileCache:
 
     async def forget(self, user_id: UUID) -> None:
         await self._redis.run(lambda r: r.delete(self._redis.key("profile", str(user_id))))
+
+
+class RedisSessionAndProfileCache:
+    """Both entries with one MGET (the deployment's Redis is a single shard, so any two keys can go together)."""
+
+    def __init__(self, gateway: RedisGateway, sessions: RedisSessionCache, profiles: RedisProfileCache) -> None:
+        self._redis = gateway
+        self._sessions = sessions
+        self._profiles = profiles
+
+    async def get(self, session_id: UUID, user_id: UUID) -> tuple[CachedSessionState | str | None, Profile | None]:
+        keys = [self._sessions.key(session_id), self._profiles.key(user_id)]
+        session_value, profile_value = await self._redis.run(lambda r: r.mget(keys))
+        return self._sessions.decode(session_value), self._profiles.decode(profile_value)

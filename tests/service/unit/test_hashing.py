@@ -1,10 +1,11 @@
 import asyncio
 import contextlib
+import os
 import threading
 
 import pytest
 
-from auth_service.adapters.security.hashing import Argon2PasswordHasher, make_context
+from auth_service.adapters.security.hashing import HASH_THREAD_NICENESS, Argon2PasswordHasher, make_context
 from auth_service.application.errors import Overloaded
 from tests.service.hashers import BlockingContext
 
@@ -65,3 +66,16 @@ async def test_the_queue_bound_counts_queued_and_running_jobs_and_a_cancelled_jo
     hasher.close()
     assert context.started["queued, then abandoned"] == 0  # dropped before it started
     assert context.started["admitted in its place"] == 1
+
+
+async def test_hashing_threads_run_nicer_than_the_event_loop() -> None:
+    """When a core is contended the scheduler prefers the event loop (health checks, cheap requests)."""
+    hasher = Argon2PasswordHasher(make_context(memory_kib=1024, time_cost=1), concurrency=1)
+    try:
+        await hasher.hash("any password at all")
+        [thread] = hasher._pool._threads
+        assert thread.native_id is not None
+        loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == loop_nice + HASH_THREAD_NICENESS
+    finally:
+        hasher.close()
