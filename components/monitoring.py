@@ -1,6 +1,6 @@
 """CloudWatch dashboard and alarms for one stack.
 
-Alarms have no actions: the user chose no notifications (no SNS). They still change state, show on the
+Alarms have no actions: by design there are no notifications (no SNS). They still change state, show on the
 dashboard's alarm widget and in the CloudWatch console, which is what an operator watches during the event.
 Each alarm says what missing data means for it (`treat_missing_data`), because "no data" means different
 things: no traffic (fine) versus a database that stopped reporting (not fine).
@@ -386,7 +386,7 @@ def _alarm(resource_name: str, spec: AlarmSpec, opts: pulumi.ResourceOptions) ->
         comparison_operator=spec.comparison,
         threshold=spec.threshold,
         treat_missing_data=spec.treat_missing_data,
-        actions_enabled=False,  # no SNS by the user's choice; state changes are visible on the dashboard
+        actions_enabled=False,  # no SNS, by design; state changes are visible on the dashboard
         opts=opts,
     )
 

@@ -5,7 +5,7 @@ list means compliant. Properties are camelCase as Pulumi sends them to both a po
 monitor. Nothing here imports pulumi or pulumi_policy, so the same code runs in the pack (props are
 read-only proxies) and in tests (props are dicts from the recording mocks).
 
-Alarms without actions are compliant on purpose: the user chose no notifications, so no rule asks for them.
+Alarms without actions are compliant on purpose: by design there are no notifications, so no rule asks for them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ Props = Mapping[str, Any]
 Check = Callable[[str, Props], list[str]]
 
 WORLD_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
-WORLD_OPEN_PORT = 80  # the ALB's HTTP listener: the user chose no TLS and no domain
+WORLD_OPEN_PORT = 80  # the ALB's HTTP listener: by design, no TLS and no domain
 SECRET_ENV_NAME = re.compile(
     r"(^|_)(PASSWORD|PASSWD|SECRET|SECRET_KEY|PRIVATE_KEY|API_KEY|ACCESS_KEY|AUTH_TOKEN|TOKEN|CREDENTIALS?)$"
 )

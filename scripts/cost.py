@@ -240,7 +240,7 @@ def report(items: Sequence[LineItem], plan: Mapping[str, Any], assumptions: Assu
         lines.append(f"  {component:<12} {usd:>8.2f}")
     total = sum(item.usd for item in items)
     lines += [f"  {'TOTAL':<12} {total:>8.2f} USD/month", ""]
-    lines.append("deployment plan's estimates (../shared/deployment-plan.ko.md):")
+    lines.append("deployment plan's estimates:")
     for env in ("dev", "prod"):
         parts = ", ".join(f"{k} ~${v}" for k, v in plan[env].items() if k != "total")
         lines.append(f"  {env:<5} ~${plan[env]['total']}/month ({parts})")

@@ -35,7 +35,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
-# How a secret input arrives in Mocks.new_resource (see ../shared/notes/pulumi-offline.md).
+# How a secret input arrives in Mocks.new_resource: wrapped with Pulumi's secret signature.
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
 SECRET = "aws:secretsmanager/secret:Secret"

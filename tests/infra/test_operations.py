@@ -1,4 +1,4 @@
-"""Issue 4 wiring in the real program: alarms, dashboard and scaling point at this stack's own resources."""
+"""Operations wiring in the real program: alarms, dashboard and scaling point at this stack's own resources."""
 
 from __future__ import annotations
 
