@@ -138,37 +138,32 @@ class RedisRateLimiter:
         return throttled or ticket
 
     async def record_failed_guess(self, ticket: GuessTicket) -> None:
-        now = self._clock.now().timestamp()
-
-        async def convert(r: Redis) -> None:
-            async with r.pipeline(transaction=True) as pipe:
-                for scope in self._scopes(ticket):
-                    pipe.zrem(scope.in_flight, ticket.id)
-                    pipe.zadd(scope.failures, {ticket.id: now})
-                    pipe.expire(scope.failures, WINDOW_SECONDS)
-                await pipe.execute()
-
-        await self._redis.run(convert)
+        await self._settle(ticket, failed_at=self._clock.now().timestamp())
 
     async def record_correct_guess(self, ticket: GuessTicket) -> None:
-        async def release_and_clear(r: Redis) -> None:
+        await self._settle(ticket, clear_failures=True)
+
+    async def release_guess(self, ticket: GuessTicket) -> None:
+        await self._settle(ticket)
+
+    async def _settle(
+        self, ticket: GuessTicket, *, failed_at: float | None = None, clear_failures: bool = False
+    ) -> None:
+        """Take the guess out of every in-flight set, in one transaction; a failed guess is recorded as a failure,
+        a correct one clears the failures of the scopes that forget them on success."""
+
+        async def settle(r: Redis) -> None:
             async with r.pipeline(transaction=True) as pipe:
                 for scope in self._scopes(ticket):
                     pipe.zrem(scope.in_flight, ticket.id)
-                    if scope.clears_on_success:
+                    if failed_at is not None:
+                        pipe.zadd(scope.failures, {ticket.id: failed_at})
+                        pipe.expire(scope.failures, WINDOW_SECONDS)
+                    if clear_failures and scope.clears_on_success:
                         pipe.delete(scope.failures)
                 await pipe.execute()
 
-        await self._redis.run(release_and_clear)
-
-    async def release_guess(self, ticket: GuessTicket) -> None:
-        async def release(r: Redis) -> None:
-            async with r.pipeline(transaction=True) as pipe:
-                for scope in self._scopes(ticket):
-                    pipe.zrem(scope.in_flight, ticket.id)
-                await pipe.execute()
-
-        await self._redis.run(release)
+        await self._redis.run(settle)
 
     async def admit_registration(self, source: str | None) -> RetryAfter | None:
         if not source:
