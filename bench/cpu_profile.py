@@ -317,6 +317,8 @@ async def login_stages(app: Any, emails: list[str]) -> dict[str, float]:
 
     timed(deps.limiter, "check", "Redis: throttle check (EVALSHA)")
     timed(deps.limiter, "reset_account", "Redis: reset the account's failures (DEL)")
+    timed(deps.limiter, "reserve_guess", "Redis: throttle check + reservation (EVALSHA)")
+    timed(deps.limiter, "record_correct_guess", "Redis: release the reservation, clear the account's failures")
     timed(deps.hasher, "verify", "argon2 hand-off to the hashing thread (loop side)")
     timed(deps.tokens, "issue", "JWT: sign the access token (Ed25519)")
     timed(deps.metrics, "count", "metrics: EMF line")
