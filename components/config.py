@@ -173,7 +173,7 @@ def load_config() -> StackConfig:
     stack = pulumi.get_stack()
     config = pulumi.Config()
     _refuse_ci_identity_settings(config)
-    region = pulumi.Config("aws").get("region") or ComputeSettings.region
+    region = _text(pulumi.Config("aws"), "region", ComputeSettings.region)
     return StackConfig(
         name=_name_prefix(config, stack),
         network=read_network_settings(config),
@@ -289,9 +289,7 @@ def read_alarm_thresholds(config: pulumi.Config) -> AlarmThresholds:
         rds_connections=_float(config, "alarmRdsConnections", d.rds_connections),
         redis_cpu_percent=_float(config, "alarmRedisCpuPercent", d.redis_cpu_percent),
         redis_memory_percent=_float(config, "alarmRedisMemoryPercent", d.redis_memory_percent),
-        login_failures_per_5_minutes=_float(
-            config, "alarmLoginFailuresPer5Minutes", d.login_failures_per_5_minutes
-        ),
+        login_failures_per_5_minutes=_float(config, "alarmLoginFailuresPer5Minutes", d.login_failures_per_5_minutes),
     )
 
 
