@@ -13,20 +13,18 @@ import pulumi_aws as aws
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's `components` package
 
-from components.config import guard_stack_file
-from components.github_oidc import GithubOidc, GithubOidcArgs, GithubOidcSettings
+from components.config import guard_stack_file, load_ci_identity_config
+from components.github_oidc import GithubOidc, GithubOidcArgs
 
 guard_stack_file(Path(__file__).parent)
-config = pulumi.Config()
-name_prefix = config.get("namePrefix") or f"auth-{pulumi.get_stack()}"  # the main stack's prefix
-region = pulumi.Config("aws").require("region")
+config = load_ci_identity_config()
 identity = GithubOidc(
-    f"{name_prefix}-github",
+    f"{config.name_prefix}-github",
     GithubOidcArgs(
-        name_prefix=name_prefix,
-        settings=GithubOidcSettings.from_config(config),
+        name_prefix=config.name_prefix,
+        settings=config.github,
         account_id=aws.get_caller_identity_output().account_id,
-        region=region,
+        region=config.region,
     ),
 )
 

@@ -8,7 +8,6 @@ burst at the event adds tasks quickly and a short lull does not flap them away.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_aws as aws
@@ -19,70 +18,16 @@ from pulumi_aws.appautoscaling import (
     PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs as PredefinedMetric,
 )
 
-if TYPE_CHECKING:
-    from components.compute import Compute
+from components.config import ScalingSettings
 
 
 @dataclass(frozen=True)
-class ScalingSettings:
-    min_tasks: int = 2  # one per AZ, the same as the service's desired count
-    max_tasks: int = 6
-    cpu_target_percent: float = 60.0
-    memory_target_percent: float = 75.0
-    requests_per_target_per_minute: float = 600.0  # ~10 req/s per 0.5 vCPU task (argon2 logins are CPU-bound)
-    scale_out_cooldown_seconds: int = 60
-    scale_in_cooldown_seconds: int = 300
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.min_tasks <= self.max_tasks:
-            raise ValueError(f"need 1 <= min_tasks <= max_tasks, got {self.min_tasks}..{self.max_tasks}")
-
-    @classmethod
-    def from_config(cls, config: pulumi.Config) -> ScalingSettings:
-        """`scalingMinTasks`, `scalingMaxTasks`, `scalingCpuTargetPercent`, ...; unset keys keep defaults."""
-        d = cls()
-        return cls(
-            min_tasks=_int(config, "scalingMinTasks", d.min_tasks),
-            max_tasks=_int(config, "scalingMaxTasks", d.max_tasks),
-            cpu_target_percent=_float(config, "scalingCpuTargetPercent", d.cpu_target_percent),
-            memory_target_percent=_float(config, "scalingMemoryTargetPercent", d.memory_target_percent),
-            requests_per_target_per_minute=_float(
-                config, "scalingRequestsPerTargetPerMinute", d.requests_per_target_per_minute
-            ),
-            scale_out_cooldown_seconds=_int(config, "scalingScaleOutCooldownSeconds",
-                                            d.scale_out_cooldown_seconds),
-            scale_in_cooldown_seconds=_int(config, "scalingScaleInCooldownSeconds",
-                                           d.scale_in_cooldown_seconds),
-        )
-
-
-def _int(config: pulumi.Config, key: str, default: int) -> int:
-    value = config.get_int(key)
-    return default if value is None else value
-
-
-def _float(config: pulumi.Config, key: str, default: float) -> float:
-    value = config.get_float(key)
-    return default if value is None else value
-
-
-@dataclass
 class AutoScalingArgs:
     cluster_name: pulumi.Input[str]
     ecs_service_name: pulumi.Input[str]
     alb_arn_suffix: pulumi.Input[str]
     target_group_arn_suffix: pulumi.Input[str]
     settings: ScalingSettings = field(default_factory=ScalingSettings)
-
-    @classmethod
-    def for_service(cls, compute: Compute, settings: ScalingSettings) -> AutoScalingArgs:
-        return cls(
-            cluster_name=compute.cluster_name,
-            ecs_service_name=compute.service_name,
-            alb_arn_suffix=compute.alb_arn_suffix,
-            target_group_arn_suffix=compute.target_group_arn_suffix,
-            settings=settings,
-        )
 
 
 class AutoScaling(pulumi.ComponentResource):

@@ -6,6 +6,7 @@ The task definition follows docs/container-contract.md exactly (tests/infra/test
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,8 +15,7 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 from components.config import APP_PORT, DB_PORT, REDIS_PORT, ComputeSettings
-from components.data import Data
-from components.network import Network
+from components.data import ServiceSecretArns
 
 RDS_CA_BUNDLE_PATH = "/etc/ssl/rds/global-bundle.pem"  # where auth_service/Dockerfile puts it
 CONTAINER_NAME = "auth"
@@ -29,9 +29,20 @@ ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
 @dataclass(frozen=True)
 class ComputeArgs:
     settings: ComputeSettings
-    network: Network
-    data: Data
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: Sequence[pulumi.Input[str]]  # the load balancer's
+    private_subnet_ids: Sequence[pulumi.Input[str]]  # the tasks'
+    alb_security_group_id: pulumi.Input[str]
+    ecs_security_group_id: pulumi.Input[str]
+    db_address: pulumi.Input[str]
+    db_name: pulumi.Input[str]
+    db_user: pulumi.Input[str]
+    redis_host: pulumi.Input[str]
+    secret_arns: ServiceSecretArns
     permissions_boundary_arn: pulumi.Input[str]  # every role this stack creates carries it (docs/infra.md)
+    # Creation order that no input carries (docs/infra.md, "Creation order"):
+    after_internet_gateway: Sequence[pulumi.Resource]  # an internet-facing load balancer needs it attached
+    after_private_egress: Sequence[pulumi.Resource]  # tasks reach ECR and Secrets Manager only through the NAT
 
 
 class Compute(pulumi.ComponentResource):
@@ -50,7 +61,7 @@ class Compute(pulumi.ComponentResource):
         super().__init__("aidlc:compute:Compute", name, None, opts)
         self._name = name
         self._child = pulumi.ResourceOptions(parent=self)
-        settings, network, data = args.settings, args.network, args.data
+        settings = args.settings
 
         self.repository, self.image = self._image(settings)
         self.cluster = aws.ecs.Cluster(
@@ -65,14 +76,14 @@ class Compute(pulumi.ComponentResource):
             opts=self._child,
         )
         boundary = args.permissions_boundary_arn
-        self.execution_role, execution_policy = self._execution_role(data, boundary)
+        self.execution_role, execution_policy = self._execution_role(args.secret_arns, boundary)
         self.task_role = self._role("task", "Runs the service; no AWS permissions of its own", boundary)
-        self.task_definition = self._task_definition(settings, data)
-        self.load_balancer, self.target_group, listener = self._load_balancer(network)
+        self.task_definition = self._task_definition(args)
+        self.load_balancer, self.target_group, listener = self._load_balancer(args)
         # Nothing in the service's inputs says that its tasks need a way out to ECR and Secrets Manager, a role
         # that may read the secrets, or a listener sending them traffic; without these edges Pulumi would start
         # the service in parallel with them on the first deploy.
-        self.service = self._service(settings, network, [*network.private_egress, execution_policy, listener])
+        self.service = self._service(args, [*args.after_private_egress, execution_policy, listener])
 
         self.service_url = self.load_balancer.dns_name.apply(lambda dns: f"http://{dns}")
         self.ecr_repository_url = self.repository.repository_url
@@ -145,29 +156,32 @@ class Compute(pulumi.ComponentResource):
         )
 
     def _execution_role(
-        self, data: Data, permissions_boundary: pulumi.Input[str]
+        self, secret_arns: ServiceSecretArns, permissions_boundary: pulumi.Input[str]
     ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
         role = self._role("execution", "Pulls the image, writes logs, reads this stack's secrets", permissions_boundary)
         policy = pulumi.Output.all(
             repository_arn=self.repository.arn,
             log_group_arn=self.log_group.arn,
-            secret_arns=pulumi.Output.all(*data.secret_arns.all()),
+            secret_arns=pulumi.Output.all(*secret_arns.all()),
         ).apply(lambda arns: json.dumps(_execution_policy(**arns)))
         role_policy = aws.iam.RolePolicy(f"{self._name}-execution", role=role.id, policy=policy, opts=self._child)
         return role, role_policy
 
     # --- task definition ----------------------------------------------------------------------
 
-    def _task_definition(self, settings: ComputeSettings, data: Data) -> aws.ecs.TaskDefinition:
+    def _task_definition(self, args: ComputeArgs) -> aws.ecs.TaskDefinition:
+        settings = args.settings
         container = pulumi.Output.all(
             image=self.image.repo_digest,
-            db_host=data.db_address,
-            redis_host=data.redis_primary_endpoint,
+            db_host=args.db_address,
+            db_name=args.db_name,
+            db_user=args.db_user,
+            redis_host=args.redis_host,
             log_group=self.log_group.name,
-            db_password_arn=data.secret_arns.db_password,
-            redis_auth_token_arn=data.secret_arns.redis_auth_token,
-            jwt_private_key_arn=data.secret_arns.jwt_private_key,
-        ).apply(lambda values: json.dumps([_container_definition(settings, data, **values)]))
+            db_password_arn=args.secret_arns.db_password,
+            redis_auth_token_arn=args.secret_arns.redis_auth_token,
+            jwt_private_key_arn=args.secret_arns.jwt_private_key,
+        ).apply(lambda values: json.dumps([_container_definition(settings, **values)]))
         return aws.ecs.TaskDefinition(
             f"{self._name}-task",
             family=self._name,
@@ -186,24 +200,23 @@ class Compute(pulumi.ComponentResource):
 
     # --- load balancer and service ------------------------------------------------------------
 
-    def _load_balancer(
-        self, network: Network
-    ) -> tuple[aws.lb.LoadBalancer, aws.lb.TargetGroup, aws.lb.Listener]:
+    def _load_balancer(self, args: ComputeArgs) -> tuple[aws.lb.LoadBalancer, aws.lb.TargetGroup, aws.lb.Listener]:
         load_balancer = aws.lb.LoadBalancer(
             f"{self._name}-alb",
             load_balancer_type="application",
             internal=False,
-            subnets=network.public_subnet_ids,
-            security_groups=[network.alb_security_group.id],
+            subnets=args.public_subnet_ids,
+            security_groups=[args.alb_security_group_id],
             drop_invalid_header_fields=True,
-            opts=pulumi.ResourceOptions.merge(self._child, network.after_internet_gateway),
+            # Public addresses need the VPC's internet gateway attached (`Gateway.NotAttached`).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after_internet_gateway)),
         )
         target_group = aws.lb.TargetGroup(
             f"{self._name}-tg",
             port=APP_PORT,
             protocol="HTTP",
             target_type="ip",
-            vpc_id=network.vpc_id,
+            vpc_id=args.vpc_id,
             deregistration_delay=30,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
                 path=TARGET_HEALTH_PATH,
@@ -227,9 +240,8 @@ class Compute(pulumi.ComponentResource):
         )
         return load_balancer, target_group, listener
 
-    def _service(
-        self, settings: ComputeSettings, network: Network, prerequisites: list[pulumi.Resource]
-    ) -> aws.ecs.Service:
+    def _service(self, args: ComputeArgs, prerequisites: list[pulumi.Resource]) -> aws.ecs.Service:
+        settings = args.settings
         return aws.ecs.Service(
             f"{self._name}-service",
             cluster=self.cluster.arn,
@@ -237,8 +249,8 @@ class Compute(pulumi.ComponentResource):
             launch_type="FARGATE",
             desired_count=settings.desired_count,
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
-                subnets=network.private_subnet_ids,
-                security_groups=[network.ecs_security_group.id],
+                subnets=args.private_subnet_ids,
+                security_groups=[args.ecs_security_group_id],
                 assign_public_ip=False,
             ),
             load_balancers=[
@@ -305,10 +317,11 @@ def _execution_policy(repository_arn: str, log_group_arn: str, secret_arns: list
 
 def _container_definition(
     settings: ComputeSettings,
-    data: Data,
     *,
     image: str,
     db_host: str,
+    db_name: str,
+    db_user: str,
     redis_host: str,
     log_group: str,
     db_password_arn: str,
@@ -318,8 +331,8 @@ def _container_definition(
     environment = {
         "DB_HOST": db_host,
         "DB_PORT": str(DB_PORT),
-        "DB_NAME": data.db_name,
-        "DB_USER": data.db_user,
+        "DB_NAME": db_name,
+        "DB_USER": db_user,
         # Verify RDS's certificate and host name against the CA bundle the image carries (auth_service/Dockerfile).
         "DB_SSLMODE": "verify-full",
         "DB_SSLROOTCERT": RDS_CA_BUNDLE_PATH,

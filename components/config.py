@@ -1,4 +1,8 @@
-"""Stack settings, read once from Pulumi config into a typed object.
+"""Settings of both programs, read once from Pulumi config into typed, frozen dataclasses.
+
+The bottom layer of `components/`: every component imports its settings from here and this module imports no
+component, so the settings, their defaults and the config keys that set them are in one place, read one way
+(the typed getters at the end of the reading section).
 
 Every setting has a staging default, so `pulumi up` needs no `pulumi config set`. Pulumi.staging.yaml
 repeats the non-secret defaults so a reviewer sees them; a prod stack overrides a few of them
@@ -19,13 +23,10 @@ import pulumi
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_monitor
 
-from components import github_oidc
-from components.autoscaling import ScalingSettings
-from components.monitoring import AlarmThresholds
-
 APP_PORT = 8000  # docs/container-contract.md
 DB_PORT = 5432
 REDIS_PORT = 6379
+GIB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,38 @@ class ComputeSettings:
 
 
 @dataclass(frozen=True)
+class ScalingSettings:
+    min_tasks: int = 2  # one per AZ, the same as the service's desired count
+    max_tasks: int = 6
+    cpu_target_percent: float = 60.0
+    memory_target_percent: float = 75.0
+    requests_per_target_per_minute: float = 600.0  # ~10 req/s per 0.5 vCPU task (argon2 logins are CPU-bound)
+    scale_out_cooldown_seconds: int = 60
+    scale_in_cooldown_seconds: int = 300
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_tasks <= self.max_tasks:
+            raise ValueError(f"need 1 <= min_tasks <= max_tasks, got {self.min_tasks}..{self.max_tasks}")
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    """Alarm thresholds; staging defaults sized for db.t4g.micro / cache.t4g.micro / 0.5 vCPU tasks."""
+
+    ecs_cpu_percent: float = 80.0
+    ecs_memory_percent: float = 80.0
+    alb_5xx_per_minute: float = 5.0
+    target_p95_seconds: float = 1.0
+    unhealthy_hosts: float = 1.0
+    rds_cpu_percent: float = 80.0
+    rds_free_storage_bytes: float = 2.0 * GIB  # 10 % of the 20 GiB gp3 volume
+    rds_connections: float = 80.0  # db.t4g.micro allows roughly 110 connections
+    redis_cpu_percent: float = 80.0
+    redis_memory_percent: float = 80.0
+    login_failures_per_5_minutes: float = 50.0
+
+
+@dataclass(frozen=True)
 class StackConfig:
     name: str  # prefix of every resource name, e.g. "auth-staging"
     network: NetworkSettings
@@ -100,24 +133,75 @@ class StackConfig:
     alarms: AlarmThresholds
 
 
+@dataclass(frozen=True)
+class GithubOidcSettings:
+    repository: str  # "owner/name"
+    deploy_environment: str = "staging"
+    existing_provider_arn: str | None = None  # an account has one provider per URL: reuse it if it exists
+
+    def __post_init__(self) -> None:
+        owner, _, repo = self.repository.partition("/")
+        if not (owner and repo and "/" not in repo and "*" not in self.repository):
+            raise ValueError(
+                f"githubRepository must be 'owner/name', got {self.repository!r}"
+                " (pulumi config set githubRepository <owner>/<name>, then commit the stack file)"
+            )
+
+    @property
+    def pull_request_subject(self) -> str:
+        return f"repo:{self.repository}:pull_request"
+
+    @property
+    def deploy_subject(self) -> str:
+        return f"repo:{self.repository}:environment:{self.deploy_environment}"
+
+
+@dataclass(frozen=True)
+class CiIdentityConfig:
+    """Settings of the bootstrap program (bootstrap/): the CI identity of one main stack."""
+
+    name_prefix: str  # the main stack's prefix, e.g. "auth-staging"
+    region: str
+    github: GithubOidcSettings
+
+
+# --- reading ---------------------------------------------------------------------------------------------------
+
+
 def load_config() -> StackConfig:
-    """Read the project's config once; anything unset keeps its staging default."""
+    """Read the main stack's config once; anything unset keeps its staging default."""
     stack = pulumi.get_stack()
     config = pulumi.Config()
     _refuse_ci_identity_settings(config)
-    region = pulumi.Config("aws").get("region") or ComputeSettings.region
+    region = _text(pulumi.Config("aws"), "region", ComputeSettings.region)
     return StackConfig(
-        name=config.get("namePrefix") or f"auth-{stack}",
-        network=_network_settings(config),
-        data=_data_settings(config),
-        compute=_compute_settings(config, stack, region),
-        scaling=ScalingSettings.from_config(config),
-        alarms=AlarmThresholds.from_config(config),
+        name=_name_prefix(config, stack),
+        network=read_network_settings(config),
+        data=read_data_settings(config),
+        compute=read_compute_settings(config, stack, region),
+        scaling=read_scaling_settings(config),
+        alarms=read_alarm_thresholds(config),
     )
 
 
+def load_ci_identity_config() -> CiIdentityConfig:
+    """Read the bootstrap program's config; it refuses to run without `githubRepository`."""
+    config = pulumi.Config()
+    return CiIdentityConfig(
+        name_prefix=_name_prefix(config, pulumi.get_stack()),
+        region=pulumi.Config("aws").require("region"),
+        github=read_github_oidc_settings(config),
+    )
+
+
+def _name_prefix(config: pulumi.Config, stack: str) -> str:
+    return _text(config, "namePrefix", f"auth-{stack}")
+
+
+# Config keys of the CI identity, read by the bootstrap program only.
+GITHUB_OIDC_KEYS = ("githubRepository", "githubDeployEnvironment", "githubOidcProviderArn")
 # Keys of the CI identity in earlier versions of this stack; it now lives in the bootstrap program.
-_MOVED_TO_BOOTSTRAP = ("githubOidcEnabled", "githubDeployBranch", *github_oidc.CONFIG_KEYS)
+_MOVED_TO_BOOTSTRAP = ("githubOidcEnabled", "githubDeployBranch", *GITHUB_OIDC_KEYS)
 
 
 def _refuse_ci_identity_settings(config: pulumi.Config) -> None:
@@ -130,18 +214,18 @@ def _refuse_ci_identity_settings(config: pulumi.Config) -> None:
         )
 
 
-def _network_settings(config: pulumi.Config) -> NetworkSettings:
-    defaults = NetworkSettings()
+def read_network_settings(config: pulumi.Config) -> NetworkSettings:
+    d = NetworkSettings()
     return NetworkSettings(
-        vpc_cidr=config.get("vpcCidr") or defaults.vpc_cidr,
-        nat_gateway_per_az=_bool(config, "natGatewayPerAz", defaults.nat_gateway_per_az),
+        vpc_cidr=_text(config, "vpcCidr", d.vpc_cidr),
+        nat_gateway_per_az=_bool(config, "natGatewayPerAz", d.nat_gateway_per_az),
     )
 
 
-def _data_settings(config: pulumi.Config) -> DataSettings:
+def read_data_settings(config: pulumi.Config) -> DataSettings:
     d = DataSettings()
     return DataSettings(
-        db_instance_class=config.get("dbInstanceClass") or d.db_instance_class,
+        db_instance_class=_text(config, "dbInstanceClass", d.db_instance_class),
         db_allocated_storage_gib=_int(config, "dbAllocatedStorageGib", d.db_allocated_storage_gib),
         db_max_allocated_storage_gib=_int(config, "dbMaxAllocatedStorageGib", d.db_max_allocated_storage_gib),
         log_retention_days=_int(config, "logRetentionDays", d.log_retention_days),
@@ -149,7 +233,7 @@ def _data_settings(config: pulumi.Config) -> DataSettings:
         db_backup_retention_days=_int(config, "dbBackupRetentionDays", d.db_backup_retention_days),
         db_multi_az=_bool(config, "dbMultiAz", d.db_multi_az),
         db_deletion_protection=_bool(config, "dbDeletionProtection", d.db_deletion_protection),
-        cache_node_type=config.get("cacheNodeType") or d.cache_node_type,
+        cache_node_type=_text(config, "cacheNodeType", d.cache_node_type),
         cache_node_count=_int(config, "cacheNodeCount", d.cache_node_count),
         secret_recovery_window_days=_int(config, "secretRecoveryWindowDays", d.secret_recovery_window_days),
         db_password=config.get_secret("dbPassword"),
@@ -158,16 +242,16 @@ def _data_settings(config: pulumi.Config) -> DataSettings:
     )
 
 
-def _compute_settings(config: pulumi.Config, stack: str, region: str) -> ComputeSettings:
+def read_compute_settings(config: pulumi.Config, stack: str, region: str) -> ComputeSettings:
     d = ComputeSettings()
     return ComputeSettings(
         region=region,
         environment=stack,
-        service_name=config.get("serviceName") or f"aidlc-auth-{stack}",
-        jwt_issuer=config.get("jwtIssuer") or f"aidlc-auth-{stack}",
-        jwt_audience=config.get("jwtAudience") or d.jwt_audience,
+        service_name=_text(config, "serviceName", f"aidlc-auth-{stack}"),
+        jwt_issuer=_text(config, "jwtIssuer", f"aidlc-auth-{stack}"),
+        jwt_audience=_text(config, "jwtAudience", d.jwt_audience),
         access_token_ttl_seconds=_int(config, "accessTokenTtlSeconds", d.access_token_ttl_seconds),
-        log_level=config.get("logLevel") or d.log_level,
+        log_level=_text(config, "logLevel", d.log_level),
         task_cpu=_int(config, "taskCpu", d.task_cpu),
         task_memory=_int(config, "taskMemory", d.task_memory),
         desired_count=_int(config, "desiredCount", d.desired_count),
@@ -177,14 +261,70 @@ def _compute_settings(config: pulumi.Config, stack: str, region: str) -> Compute
     )
 
 
+def read_scaling_settings(config: pulumi.Config) -> ScalingSettings:
+    d = ScalingSettings()
+    return ScalingSettings(
+        min_tasks=_int(config, "scalingMinTasks", d.min_tasks),
+        max_tasks=_int(config, "scalingMaxTasks", d.max_tasks),
+        cpu_target_percent=_float(config, "scalingCpuTargetPercent", d.cpu_target_percent),
+        memory_target_percent=_float(config, "scalingMemoryTargetPercent", d.memory_target_percent),
+        requests_per_target_per_minute=_float(
+            config, "scalingRequestsPerTargetPerMinute", d.requests_per_target_per_minute
+        ),
+        scale_out_cooldown_seconds=_int(config, "scalingScaleOutCooldownSeconds", d.scale_out_cooldown_seconds),
+        scale_in_cooldown_seconds=_int(config, "scalingScaleInCooldownSeconds", d.scale_in_cooldown_seconds),
+    )
+
+
+def read_alarm_thresholds(config: pulumi.Config) -> AlarmThresholds:
+    d = AlarmThresholds()
+    return AlarmThresholds(
+        ecs_cpu_percent=_float(config, "alarmEcsCpuPercent", d.ecs_cpu_percent),
+        ecs_memory_percent=_float(config, "alarmEcsMemoryPercent", d.ecs_memory_percent),
+        alb_5xx_per_minute=_float(config, "alarmAlb5xxPerMinute", d.alb_5xx_per_minute),
+        target_p95_seconds=_float(config, "alarmTargetP95Seconds", d.target_p95_seconds),
+        unhealthy_hosts=_float(config, "alarmUnhealthyHosts", d.unhealthy_hosts),
+        rds_cpu_percent=_float(config, "alarmRdsCpuPercent", d.rds_cpu_percent),
+        rds_free_storage_bytes=_float(config, "alarmRdsFreeStorageBytes", d.rds_free_storage_bytes),
+        rds_connections=_float(config, "alarmRdsConnections", d.rds_connections),
+        redis_cpu_percent=_float(config, "alarmRedisCpuPercent", d.redis_cpu_percent),
+        redis_memory_percent=_float(config, "alarmRedisMemoryPercent", d.redis_memory_percent),
+        login_failures_per_5_minutes=_float(config, "alarmLoginFailuresPer5Minutes", d.login_failures_per_5_minutes),
+    )
+
+
+def read_github_oidc_settings(config: pulumi.Config) -> GithubOidcSettings:
+    return GithubOidcSettings(
+        repository=_text(config, "githubRepository", ""),
+        deploy_environment=_text(config, "githubDeployEnvironment", pulumi.get_stack()),
+        existing_provider_arn=config.get("githubOidcProviderArn"),
+    )
+
+
+# The typed getters every reader above uses: an unset key (or an empty string) keeps the default; a value of the
+# wrong type is refused by Pulumi with the key's name.
+
+
+def _text(config: pulumi.Config, key: str, default: str) -> str:
+    return config.get(key) or default
+
+
 def _int(config: pulumi.Config, key: str, default: int) -> int:
     value = config.get_int(key)
+    return default if value is None else value
+
+
+def _float(config: pulumi.Config, key: str, default: float) -> float:
+    value = config.get_float(key)
     return default if value is None else value
 
 
 def _bool(config: pulumi.Config, key: str, default: bool) -> bool:
     value = config.get_bool(key)
     return default if value is None else value
+
+
+# --- the stack file ----------------------------------------------------------------------------------------------
 
 
 def guard_stack_file(project_dir: Path) -> None:

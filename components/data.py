@@ -8,6 +8,7 @@ Every setting an operator may change during the event (`apply_immediately`) take
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -16,13 +17,14 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components.config import DB_PORT, REDIS_PORT, DataSettings
-from components.network import Network
 
 
 @dataclass(frozen=True)
 class DataArgs:
     settings: DataSettings
-    network: Network
+    private_subnet_ids: Sequence[pulumi.Input[str]]
+    db_security_group_id: pulumi.Input[str]
+    redis_security_group_id: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,14 @@ class Data(pulumi.ComponentResource):
         super().__init__("aidlc:data:Data", name, None, opts)
         self._name = name
         self._child = pulumi.ResourceOptions(parent=self)
-        settings, network = args.settings, args.network
+        settings = args.settings
 
         db_password = settings.db_password or self._generated_token("db-password", length=40)
         redis_auth_token = settings.redis_auth_token or self._generated_token("redis-auth-token", length=64)
         jwt_private_key = settings.jwt_private_key or self._generated_signing_key()
 
-        self.db = self._postgres(settings, network, db_password)
-        self.redis = self._redis(settings, network, redis_auth_token)
+        self.db = self._postgres(args, db_password)
+        self.redis = self._redis(args, redis_auth_token)
         self.secret_versions = []
         self.secret_arns = ServiceSecretArns(
             db_password=self._stored_secret("db-password", "RDS master password", db_password, settings),
@@ -73,6 +75,7 @@ class Data(pulumi.ComponentResource):
         self.db_instance_identifier = self.db.identifier
         self.redis_primary_endpoint = self.redis.primary_endpoint_address
         self.redis_replication_group_id = self.redis.id
+        self.redis_member_cluster_ids = redis_member_cluster_ids(self.redis.id, settings.cache_node_count)
         self.register_outputs(
             {
                 "db_address": self.db_address,
@@ -115,12 +118,9 @@ class Data(pulumi.ComponentResource):
 
     # --- PostgreSQL ---------------------------------------------------------------------------
 
-    def _postgres(
-        self, settings: DataSettings, network: Network, password: pulumi.Output[str]
-    ) -> aws.rds.Instance:
-        subnet_group = aws.rds.SubnetGroup(
-            f"{self._name}-db", subnet_ids=network.private_subnet_ids, opts=self._child
-        )
+    def _postgres(self, args: DataArgs, password: pulumi.Output[str]) -> aws.rds.Instance:
+        settings = args.settings
+        subnet_group = aws.rds.SubnetGroup(f"{self._name}-db", subnet_ids=args.private_subnet_ids, opts=self._child)
         snapshot_suffix = random.RandomId(f"{self._name}-db-final-snapshot", byte_length=4, opts=self._child)
         identifier = f"{self._name}-db"
         self.db_log_groups = [
@@ -143,7 +143,7 @@ class Data(pulumi.ComponentResource):
             password=password,
             port=DB_PORT,
             db_subnet_group_name=subnet_group.name,
-            vpc_security_group_ids=[network.db_security_group.id],
+            vpc_security_group_ids=[args.db_security_group_id],
             publicly_accessible=False,
             multi_az=settings.db_multi_az,
             backup_retention_period=settings.db_backup_retention_days,
@@ -168,11 +168,10 @@ class Data(pulumi.ComponentResource):
 
     # --- Redis --------------------------------------------------------------------------------
 
-    def _redis(
-        self, settings: DataSettings, network: Network, auth_token: pulumi.Output[str]
-    ) -> aws.elasticache.ReplicationGroup:
+    def _redis(self, args: DataArgs, auth_token: pulumi.Output[str]) -> aws.elasticache.ReplicationGroup:
+        settings = args.settings
         subnet_group = aws.elasticache.SubnetGroup(
-            f"{self._name}-redis", subnet_ids=network.private_subnet_ids, opts=self._child
+            f"{self._name}-redis", subnet_ids=args.private_subnet_ids, opts=self._child
         )
         with_failover = settings.cache_node_count > 1
         return aws.elasticache.ReplicationGroup(
@@ -186,7 +185,7 @@ class Data(pulumi.ComponentResource):
             multi_az_enabled=with_failover,
             port=REDIS_PORT,
             subnet_group_name=subnet_group.name,
-            security_group_ids=[network.redis_security_group.id],
+            security_group_ids=[args.redis_security_group_id],
             at_rest_encryption_enabled=True,
             transit_encryption_enabled=True,
             auth_token=auth_token,
@@ -194,3 +193,8 @@ class Data(pulumi.ComponentResource):
             apply_immediately=settings.apply_immediately,
             opts=self._child,
         )
+
+
+def redis_member_cluster_ids(replication_group_id: pulumi.Input[str], count: int) -> list[pulumi.Output[str]]:
+    """ElastiCache names the member clusters of a replication group `<group id>-001`, `-002`, ..."""
+    return [pulumi.Output.concat(replication_group_id, f"-{n:03d}") for n in range(1, count + 1)]

@@ -21,6 +21,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.config import GithubOidcSettings
+
 GITHUB_ISSUER_HOST = "token.actions.githubusercontent.com"
 STS_AUDIENCE = "sts.amazonaws.com"
 ECS_TASKS_SERVICE = "ecs-tasks.amazonaws.com"
@@ -61,39 +63,6 @@ STACK_ROLE_READS = (
     "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListRoleTags",
 )
 IMAGE_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
-# Config keys of the CI identity; the main stack refuses them (components/config.py).
-CONFIG_KEYS = ("githubRepository", "githubDeployEnvironment", "githubOidcProviderArn")
-
-
-@dataclass(frozen=True)
-class GithubOidcSettings:
-    repository: str  # "owner/name"
-    deploy_environment: str = "staging"
-    existing_provider_arn: str | None = None  # an account has one provider per URL: reuse it if it exists
-
-    def __post_init__(self) -> None:
-        owner, _, repo = self.repository.partition("/")
-        if not (owner and repo and "/" not in repo and "*" not in self.repository):
-            raise ValueError(
-                f"githubRepository must be 'owner/name', got {self.repository!r}"
-                " (pulumi config set githubRepository <owner>/<name>, then commit the stack file)"
-            )
-
-    @classmethod
-    def from_config(cls, config: pulumi.Config) -> GithubOidcSettings:
-        return cls(
-            repository=config.get("githubRepository") or "",
-            deploy_environment=config.get("githubDeployEnvironment") or pulumi.get_stack(),
-            existing_provider_arn=config.get("githubOidcProviderArn"),
-        )
-
-    @property
-    def pull_request_subject(self) -> str:
-        return f"repo:{self.repository}:pull_request"
-
-    @property
-    def deploy_subject(self) -> str:
-        return f"repo:{self.repository}:environment:{self.deploy_environment}"
 
 
 @dataclass(frozen=True)

@@ -96,13 +96,13 @@ class Network(pulumi.ComponentResource):
         )
 
     @property
-    def after_internet_gateway(self) -> pulumi.ResourceOptions:
-        """Options for a child of another component that AWS refuses to create before the VPC has its gateway.
+    def internet_attachment(self) -> list[pulumi.Resource]:
+        """What AWS needs before it gives anything in the VPC a public IP address.
 
         Public IPs (NAT's address, an internet-facing load balancer) need the gateway attached; nothing in their
         inputs says so, and Pulumi would otherwise create them in parallel with it (`Gateway.NotAttached`).
         """
-        return pulumi.ResourceOptions(depends_on=[self.internet_gateway])
+        return [self.internet_gateway]
 
     @property
     def private_egress(self) -> list[pulumi.Resource]:
@@ -129,7 +129,7 @@ class Network(pulumi.ComponentResource):
             )
 
     def _nat_gateway(self, index: int) -> aws.ec2.NatGateway:
-        after_gateway = pulumi.ResourceOptions.merge(self._child, self.after_internet_gateway)
+        after_gateway = pulumi.ResourceOptions(parent=self, depends_on=self.internet_attachment)
         address = aws.ec2.Eip(f"{self._name}-nat-{index}", domain="vpc", opts=after_gateway)
         return aws.ec2.NatGateway(
             f"{self._name}-nat-{index}",

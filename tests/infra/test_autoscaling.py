@@ -8,7 +8,8 @@ import pulumi
 import pytest
 from component_harness import Recorded, build, of_type
 
-from components.autoscaling import AutoScaling, AutoScalingArgs, ScalingSettings
+from components.autoscaling import AutoScaling, AutoScalingArgs
+from components.config import ScalingSettings, read_scaling_settings
 
 CLUSTER = "aidlc-cluster-1a2b"
 SERVICE = "aidlc-service-3c4d"
@@ -91,7 +92,7 @@ def test_inconsistent_range_is_refused(low: int, high: int) -> None:
 def test_settings_from_config() -> None:
     pulumi.runtime.set_all_config({"aidlc-auth:scalingMaxTasks": "12", "aidlc-auth:scalingCpuTargetPercent": "50"})
     try:
-        settings = ScalingSettings.from_config(pulumi.Config("aidlc-auth"))
+        settings = read_scaling_settings(pulumi.Config("aidlc-auth"))
     finally:
         pulumi.runtime.set_all_config({})
     assert (settings.min_tasks, settings.max_tasks, settings.cpu_target_percent) == (2, 12, 50)

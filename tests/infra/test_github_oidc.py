@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from components.github_oidc import GithubOidcSettings
+from components.config import GithubOidcSettings
 from scripts.offline_stack import ACCOUNT, REGION, ROOT, Resource, StackGraph, run_offline
 
 REPO = "acme/aidlc-auth"

@@ -9,13 +9,9 @@ import pulumi
 import pytest
 from component_harness import Recorded, build, of_type
 
-from components.monitoring import (
-    GIB,
-    AlarmThresholds,
-    Monitoring,
-    MonitoringArgs,
-    redis_member_cluster_ids,
-)
+from components.config import GIB, AlarmThresholds, read_alarm_thresholds
+from components.data import redis_member_cluster_ids
+from components.monitoring import Monitoring, MonitoringArgs
 
 ALB = "app/aidlc-alb/50dc6c495c0c9188"
 TG = "targetgroup/aidlc-tg/6d0ecf831eec9f09"
@@ -182,8 +178,20 @@ def test_widgets_do_not_overlap(dashboard: dict[str, Any]) -> None:
 def test_thresholds_are_overridable_from_config() -> None:
     pulumi.runtime.set_all_config({"aidlc-auth:alarmLoginFailuresPer5Minutes": "200"})
     try:
-        thresholds = AlarmThresholds.from_config(pulumi.Config("aidlc-auth"))
+        thresholds = read_alarm_thresholds(pulumi.Config("aidlc-auth"))
     finally:
         pulumi.runtime.set_all_config({})
     assert thresholds.login_failures_per_5_minutes == 200
     assert thresholds.ecs_cpu_percent == AlarmThresholds().ecs_cpu_percent
+
+
+@pytest.mark.parametrize("threshold", sorted(AlarmThresholds.__dataclass_fields__))
+def test_every_threshold_has_its_config_key(threshold: str) -> None:
+    """`alarm` + the field in PascalCase, e.g. `alarmTargetP95Seconds` (docs/operations.md)."""
+    key = "alarm" + "".join(part.capitalize() for part in threshold.split("_"))
+    pulumi.runtime.set_all_config({f"aidlc-auth:{key}": "123.5"})
+    try:
+        thresholds = read_alarm_thresholds(pulumi.Config("aidlc-auth"))
+    finally:
+        pulumi.runtime.set_all_config({})
+    assert getattr(thresholds, threshold) == 123.5

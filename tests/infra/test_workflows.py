@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.github_oidc import GithubOidcSettings
+from components.config import GithubOidcSettings
 from scripts.offline_stack import ROOT
 
 WORKFLOWS = ROOT / ".github" / "workflows"
