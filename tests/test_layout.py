@@ -56,3 +56,15 @@ def test_conftest_files_define_only_fixtures() -> None:
             ):
                 offenders.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno} {node.name}")
     assert offenders == [], "move these to tests/support (a conftest holds fixtures only):\n" + "\n".join(offenders)
+
+
+def test_bench_and_devenv_do_not_import_tests() -> None:
+    """bench/ and devenv/ run outside pytest; what they share with the tests lives in devenv (processes.py)."""
+    offenders = sorted({
+        f"{path.relative_to(REPO_ROOT)}:{line} imports {name}"
+        for tree in ("bench", "devenv")
+        for path in sorted((REPO_ROOT / tree).rglob("*.py"))
+        for line, name in imported_names(ast.parse(path.read_text(encoding="utf-8")))
+        if name.split(".")[0] == "tests"
+    })
+    assert offenders == [], "\n".join(offenders)
