@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 from pathlib import Path
+
+from devenv.processes import port_accepts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_STATE = REPO_ROOT / ".local"
@@ -17,14 +18,6 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 _embedded: list[object] = []  # keeps embedded servers referenced (and alive) for the life of the process
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _force_embedded() -> bool:
@@ -38,7 +31,7 @@ def admin_postgres_url() -> str:
     explicit = os.environ.get("TEST_POSTGRES_ADMIN_URL")
     if explicit:
         return explicit
-    if not _force_embedded() and _port_open("127.0.0.1", 5432):
+    if not _force_embedded() and port_accepts("127.0.0.1", 5432, timeout=0.5):
         return DEFAULT_POSTGRES_URL
     return _start_embedded_postgres()
 
@@ -48,7 +41,7 @@ def redis_url() -> str:
     explicit = os.environ.get("TEST_REDIS_URL")
     if explicit:
         return explicit
-    if not _force_embedded() and _port_open("127.0.0.1", 6379):
+    if not _force_embedded() and port_accepts("127.0.0.1", 6379, timeout=0.5):
         return DEFAULT_REDIS_URL
     return _start_embedded_redis()
 

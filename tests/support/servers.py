@@ -1,6 +1,7 @@
 """Throwaway servers a test starts, owns and stops by their own PID: Redis, PostgreSQL, the service itself.
 
-The one home for these helpers (tests/support/tls.py adds the TLS-only Redis and certificates). Each
+The one home for these servers (tests/support/tls.py adds the TLS-only Redis and certificates); the process
+plumbing under them (free ports, waiting, stopping by PID) is devenv/processes.py, which bench/ uses too. Each
 helper records the PID of the process it started (for PostgreSQL, the postmaster's PID from
 postmaster.pid) and signals only that PID. Missing binaries are reported through `missing_binary()`, and
 `skip_or_fail_in_ci()` turns that into a skip with a printed reason locally, a failure in CI.
@@ -8,48 +9,29 @@ postmaster.pid) and signals only that PID. Missing binaries are reported through
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-import httpx
 import pytest
+
+from devenv.processes import ProcessExited, start_logged, stop_pid, wait_until_live
+from devenv.processes import free_port as free_port
+from devenv.processes import stop_child as stop_child
+from devenv.processes import wait_for_port as wait_for_port
 
 if TYPE_CHECKING:
     from tests.support.tls import Certificate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(
-    port: int, timeout: float, *, host: str = "127.0.0.1", process: subprocess.Popen[bytes] | None = None
-) -> None:
-    """Wait until something accepts TCP connections on host:port; with `process`, give up as soon as it exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before listening on {host}:{port}")
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s")
 
 
 def _postgres_bin_dir() -> Path | None:
@@ -93,34 +75,6 @@ def skip_or_fail_in_ci(reason: str) -> NoReturn:
         pytest.fail(f"{reason} (CI is set: install it instead of skipping)", pytrace=False)
     print(f"\nSKIPPED: {reason}")
     pytest.skip(reason)
-
-
-def stop_child(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    """Stop a server we started as our child, by its own PID (SIGTERM, then SIGKILL), and reap it."""
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-
-
-def stop_pid(pid: int, sig: int, timeout: float) -> None:
-    """Signal a process that is not our child (a daemonised postmaster) and wait until it is gone."""
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
 
 
 class RedisServer:
@@ -283,21 +237,16 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> ServiceProcess:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "auth_service", "serve"],
-                cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"service exited with {self.process.returncode}:\n{self.output()[-4000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/health/live", timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"service not live after {timeout} s:\n{self.output()[-4000:]}")
+        self.process = start_logged([sys.executable, "-m", "auth_service", "serve"], env=self.env,
+                                    log_path=self.log_path, cwd=REPO_ROOT, mode="ab")
+        try:
+            wait_until_live(self.base_url, self.process, timeout, interval=0.1)
+        except ProcessExited:
+            raise RuntimeError(f"service exited with {self.process.returncode}:\n{self.output()[-4000:]}") from None
+        except TimeoutError:
+            self.stop()
+            raise TimeoutError(f"service not live after {timeout} s:\n{self.output()[-4000:]}") from None
+        return self
 
     def output(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")

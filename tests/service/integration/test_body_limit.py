@@ -4,8 +4,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from auth_service.settings import Settings
-from tests.service.conftest import STRONG_PASSWORD, Service, serving, unique_email, with_settings
 from tests.service.integration.helpers import assert_problem
+from tests.support.app import STRONG_PASSWORD, Service, serving, unique_email, with_settings
 
 LIMIT = 65536
 CHUNK = 4096

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from auth_service.adapters.http.docs import DOCS_CONTENT_SECURITY_POLICY, SWAGGER_UI_ASSETS
-from tests.service.conftest import STRONG_PASSWORD, Service, unique_email
+from tests.support.app import STRONG_PASSWORD, Service, unique_email
 from tests.support.servers import ServiceProcess, skip_or_fail_in_ci
 
 CHROMIUM = "/usr/bin/chromium"

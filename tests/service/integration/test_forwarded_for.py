@@ -1,7 +1,7 @@
 """The address the service records for a client behind the ALB, with forged X-Forwarded-For lines."""
 
 from auth_service.settings import Settings
-from tests.service.conftest import STRONG_PASSWORD, bearer, serving, with_settings
+from tests.support.app import STRONG_PASSWORD, bearer, serving, with_settings
 
 
 async def test_sessions_record_the_address_the_trusted_proxy_appended(settings: Settings) -> None:
@@ -21,4 +21,4 @@ async def test_without_a_trusted_proxy_forged_lines_are_ignored(settings: Settin
         response = await svc.client.post("/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD},
                                          headers=[("x-forwarded-for", "6.6.6.6")])
         sessions = await svc.client.get("/auth/sessions", headers=bearer(response.json()["access_token"]))
-        assert [s["ip"] for s in sessions.json()] == ["203.0.113.7"]  # the peer (tests/service/conftest.py)
+        assert [s["ip"] for s in sessions.json()] == ["203.0.113.7"]  # the peer (tests/support/app.py)

@@ -14,8 +14,8 @@ from fastapi import FastAPI, HTTPException
 
 from auth_service.adapters.http.contract import OPERATION_PROBLEMS
 from auth_service.adapters.http.problems import install_problem_handlers
-from tests.service.conftest import STRONG_PASSWORD, Service, bearer, unique_email
 from tests.service.integration.helpers import assert_problem
+from tests.support.app import STRONG_PASSWORD, Service, bearer, unique_email
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 

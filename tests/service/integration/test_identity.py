@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from auth_service.adapters.security.hashing import Argon2PasswordHasher
-from tests.service.conftest import STRONG_PASSWORD, Service
 from tests.service.integration.helpers import assert_problem, query
+from tests.support.app import STRONG_PASSWORD, Service
 
 NFC_PASSWORD = "Crème-Brûlée-Tundra-42"
 

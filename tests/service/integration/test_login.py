@@ -3,8 +3,8 @@ import asyncio
 from auth_service.adapters.security.hashing import make_context
 from auth_service.application.ports import AuthEvent
 from auth_service.settings import Settings
-from tests.service.conftest import STRONG_PASSWORD, Service, bearer, serving, unique_email, with_settings
 from tests.service.integration.helpers import assert_problem, query
+from tests.support.app import STRONG_PASSWORD, Service, bearer, serving, unique_email, with_settings
 
 
 async def test_json_login_returns_a_token_pair(service: Service) -> None:

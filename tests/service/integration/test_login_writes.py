@@ -17,8 +17,8 @@ from auth_service.application.ports import AuditEvent, AuditEventType, RequestCo
 from auth_service.domain.model import Session, SessionPolicy, User
 from auth_service.domain.values import Email
 from auth_service.settings import Settings
-from tests.service.conftest import Service, unique_email
 from tests.service.integration.helpers import query
+from tests.support.app import Service, unique_email
 
 POLICY = SessionPolicy(absolute_lifetime=timedelta(days=14), idle_timeout=timedelta(days=3))
 

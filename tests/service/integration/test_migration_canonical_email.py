@@ -15,7 +15,7 @@ from auth_service.adapters.security.hashing import Argon2PasswordHasher
 from auth_service.settings import Settings
 from devenv.database_admin import create_database, drop_database
 from devenv.services import with_database
-from tests.service.conftest import STRONG_PASSWORD, serving, with_settings
+from tests.support.app import STRONG_PASSWORD, serving, with_settings
 
 
 @pytest.fixture

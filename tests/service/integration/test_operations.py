@@ -4,8 +4,8 @@ import sys
 from auth_service.settings import Settings
 from devenv.database_admin import create_database, drop_database
 from devenv.services import with_database
-from tests.service.conftest import Service, serving, with_settings
 from tests.service.integration.helpers import assert_problem, query
+from tests.support.app import Service, serving, with_settings
 
 
 async def test_liveness_makes_no_dependency_calls(settings: Settings) -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from auth_service.__main__ import _migrate
 from auth_service.settings import Settings
-from tests.service.conftest import serving, unique_email, with_settings
 from tests.service.integration.helpers import assert_problem
+from tests.support.app import serving, unique_email, with_settings
 from tests.support.servers import PostgresServer, missing_binary, skip_or_fail_in_ci
 from tests.support.tls import Certificate, self_signed_certificate
 

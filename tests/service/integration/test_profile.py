@@ -1,5 +1,5 @@
-from tests.service.conftest import STRONG_PASSWORD, Service, bearer
 from tests.service.integration.helpers import assert_problem, query
+from tests.support.app import STRONG_PASSWORD, Service, bearer
 
 NEW_PASSWORD = "Another-Strong-Passphrase-7"
 

@@ -9,7 +9,7 @@ from auth_service.adapters.redis.rate_limiter import RedisRateLimiter
 from auth_service.application.ports import GuessTicket
 from auth_service.bootstrap import rate_limits
 from auth_service.settings import Settings
-from tests.service.conftest import FixedClock
+from tests.support.app import FixedClock
 
 VENUE = "198.51.100.250"  # every attendee's requests come from the venue's one public address
 ATTENDEES = 2_000

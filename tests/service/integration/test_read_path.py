@@ -16,7 +16,7 @@ from auth_service.application.ports import CachedSessionState
 from auth_service.bootstrap import SystemClock
 from auth_service.domain.model import Profile
 from auth_service.settings import Settings
-from tests.service.conftest import Service, bearer
+from tests.support.app import Service, bearer
 
 
 async def test_session_state_and_profile_come_back_together_and_a_tombstone_still_wins(settings: Settings) -> None:

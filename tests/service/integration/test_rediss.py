@@ -6,8 +6,8 @@ import ssl
 import pytest
 
 from auth_service.settings import Settings
-from tests.service.conftest import serving, with_settings
 from tests.service.integration.helpers import assert_problem
+from tests.support.app import serving, with_settings
 from tests.support.servers import skip_or_fail_in_ci
 from tests.support.tls import TlsRedisServer, TlsUnsupported
 

@@ -1,7 +1,7 @@
 import pytest
 
-from tests.service.conftest import STRONG_PASSWORD, Service, unique_email
 from tests.service.integration.helpers import assert_problem, query
+from tests.support.app import STRONG_PASSWORD, Service, unique_email
 
 
 async def test_register_returns_the_profile(service: Service) -> None:

@@ -2,8 +2,8 @@ import uuid
 
 from auth_service.application.ports import AuthEvent
 from auth_service.settings import Settings
-from tests.service.conftest import FixedClock, Service, bearer, serving, with_settings
 from tests.service.integration.helpers import assert_problem, query
+from tests.support.app import FixedClock, Service, bearer, serving, with_settings
 
 
 async def test_refresh_rotates_the_pair_and_keeps_the_session(service: Service) -> None:

@@ -14,9 +14,9 @@ import pytest
 
 from auth_service.application.ports import AuthEvent
 from auth_service.settings import Settings
-from tests.service.conftest import STRONG_PASSWORD, FixedClock, bearer, serving, unique_email, with_settings
 from tests.service.hashers import cheap_hasher
 from tests.service.integration.helpers import assert_problem, query
+from tests.support.app import STRONG_PASSWORD, FixedClock, bearer, serving, unique_email, with_settings
 
 WRONG = "Wrong-Password-1"
 NEW_PASSWORD = "Saxophone-Lantern-Pebble-93"

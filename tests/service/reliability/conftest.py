@@ -1,8 +1,9 @@
 """Fixtures for the reliability and security tests.
 
 `live_service` is the real thing: `python -m auth_service serve` as a subprocess at LOG_LEVEL=DEBUG on the run's
-throwaway database, its JSON logs captured to a file. `secrets_ledger` collects every secret the tests send or
-receive (passwords, tokens, the signing key) so test_log_secrets.py can prove none of them reached a log.
+throwaway database, its JSON logs captured to a file. `secrets_ledger` (tests/support/secrets_ledger.py) collects
+every secret the tests send or receive (passwords, tokens, the signing key) so test_log_secrets.py can prove none
+of them reached a log.
 """
 
 from __future__ import annotations
@@ -10,30 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
-import httpx
 import pytest
 import redis
 
 from auth_service.settings import Settings
+from tests.support.secrets_ledger import SecretsLedger
 from tests.support.servers import ServiceProcess
-
-
-class SecretsLedger:
-    """Strings that must never appear in any log output."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, str] = {}
-
-    def add(self, kind: str, value: str | None) -> None:
-        if value and len(value) >= 8:  # shorter values would match by accident
-            self.values.setdefault(value, kind)
-
-    def add_tokens(self, body: dict[str, object]) -> None:
-        self.add("access token", str(body.get("access_token") or ""))
-        self.add("refresh token", str(body.get("refresh_token") or ""))
-
-    def found_in(self, text: str) -> list[str]:
-        return [f"{kind} {value[:12]}..." for value, kind in self.values.items() if value in text]
 
 
 @pytest.fixture(scope="session")
@@ -77,15 +60,3 @@ def live_service(database_url: str, redis_base_url: str, signing_key: str) -> It
 def timing_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"login_max_failures_per_account_per_hour": 100_000,
                                        "login_free_failures_before_backoff": 100_000})
-
-
-def register_and_login(base_url: str, ledger: SecretsLedger, password: str) -> tuple[str, dict[str, object]]:
-    email = f"live-{uuid.uuid4().hex[:12]}@example.com"
-    ledger.add("password", password)
-    with httpx.Client(base_url=base_url, timeout=10) as client:
-        created = client.post("/auth/register", json={"email": email, "password": password, "display_name": "Live"})
-        assert created.status_code == 201, created.text
-        tokens = client.post("/auth/login", json={"email": email, "password": password})
-        assert tokens.status_code == 200, tokens.text
-    ledger.add_tokens(tokens.json())
-    return email, tokens.json()

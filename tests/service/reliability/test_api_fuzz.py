@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.service.reliability.conftest import SecretsLedger, register_and_login
 from tests.support.openapi import in_process_document
+from tests.support.secrets_ledger import SecretsLedger, register_and_login
 from tests.support.servers import REPO_ROOT, ServiceProcess
 
 FUZZ_PASSWORD = "Fuzzing-Walrus-Quartz-77"

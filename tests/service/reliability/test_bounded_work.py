@@ -12,9 +12,9 @@ from fastapi import FastAPI
 
 from auth_service.adapters.security.hashing import Argon2PasswordHasher
 from auth_service.settings import Settings
-from tests.service.conftest import STRONG_PASSWORD, serving, with_settings
 from tests.service.hashers import BlockingContext, GatedHasher, cheap_hasher
 from tests.service.integration.helpers import assert_problem
+from tests.support.app import STRONG_PASSWORD, serving, with_settings
 
 WRONG = "Wrong-Password-1"
 BLOCKING = "Blocking-Password-88"

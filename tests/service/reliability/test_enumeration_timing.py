@@ -18,7 +18,7 @@ import time
 import uuid
 
 from auth_service.settings import Settings
-from tests.service.conftest import STRONG_PASSWORD, serving
+from tests.support.app import STRONG_PASSWORD, serving
 
 SAMPLES = 60
 WARMUP = 8

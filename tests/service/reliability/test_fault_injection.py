@@ -20,7 +20,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.service.reliability.conftest import SecretsLedger
+from tests.support.secrets_ledger import SecretsLedger
 from tests.support.servers import PostgresServer, RedisServer, ServiceProcess, missing_binary, skip_or_fail_in_ci
 
 PASSWORD = "Harbour-Cobalt-Meadow-58"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.service.reliability.conftest import SecretsLedger
+from tests.support.secrets_ledger import SecretsLedger
 from tests.support.servers import ServiceProcess
 
 PACKAGE = "aidlc_auth_client"

@@ -9,7 +9,7 @@ import uuid
 
 import httpx
 
-from tests.service.conftest import STRONG_PASSWORD
+from tests.support.app import STRONG_PASSWORD
 from tests.support.servers import ServiceProcess
 
 

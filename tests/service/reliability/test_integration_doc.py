@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from auth_service.adapters.security.tokens import load_private_key
-from tests.service.reliability.conftest import SecretsLedger, register_and_login
+from tests.support.secrets_ledger import SecretsLedger, register_and_login
 from tests.support.servers import REPO_ROOT, ServiceProcess
 
 INTEGRATION_DOC = REPO_ROOT / "docs" / "integration.md"

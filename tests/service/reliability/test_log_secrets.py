@@ -19,8 +19,8 @@ import pytest
 
 from auth_service.logs import _STANDARD_ATTRS
 from auth_service.settings import Settings
-from tests.service.conftest import serving
-from tests.service.reliability.conftest import SecretsLedger
+from tests.support.app import serving
+from tests.support.secrets_ledger import SecretsLedger
 from tests.support.servers import ServiceProcess
 
 FIRST_PASSWORD = "Velvet-Compass-Glacier-31"

@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from auth_service.settings import Settings
-from tests.service.conftest import STRONG_PASSWORD, Service, bearer, serving, unique_email, with_settings
 from tests.service.hashers import GatedHasher, cheap_hasher
+from tests.support.app import STRONG_PASSWORD, Service, bearer, serving, unique_email, with_settings
 
 NEW_PASSWORD = "Saxophone-Lantern-Pebble-93"
 
