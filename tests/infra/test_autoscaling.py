@@ -6,9 +6,9 @@ from typing import Any
 
 import pulumi
 import pytest
-from component_harness import Recorded, build, of_type
 
 from components.autoscaling import AutoScaling, AutoScalingArgs, ScalingSettings
+from scripts.offline_stack import Recorded, build, of_type
 
 CLUSTER = "aidlc-cluster-1a2b"
 SERVICE = "aidlc-service-3c4d"
