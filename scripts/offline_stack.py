@@ -1,11 +1,13 @@
-"""Run the real Pulumi program (__main__.py) offline under recording mocks.
+"""Run Pulumi code offline under recording mocks: the whole program (`run_offline`) or one component (`build`).
 
 No AWS, no Pulumi CLI, no Docker: every resource registration and invoke is answered by
 `RecordingMocks`, which returns plausible computed outputs (ARNs, DNS names, digests) and
 remembers every generated secret so tests can look for leaks. A stack transformation records each
 resource's options (`depends_on`, `protect`), so the graph knows the creation order the engine would
 follow: explicit `depends_on` plus the implicit edges of inputs that carry another resource's output.
-Used by tests/infra, `make plan` and `make cost`.
+Only Pulumi's public testing API is used: `reset_options` and `set_mocks` start each run with a fresh
+root stack, and `pulumi.runtime.test` waits for every registration, apply and invoke the run started.
+Used by tests/infra, `make plan`, `make cost` and scripts/container_env.py.
 """
 
 from __future__ import annotations
@@ -14,20 +16,17 @@ import json
 import os
 import runpy
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime.settings import set_root_resource
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "aidlc-auth"
@@ -35,13 +34,21 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 
-# How a secret input arrives in Mocks.new_resource: wrapped with Pulumi's secret signature.
+# How a secret input arrives in Mocks.new_resource: wrapped with Pulumi's secret signature (the SDK keeps
+# these constants private).
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
 SECRET = "aws:secretsmanager/secret:Secret"
 
 
 Key = tuple[str, str]  # (type, logical name): unique in a stack, unlike the logical name alone
+T = TypeVar("T")
+
+
+def _parent_types(urn: str) -> list[str]:
+    """Types of the ancestors, outermost first, read from the URN (`a$b$own-type::name`)."""
+    qualified_type = urn.split("::")[2]
+    return qualified_type.split("$")[:-1]
 
 
 @dataclass
@@ -62,14 +69,14 @@ class Resource:
     @property
     def parent_type(self) -> str:
         """Type of the direct parent, from the URN (`parentType$type`)."""
-        qualified = self.urn.split("::")[2]
-        parts = qualified.split("$")
-        return parts[-2] if len(parts) > 1 else ""
+        parents = _parent_types(self.urn)
+        return parents[-1] if parents else ""
 
     @property
     def plain(self) -> dict[str, Any]:
         """Inputs with secret wrappers removed, for asserting on values."""
-        return unwrap_secrets(self.inputs)
+        plain: dict[str, Any] = unwrap_secrets(self.inputs)
+        return plain
 
     def secret_input_keys(self) -> set[str]:
         return {key for key, value in self.inputs.items() if is_secret_wrapper(value)}
@@ -192,10 +199,9 @@ class RecordingMocks(pulumi_mocks.Mocks):
     def record_options(self, args: pulumi.ResourceTransformationArgs) -> None:
         """Stack transformation: what the program asked for in `opts` (the mock monitor never sees it)."""
         depends_on = args.opts.depends_on or []
-        if not isinstance(depends_on, list):
-            depends_on = [depends_on]
+        dependencies: list[object] = depends_on if isinstance(depends_on, list) else [depends_on]
         keys = set()
-        for dependency in depends_on:
+        for dependency in dependencies:
             if not isinstance(dependency, pulumi.Resource):
                 raise NotImplementedError(f"{args.name}: depends_on holds {dependency!r}, not a resource")
             keys.add((dependency.pulumi_resource_type, dependency.pulumi_resource_name))
@@ -212,8 +218,10 @@ class RecordingMocks(pulumi_mocks.Mocks):
         )
         return resource_id, state
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> dict[str, Any]:
-        invoke = args.token
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return self._invoke_result(args.token), []  # no check failures
+
+    def _invoke_result(self, invoke: str) -> dict[str, Any]:
         if invoke == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": ZONES, "zoneIds": ["use1-az1", "use1-az2", "use1-az4"], "id": REGION}
         if invoke == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -307,26 +315,85 @@ def run_offline(
 
     `stack_config` replaces the committed stack file (Pulumi.<stack>.yaml beside the program) as the base config.
     """
-    project = _project_name(program_dir)
     base = stack_config if stack_config is not None else staging_config(program_dir / f"Pulumi.{stack}.yaml")
     config = {**base, **(config_overrides or {}), **(secret_config or {})}
-    pulumi.runtime.set_all_config(config, list(secret_config or {}))
-    mocks = RecordingMocks()
-    monitor = pulumi_mocks.MockMonitor(mocks)
-    set_root_resource(None)  # a new Stack per run
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
-    root = pulumi.runtime.get_root_resource()
-    pulumi.runtime.register_stack_transformation(_recorder(mocks))
+    program: dict[str, Any] = {}
+
+    def run_main() -> None:
+        program.update(runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__"))
+
     with _in_repo_root():
-        program: dict[str, Any] = {}
-        _sync_await(run_pulumi_func(lambda: program.update(_run_main(program_dir))))
-    outputs, secret_outputs = _resolve_outputs(getattr(root, "outputs", {}))
-    _attach_urns(mocks.resources, monitor)
+        mocks, root = _run_under_mocks(run_main, _project_name(program_dir), stack, config, list(secret_config or {}))
+    outputs, secret_outputs = _await(lambda: _exports(getattr(root, "outputs", {})))
     return StackGraph(mocks.resources, outputs, secret_outputs, mocks.generated_secrets, program)
 
 
-def _run_main(program_dir: Path) -> dict[str, Any]:
-    return runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
+@dataclass(frozen=True)
+class Recorded:
+    """One resource a component built in isolation registered; inputs and state with secret wrappers removed."""
+
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    urn: str = ""
+    state: dict[str, Any] = field(default_factory=dict)  # what the mocks answered (inputs + computed outputs)
+
+    @property
+    def parent_types(self) -> list[str]:
+        """Types of the ancestors, outermost first, read from the URN (`a$b$this-type::name`)."""
+        return _parent_types(self.urn)
+
+
+def build(
+    program: Callable[[], object], stack: str = "staging", config: Mapping[str, str] | None = None
+) -> list[Recorded]:
+    """Run `program` (typically one component's constructor, with inputs the test chooses) under fresh mocks until
+    every registration finished; return what it registered. `config` defaults to the committed stack file's."""
+
+    def run() -> None:
+        program()
+
+    mocks, _ = _run_under_mocks(run, PROJECT, stack, staging_config() if config is None else config, [])
+    return [Recorded(r.typ, r.name, r.plain, r.urn, unwrap_secrets(r.state)) for r in mocks.resources]
+
+
+def of_type(resources: list[Recorded], typ: str) -> list[Recorded]:
+    return [r for r in resources if r.typ == typ]
+
+
+def _run_under_mocks(
+    program: Callable[[], None], project: str, stack: str, config: Mapping[str, str], secret_keys: list[str]
+) -> tuple[RecordingMocks, pulumi.Resource | None]:
+    """Run `program` against a fresh root stack and fresh mocks; return the mocks (what was registered) and
+    the root stack (what was exported)."""
+    pulumi.runtime.set_all_config(dict(config), secret_keys)
+    pulumi.runtime.reset_options(project=project, stack=stack)  # forget the previous run's root stack
+    mocks = RecordingMocks()
+    monitor = pulumi_mocks.MockMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    root = pulumi.runtime.get_root_resource()
+    pulumi.runtime.register_stack_transformation(mocks.record_options)
+    _until_settled(program)
+    _attach_urns(mocks.resources, monitor)
+    return mocks, root
+
+
+def _until_settled(program: Callable[[], object]) -> None:
+    """Call `program`, then wait for every registration, invoke and apply it started and for the Output (or
+    awaitable) it returns: what `@pulumi.runtime.test` does around a test function."""
+    wait_like_a_test: Callable[[Callable[[], object]], Callable[[], None]] = pulumi.runtime.test
+    wait_like_a_test(program)()
+
+
+def _await(awaitable: Callable[[], Awaitable[T]]) -> T:
+    """The result of an awaitable that reads a finished run (an Output's value or secrecy), on Pulumi's loop."""
+    results: list[T] = []
+
+    async def capture() -> None:
+        results.append(await awaitable())
+
+    _until_settled(capture)
+    return results[0]
 
 
 def _project_name(program_dir: Path) -> str:
@@ -334,25 +401,18 @@ def _project_name(program_dir: Path) -> str:
     return name
 
 
-def _recorder(mocks: RecordingMocks) -> pulumi.ResourceTransformation:
-    def record(args: pulumi.ResourceTransformationArgs) -> None:
-        mocks.record_options(args)
-
-    return record
-
-
 def resolve(value: Any) -> Any:
     """The value of an Output (or plain value) of a finished offline run."""
-    return _sync_await(pulumi.Output.from_input(value).future())
+    return _await(lambda: pulumi.Output.from_input(value).future())
 
 
-def _resolve_outputs(exported: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
+async def _exports(exported: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
     values: dict[str, Any] = {}
     secrets: set[str] = set()
     for key, value in exported.items():
         output = pulumi.Output.from_input(value)
-        values[key] = _sync_await(output.future())
-        if _sync_await(output.is_secret()):
+        values[key] = await output.future()
+        if await output.is_secret():
             secrets.add(key)
     return values, secrets
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pulumi
 import pytest
-from component_harness import Recorded, build, of_type
 
 from components.autoscaling import AutoScaling, AutoScalingArgs
 from components.config import ScalingSettings, read_scaling_settings
+from scripts.offline_stack import Recorded, build, of_type
 
 CLUSTER = "aidlc-cluster-1a2b"
 SERVICE = "aidlc-service-3c4d"
