@@ -1,8 +1,11 @@
-"""Use cases: log in, refresh, authenticate a request, log out, publish the token-verifying keys."""
+"""Use cases: log in, refresh, authenticate a request, log out, publish the token-verifying keys; and the token
+pair and refresh tokens that log in and refresh hand out."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+import secrets
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -31,7 +34,6 @@ from auth_service.application.ports import (
     UnitOfWorkFactory,
 )
 from auth_service.application.sessions import Principal, revoke_sessions
-from auth_service.application.tokens import TokenPair, hash_refresh_token, new_refresh_token
 from auth_service.domain.errors import (
     InvalidCredentials,
     InvalidEmail,
@@ -42,8 +44,28 @@ from auth_service.domain.errors import (
 from auth_service.domain.model import Session, SessionPolicy, User
 from auth_service.domain.values import Email
 
+REFRESH_TOKEN_BYTES = 32  # 256 bits from a CSPRNG
 _UNPARSEABLE_EMAIL = Email("unparseable@invalid.invalid")
 _Opened = tuple[User, Session, str, datetime]  # the user, the new session, its refresh token, when
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """What a login or a refresh hands back."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+def new_refresh_token() -> tuple[str, bytes]:
+    token = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> bytes:
+    # The token has 256 bits of entropy, so a fast unsalted hash is enough to make the stored value useless.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 class Login:

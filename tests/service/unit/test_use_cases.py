@@ -29,6 +29,8 @@ from auth_service.application.authentication import (
     LogoutAll,
     PublicSigningKeys,
     Refresh,
+    TokenPair,
+    hash_refresh_token,
 )
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.guesses import SettledGuess, account_key
@@ -44,7 +46,6 @@ from auth_service.application.ports import (
 )
 from auth_service.application.registration import Register
 from auth_service.application.sessions import Principal
-from auth_service.application.tokens import TokenPair, hash_refresh_token
 from auth_service.domain.errors import (
     EmailAlreadyRegistered,
     InvalidCredentials,
