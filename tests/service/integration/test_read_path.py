@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -44,7 +45,7 @@ async def test_session_state_and_profile_come_back_together_and_a_tombstone_stil
 async def test_a_warm_get_me_makes_one_redis_call(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     client = create_redis(settings.redis_url, None)  # the app's Redis connection, handed over and owned here
     commands: list[str] = []
-    send = client.execute_command
+    send: Callable[..., Awaitable[Any]] = client.execute_command
 
     async def counting(*args: Any, **options: Any) -> Any:
         commands.append(str(args[0]))

@@ -49,7 +49,7 @@ class ThreadRecordingContext:
 
 async def test_hashing_runs_off_the_event_loop_in_a_bounded_pool() -> None:
     context = ThreadRecordingContext()
-    hasher = Argon2PasswordHasher(context, concurrency=2)  # type: ignore[arg-type]
+    hasher = Argon2PasswordHasher(context, concurrency=2)
     context.threads.clear()  # the dummy hash made in the constructor ran on this thread
     try:
         await asyncio.gather(*(hasher.hash(f"password-{i}") for i in range(6)))
@@ -83,7 +83,7 @@ async def test_the_queue_bound_counts_queued_and_running_jobs_and_a_cancelled_jo
 async def test_hashing_threads_run_nicer_than_the_event_loop() -> None:
     """When a core is contended the scheduler prefers the event loop (health checks, cheap requests)."""
     context = ThreadRecordingContext()
-    hasher = Argon2PasswordHasher(context, concurrency=1)  # type: ignore[arg-type]
+    hasher = Argon2PasswordHasher(context, concurrency=1)
     context.threads.clear()
     try:
         await hasher.hash("any password at all")
