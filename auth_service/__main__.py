@@ -14,46 +14,21 @@ from auth_service.settings import Settings
 
 log = logging.getLogger("auth_service")
 
-MIGRATION_ATTEMPTS = 30
-
-
-async def _migrate(settings: Settings) -> None:
-    """Apply migrations, retrying while the database does not accept connections yet (a task may start first)."""
-    from auth_service.adapters.postgres.database import CertificateUnusable, is_certificate_rejection, migrate
-    from auth_service.adapters.postgres.repositories import is_unavailability
-    from auth_service.bootstrap import connect_database
-
-    engine = connect_database(settings)
-    try:
-        for attempt in range(1, MIGRATION_ATTEMPTS + 1):
-            try:
-                await migrate(engine)
-                return
-            except Exception as exc:
-                if is_certificate_rejection(exc):
-                    raise CertificateUnusable(
-                        f"PostgreSQL's TLS certificate did not verify (DB_SSLMODE={settings.db_sslmode}, "
-                        f"DB_SSLROOTCERT={settings.db_sslrootcert!r}): {exc}") from exc
-                if attempt == MIGRATION_ATTEMPTS or not is_unavailability(exc):
-                    raise
-                log.warning("database not reachable yet (attempt %d): %s", attempt, type(exc).__name__)
-            await asyncio.sleep(min(2.0, 0.2 * attempt))
-    finally:
-        await engine.dispose()
-
 
 def migrate_command(settings: Settings) -> int:
-    asyncio.run(_migrate(settings))
+    from auth_service.bootstrap import migrate_with_retry  # imported here: healthcheck needs none of it
+
+    asyncio.run(migrate_with_retry(settings))
     return 0
 
 
 def serve_command(settings: Settings) -> int:
     import uvicorn
 
-    from auth_service.bootstrap import ensure_signing_key
+    from auth_service.bootstrap import ensure_signing_key, migrate_with_retry
 
     ensure_signing_key(settings)
-    asyncio.run(_migrate(settings))
+    asyncio.run(migrate_with_retry(settings))
     uvicorn.run(
         "auth_service.bootstrap:app_from_environment",
         factory=True,

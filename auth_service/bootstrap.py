@@ -7,7 +7,6 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -18,8 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.adapters.http.app import create_http_app
 from auth_service.adapters.metrics.emf import EmfAuthMetrics
-from auth_service.adapters.postgres.database import create_engine, ping
-from auth_service.adapters.postgres.repositories import PostgresUnitOfWorkFactory
+from auth_service.adapters.postgres.database import (
+    CertificateUnusable,
+    create_engine,
+    is_certificate_rejection,
+    migrate,
+    ping,
+)
+from auth_service.adapters.postgres.repositories import PostgresUnitOfWorkFactory, is_unavailability
 from auth_service.adapters.redis.caches import (
     RedisProfileCache,
     RedisSessionAndProfileCache,
@@ -31,7 +36,24 @@ from auth_service.adapters.security.common_passwords import ZxcvbnCommonPassword
 from auth_service.adapters.security.cpu_budget import available_cpus, hashing_threads_per_worker
 from auth_service.adapters.security.hashing import Argon2PasswordHasher
 from auth_service.adapters.security.tokens import JwtTokenIssuer, generate_private_key_pem, load_private_key
-from auth_service.application.common import Dependencies
+from auth_service.application.account import (
+    ChangePassword,
+    DeleteAccount,
+    GetOwnProfile,
+    GetProfile,
+    ListSessions,
+    Reauthenticate,
+    RevokeSession,
+    UpdateProfile,
+)
+from auth_service.application.authentication import (
+    Authenticate,
+    Login,
+    Logout,
+    LogoutAll,
+    PublicSigningKeys,
+    Refresh,
+)
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.passwords import NormalizedPasswords
 from auth_service.application.ports import (
@@ -39,7 +61,14 @@ from auth_service.application.ports import (
     Clock,
     CommonPasswords,
     PasswordHasher,
+    ProfileCache,
+    RateLimiter,
+    SessionAndProfileCache,
+    SessionCache,
+    TokenIssuer,
+    UnitOfWorkFactory,
 )
+from auth_service.application.registration import Register
 from auth_service.application.service import AuthService
 from auth_service.domain.model import SessionPolicy
 from auth_service.logs import configure_logging
@@ -48,6 +77,7 @@ from auth_service.settings import Settings
 log = logging.getLogger(__name__)
 
 READINESS_TIMEOUT_SECONDS = 1.0
+MIGRATION_ATTEMPTS = 30
 TOMBSTONE_MARGIN_SECONDS = 60
 DEVELOPMENT_ENVIRONMENTS = frozenset({"local", "development", "test"})
 
@@ -77,23 +107,41 @@ def hash_concurrency(settings: Settings) -> int:
     return hashing_threads_per_worker(available_cpus(), settings.web_concurrency)
 
 
-@dataclass
-class Infrastructure:
-    engine: AsyncEngine
-    redis: Redis
-
-
 def connect_database(settings: Settings) -> AsyncEngine:
     return create_engine(settings.sqlalchemy_url(), sslmode=settings.db_sslmode, sslrootcert=settings.db_sslrootcert,
                          pool_size=settings.db_pool_size)
 
 
-def connect_infrastructure(settings: Settings) -> Infrastructure:
-    engine = connect_database(settings)
+def connect_redis(settings: Settings) -> Redis:
     token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
-    redis = create_redis(settings.redis_url, token, max_connections=settings.redis_max_connections,
-                         pool_wait=settings.redis_pool_wait_seconds)
-    return Infrastructure(engine=engine, redis=redis)
+    return create_redis(settings.redis_url, token, max_connections=settings.redis_max_connections,
+                        pool_wait=settings.redis_pool_wait_seconds)
+
+
+async def migrate_with_retry(settings: Settings) -> None:
+    """Apply migrations, retrying while the database does not accept connections yet (a task may start first)."""
+    engine = connect_database(settings)
+    try:
+        for attempt in range(1, MIGRATION_ATTEMPTS + 1):
+            try:
+                await migrate(engine)
+                return
+            except Exception as exc:
+                if is_certificate_rejection(exc):
+                    raise CertificateUnusable(
+                        f"PostgreSQL's TLS certificate did not verify (DB_SSLMODE={settings.db_sslmode}, "
+                        f"DB_SSLROOTCERT={settings.db_sslrootcert!r}): {exc}") from exc
+                if attempt == MIGRATION_ATTEMPTS or not is_unavailability(exc):
+                    raise
+                log.warning("database not reachable yet (attempt %d): %s", attempt, type(exc).__name__)
+            await asyncio.sleep(min(2.0, 0.2 * attempt))
+    finally:
+        await engine.dispose()
+
+
+def password_hasher(settings: Settings) -> Argon2PasswordHasher:
+    """The real hasher, sized as `serve` sizes it."""
+    return Argon2PasswordHasher(concurrency=hash_concurrency(settings), queue_limit=settings.hash_queue_limit)
 
 
 def rate_limits(settings: Settings) -> RateLimits:
@@ -106,6 +154,40 @@ def rate_limits(settings: Settings) -> RateLimits:
     )
 
 
+def wire_use_cases(
+    *, uow: UnitOfWorkFactory, hasher: PasswordHasher, tokens: TokenIssuer, common_passwords: CommonPasswords,
+    limiter: RateLimiter, session_cache: SessionCache, profile_cache: ProfileCache,
+    session_and_profile_cache: SessionAndProfileCache, metrics: AuthMetrics, clock: Clock,
+    session_policy: SessionPolicy,
+) -> AuthService:
+    """Each use case gets the ports it names, and nothing else."""
+    authenticate = Authenticate(uow=uow, tokens=tokens, session_cache=session_cache, clock=clock)
+    get_profile = GetProfile(uow=uow, profile_cache=profile_cache)
+    reauthenticate = Reauthenticate(uow=uow, hasher=hasher, limiter=limiter, clock=clock)
+    return AuthService(
+        register=Register(uow=uow, hasher=hasher, common_passwords=common_passwords, limiter=limiter,
+                          metrics=metrics, clock=clock),
+        login=Login(uow=uow, hasher=hasher, limiter=limiter, tokens=tokens, metrics=metrics, clock=clock,
+                    session_policy=session_policy),
+        refresh=Refresh(uow=uow, tokens=tokens, session_cache=session_cache, metrics=metrics, clock=clock),
+        authenticate=authenticate,
+        logout=Logout(uow=uow, session_cache=session_cache, clock=clock),
+        logout_all=LogoutAll(uow=uow, session_cache=session_cache, clock=clock),
+        get_profile=get_profile,
+        get_own_profile=GetOwnProfile(tokens=tokens, caches=session_and_profile_cache, authenticate=authenticate,
+                                      get_profile=get_profile),
+        update_profile=UpdateProfile(uow=uow, profile_cache=profile_cache, clock=clock),
+        change_password=ChangePassword(reauthenticate=reauthenticate, uow=uow, hasher=hasher,
+                                       common_passwords=common_passwords, session_cache=session_cache,
+                                       profile_cache=profile_cache, clock=clock),
+        delete_account=DeleteAccount(reauthenticate=reauthenticate, uow=uow, session_cache=session_cache,
+                                     profile_cache=profile_cache, clock=clock),
+        list_sessions=ListSessions(uow=uow, clock=clock),
+        revoke_session=RevokeSession(uow=uow, session_cache=session_cache, clock=clock),
+        public_jwks=PublicSigningKeys(tokens=tokens),
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -113,22 +195,24 @@ def create_app(
     hasher: PasswordHasher | None = None,
     common_passwords: CommonPasswords | None = None,
     metrics: AuthMetrics | None = None,
+    redis: Redis | None = None,
 ) -> FastAPI:
-    """Build the service. Keyword arguments replace the real adapters (tests pass a fixed clock, a
-    cheaper hasher or a metrics recorder) without patching anything."""
+    """Build the service. Keyword arguments replace the real adapters without patching anything: tests pass a
+    fixed clock, a cheaper hasher, a metrics recorder, or a Redis client of their own (`redis`: the caller keeps
+    it and closes it; by default one is connected from `settings` and closed with the app)."""
     settings = ensure_signing_key(settings)
     assert settings.jwt_private_key is not None
     clock = clock or SystemClock()
-    infra = connect_infrastructure(settings)
-    gateway = RedisGateway(infra.redis, settings.redis_key_prefix)
-    hasher = hasher or Argon2PasswordHasher(concurrency=hash_concurrency(settings),
-                                            queue_limit=settings.hash_queue_limit)
+    engine = connect_database(settings)
+    redis_client = redis or connect_redis(settings)
+    gateway = RedisGateway(redis_client, settings.redis_key_prefix)
+    hasher = hasher or password_hasher(settings)
     session_cache = RedisSessionCache(
         gateway, clock, tombstone_ttl=settings.access_token_ttl_seconds + TOMBSTONE_MARGIN_SECONDS
     )
     profile_cache = RedisProfileCache(gateway)
-    deps = Dependencies(
-        uow=PostgresUnitOfWorkFactory(infra.engine),
+    service = wire_use_cases(
+        uow=PostgresUnitOfWorkFactory(engine),
         hasher=NormalizedPasswords(hasher),
         tokens=JwtTokenIssuer(
             load_private_key(settings.jwt_private_key.get_secret_value()), issuer=settings.jwt_issuer,
@@ -150,15 +234,16 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        await infra.redis.aclose()
-        await infra.engine.dispose()
+        if redis is None:
+            await redis_client.aclose()
+        await engine.dispose()
         if isinstance(hasher, Argon2PasswordHasher):
             hasher.close()
 
     return create_http_app(
-        AuthService.build(deps),
+        service,
         readiness_probes={
-            "postgresql": partial(ping, infra.engine, READINESS_TIMEOUT_SECONDS),
+            "postgresql": partial(ping, engine, READINESS_TIMEOUT_SECONDS),
             "redis": partial(_redis_ready, gateway),
         },
         trusted_proxy_count=settings.trusted_proxy_count,

@@ -1,33 +1,39 @@
-"""Use cases: log in, refresh, authenticate a request, log out."""
+"""Use cases: log in, refresh, authenticate a request, log out, publish the token-verifying keys; and the token
+pair and refresh tokens that log in and refresh hand out."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import hashlib
+import secrets
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 from uuid import uuid4
 
-from auth_service.application.common import (
-    Dependencies,
-    Principal,
-    SettledGuess,
-    TokenPair,
-    account_key,
-    audit,
-    hash_refresh_token,
-    new_refresh_token,
-    revoke_sessions,
-)
+from auth_service.application.audit import audit
 from auth_service.application.errors import DependencyUnavailable
+from auth_service.application.guesses import SettledGuess, account_key
+from auth_service.application.passwords import lock_and_reverify
 from auth_service.application.ports import (
     AccessClaims,
     AuditEvent,
     AuditEventType,
     AuthEvent,
+    AuthMetrics,
+    CachedSession,
     CachedSessionState,
+    Clock,
+    PasswordHasher,
+    RateLimiter,
     RequestContext,
     RetryAfter,
+    Revoked,
+    SessionCache,
+    TokenIssuer,
     UnitOfWork,
+    UnitOfWorkFactory,
 )
+from auth_service.application.sessions import Principal, revoke_sessions
 from auth_service.domain.errors import (
     InvalidCredentials,
     InvalidEmail,
@@ -35,39 +41,66 @@ from auth_service.domain.errors import (
     LoginThrottled,
     RefreshTokenReused,
 )
-from auth_service.domain.model import Session, User
+from auth_service.domain.model import Session, SessionPolicy, User
 from auth_service.domain.values import Email
 
+REFRESH_TOKEN_BYTES = 32  # 256 bits from a CSPRNG
 _UNPARSEABLE_EMAIL = Email("unparseable@invalid.invalid")
 _Opened = tuple[User, Session, str, datetime]  # the user, the new session, its refresh token, when
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """What a login or a refresh hands back."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+def new_refresh_token() -> tuple[str, bytes]:
+    token = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+    return token, hash_refresh_token(token)
+
+
+def hash_refresh_token(token: str) -> bytes:
+    # The token has 256 bits of entropy, so a fast unsalted hash is enough to make the stored value useless.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 class Login:
     """Password login. Unknown email and wrong password are indistinguishable in body, status and time."""
 
-    def __init__(self, deps: Dependencies) -> None:
-        self._deps = deps
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, limiter: RateLimiter, tokens: TokenIssuer,
+        metrics: AuthMetrics, clock: Clock, session_policy: SessionPolicy,
+    ) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._limiter = limiter
+        self._tokens = tokens
+        self._metrics = metrics
+        self._clock = clock
+        self._session_policy = session_policy
 
     async def __call__(self, email: str, password: str, context: RequestContext) -> TokenPair:
-        deps = self._deps
         try:
             address = Email(email)
         except InvalidEmail:
             address = _UNPARSEABLE_EMAIL  # still throttled and still pays for a hash
-        reserved = await deps.limiter.reserve_guess(account_key(address), context.ip, login=True)
+        reserved = await self._limiter.reserve_guess(account_key(address), context.ip, login=True)
         if isinstance(reserved, RetryAfter):
-            deps.metrics.count(AuthEvent.LOGIN_THROTTLED)
+            self._metrics.count(AuthEvent.LOGIN_THROTTLED)
             raise LoginThrottled(reserved.seconds)
 
-        async with SettledGuess(deps.limiter, reserved) as guess:
+        async with SettledGuess(self._limiter, reserved) as guess:
             return await self._log_in(address, password, context, guess)
 
     async def _log_in(self, address: Email, password: str, context: RequestContext, guess: SettledGuess) -> TokenPair:
-        deps = self._deps
-        async with deps.uow(atomic=False) as uow:
+        async with self._uow(atomic=False) as uow:
             user = await uow.users.get_by_email(address)
         # Verified outside any transaction: logins queued for the hashing pool hold no database connection.
-        matches, upgraded_hash = await deps.hasher.verify(password, user.password_hash if user else None)
+        matches, upgraded_hash = await self._hasher.verify(password, user.password_hash if user else None)
 
         opened = None
         if user is not None and matches and upgraded_hash is None:
@@ -77,21 +110,23 @@ class Login:
         user, session, refresh_token, now = opened
 
         await guess.correct()
-        deps.metrics.count(AuthEvent.LOGIN_SUCCESS)
-        access = deps.tokens.issue(user.id, session.id, now)
+        self._metrics.count(AuthEvent.LOGIN_SUCCESS)
+        access = self._tokens.issue(user.id, session.id, now)
         return TokenPair(access.token, refresh_token, access.expires_in)
+
+    def _start_session(self, user: User, context: RequestContext, now: datetime) -> Session:
+        return Session.start(id=uuid4(), user_id=user.id, now=now, policy=self._session_policy,
+                             user_agent=context.user_agent, ip=context.ip)
 
     async def _open_session(self, user: User, context: RequestContext) -> _Opened | None:
         """The common case in one database statement: the session, its refresh token and the audit row, written
         only if the password hash we verified is still the user's. None if it no longer is."""
-        deps = self._deps
-        now = deps.clock.now()
-        session = Session.start(id=uuid4(), user_id=user.id, now=now, policy=deps.session_policy,
-                                user_agent=context.user_agent, ip=context.ip)
+        now = self._clock.now()
+        session = self._start_session(user, context, now)
         refresh_token, refresh_hash = new_refresh_token()
         event = AuditEvent(type=AuditEventType.LOGIN_SUCCEEDED, occurred_at=now, context=context,
                            user_id=user.id, session_id=session.id)
-        async with deps.uow(atomic=False) as uow:
+        async with self._uow(atomic=False) as uow:
             if not await uow.sessions.add_after_login(session, refresh_hash, user.password_hash, event):
                 return None
         return user, session, refresh_token, now
@@ -100,39 +135,24 @@ class Login:
         self, user: User | None, matches: bool, upgraded_hash: str | None, password: str, guess: SettledGuess,
         context: RequestContext,
     ) -> _Opened:
-        deps = self._deps
-        async with deps.uow() as uow:
+        async with self._uow() as uow:
             if user is not None and matches:
-                user, matches, upgraded_hash = await self._recheck_under_lock(uow, user, password, upgraded_hash)
-            now = deps.clock.now()
+                # Under the row lock a password change or deletion also takes (else their "end every other
+                # session" misses the session opened here).
+                rechecked = await lock_and_reverify(uow, self._hasher, user, password, upgraded_hash)
+                user, matches, upgraded_hash = rechecked.user, rechecked.matches, rechecked.upgraded_hash
+            now = self._clock.now()
             if user is None or not matches:
                 await self._record_failure(uow, guess, context, user, now)
                 raise InvalidCredentials()
             if upgraded_hash is not None:
                 await uow.users.update(replace(user, password_hash=upgraded_hash))
-            session = Session.start(
-                id=uuid4(), user_id=user.id, now=now, policy=deps.session_policy,
-                user_agent=context.user_agent, ip=context.ip,
-            )
+            session = self._start_session(user, context, now)
             refresh_token, refresh_hash = new_refresh_token()
             await uow.sessions.add(session, refresh_hash)
             await audit(uow, AuditEventType.LOGIN_SUCCEEDED, now, context, user_id=user.id, session_id=session.id)
             await uow.commit()
         return user, session, refresh_token, now
-
-    async def _recheck_under_lock(
-        self, uow: UnitOfWork, user: User, password: str, upgraded_hash: str | None
-    ) -> tuple[User | None, bool, str | None]:
-        """A password change or deletion that committed while we hashed must win: re-read the user under the
-        row lock they also take (else their "end every other session" misses the session opened here) and
-        verify again if the hash changed."""
-        current = await uow.users.lock(user.id)
-        if current is None:
-            return None, False, None
-        if current.password_hash == user.password_hash:
-            return current, True, upgraded_hash
-        matches, upgraded_hash = await self._deps.hasher.verify(password, current.password_hash)
-        return current, matches, upgraded_hash
 
     async def _record_failure(
         self, uow: UnitOfWork, guess: SettledGuess, context: RequestContext, user: User | None, now: datetime
@@ -142,39 +162,44 @@ class Login:
         await audit(uow, AuditEventType.LOGIN_FAILED, now, context,
                     user_id=user.id if user else None, details={"reason": reason})
         await uow.commit()
-        self._deps.metrics.count(AuthEvent.LOGIN_FAILURE)
+        self._metrics.count(AuthEvent.LOGIN_FAILURE)
 
 
 class Refresh:
     """Rotate a refresh token. Presenting an already-rotated token ends the whole session."""
 
-    def __init__(self, deps: Dependencies) -> None:
-        self._deps = deps
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, tokens: TokenIssuer, session_cache: SessionCache, metrics: AuthMetrics,
+        clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._tokens = tokens
+        self._session_cache = session_cache
+        self._metrics = metrics
+        self._clock = clock
 
     async def __call__(self, refresh_token: str, context: RequestContext) -> TokenPair:
-        deps = self._deps
         presented_hash = hash_refresh_token(refresh_token)
         new_token, new_hash = new_refresh_token()
-        now = deps.clock.now()
-        async with deps.uow(atomic=False) as uow:  # one statement, atomic on its own
+        now = self._clock.now()
+        async with self._uow(atomic=False) as uow:  # one statement, atomic on its own
             rotation = await uow.sessions.rotate_refresh_token(presented_hash, new_hash, now)
         if rotation is None or not rotation.session.is_active(now):
             raise InvalidToken()
         session = rotation.session
         if not rotation.rotated:
             await self._end_reused_session(session, context, now)
-        access = deps.tokens.issue(session.user_id, session.id, now)
+        access = self._tokens.issue(session.user_id, session.id, now)
         return TokenPair(access.token, new_token, access.expires_in)
 
     async def _end_reused_session(self, session: Session, context: RequestContext, now: datetime) -> None:
         """A rotated token came back: someone holds a copy. End the session for both holders."""
-        deps = self._deps
-        async with deps.uow() as uow:
-            await revoke_sessions(deps, uow, [session.id], now, "refresh_token_reused")
+        async with self._uow() as uow:
+            await revoke_sessions(self._session_cache, uow, [session.id], now, "refresh_token_reused")
             await audit(uow, AuditEventType.REFRESH_REUSE_DETECTED, now, context,
                         user_id=session.user_id, session_id=session.id)
             await uow.commit()
-        deps.metrics.count(AuthEvent.REFRESH_REUSE)
+        self._metrics.count(AuthEvent.REFRESH_REUSE)
         raise RefreshTokenReused()
 
 
@@ -185,62 +210,76 @@ class Authenticate:
     tombstone in the cache, or a revoked row in PostgreSQL, always wins.
     """
 
-    def __init__(self, deps: Dependencies) -> None:
-        self._deps = deps
+    def __init__(self, *, uow: UnitOfWorkFactory, tokens: TokenIssuer, session_cache: SessionCache,
+                 clock: Clock) -> None:
+        self._uow = uow
+        self._tokens = tokens
+        self._session_cache = session_cache
+        self._clock = clock
 
     async def __call__(self, access_token: str) -> Principal:
-        deps = self._deps
-        claims = deps.tokens.verify(access_token)
+        claims = self._tokens.verify(access_token)
         try:
-            cached = await deps.session_cache.get(claims.session_id)
+            cached = await self._session_cache.get(claims.session_id)
         except DependencyUnavailable:
             cached = None
         return await self.with_cached_state(claims, cached)
 
-    async def with_cached_state(self, claims: AccessClaims, cached: CachedSessionState | str | None) -> Principal:
+    async def with_cached_state(self, claims: AccessClaims, cached: CachedSession) -> Principal:
         """The check itself, given what the session cache held (None: a miss or Redis unavailable)."""
-        deps = self._deps
-        now = deps.clock.now()
-        if cached == "revoked":
+        now = self._clock.now()
+        if cached is Revoked.TOMBSTONE:
             raise InvalidToken()
         if isinstance(cached, CachedSessionState) and cached.user_id == claims.user_id and now < cached.active_until:
             return Principal(claims.user_id, claims.session_id)
 
-        async with deps.uow(atomic=False) as uow:
+        async with self._uow(atomic=False) as uow:
             session = await uow.sessions.get(claims.session_id)
         if session is None or session.user_id != claims.user_id or not session.is_active(now):
             raise InvalidToken()
         try:
-            await deps.session_cache.store(session.id, CachedSessionState(session.user_id, session.idle_expires_at))
+            await self._session_cache.store(session.id, CachedSessionState(session.user_id, session.idle_expires_at))
         except DependencyUnavailable:
             pass  # the cache is an optimisation; PostgreSQL answered
         return Principal(claims.user_id, claims.session_id)
 
 
 class Logout:
-    def __init__(self, deps: Dependencies) -> None:
-        self._deps = deps
+    def __init__(self, *, uow: UnitOfWorkFactory, session_cache: SessionCache, clock: Clock) -> None:
+        self._uow = uow
+        self._session_cache = session_cache
+        self._clock = clock
 
     async def __call__(self, principal: Principal, context: RequestContext) -> None:
-        deps = self._deps
-        now = deps.clock.now()
-        async with deps.uow() as uow:
-            await revoke_sessions(deps, uow, [principal.session_id], now, "logout")
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await revoke_sessions(self._session_cache, uow, [principal.session_id], now, "logout")
             await audit(uow, AuditEventType.LOGGED_OUT, now, context,
                         user_id=principal.user_id, session_id=principal.session_id)
             await uow.commit()
 
 
 class LogoutAll:
-    def __init__(self, deps: Dependencies) -> None:
-        self._deps = deps
+    def __init__(self, *, uow: UnitOfWorkFactory, session_cache: SessionCache, clock: Clock) -> None:
+        self._uow = uow
+        self._session_cache = session_cache
+        self._clock = clock
 
     async def __call__(self, principal: Principal, context: RequestContext) -> None:
-        deps = self._deps
-        now = deps.clock.now()
-        async with deps.uow() as uow:
+        now = self._clock.now()
+        async with self._uow() as uow:
             sessions = await uow.sessions.list_active(principal.user_id, now)
-            await revoke_sessions(deps, uow, [s.id for s in sessions], now, "logout_all")
+            await revoke_sessions(self._session_cache, uow, [s.id for s in sessions], now, "logout_all")
             await audit(uow, AuditEventType.LOGGED_OUT_ALL, now, context,
                         user_id=principal.user_id, session_id=principal.session_id)
             await uow.commit()
+
+
+class PublicSigningKeys:
+    """The JWK set that other services verify access tokens with (GET /.well-known/jwks.json)."""
+
+    def __init__(self, *, tokens: TokenIssuer) -> None:
+        self._tokens = tokens
+
+    def __call__(self) -> dict[str, Any]:
+        return self._tokens.public_jwks()

@@ -1,9 +1,14 @@
-"""The password hasher every use case sees: one normalization rule for hashing and verifying."""
+"""Password rules and the hashing every use case sees: one normalization rule for hashing and verifying, the
+policy a new password must meet, and the re-check under the account's row lock."""
 
 from __future__ import annotations
 
-from auth_service.application.ports import PasswordHasher
-from auth_service.domain.values import normalize_password
+from dataclasses import dataclass
+
+from auth_service.application.ports import CommonPasswords, PasswordHasher, UnitOfWork
+from auth_service.domain.errors import WeakPassword
+from auth_service.domain.model import User
+from auth_service.domain.values import Email, check_password_shape, normalize_password
 
 
 class NormalizedPasswords:
@@ -30,3 +35,33 @@ class NormalizedPasswords:
         if not legacy_match:
             return False, None
         return True, await self._hasher.hash(normalized)
+
+
+def enforce_password_policy(common_passwords: CommonPasswords, password: str, email: Email) -> None:
+    check_password_shape(password, email)
+    if common_passwords.is_common(normalize_password(password)):
+        raise WeakPassword("This password is too common. Choose a less predictable one.")
+
+
+@dataclass(frozen=True, slots=True)
+class Reverified:
+    """The user as it is under the row lock (None: deleted meanwhile), and whether the password still matches."""
+
+    user: User | None
+    matches: bool
+    upgraded_hash: str | None = None
+
+
+async def lock_and_reverify(
+    uow: UnitOfWork, hasher: PasswordHasher, verified: User, password: str, upgraded_hash: str | None = None
+) -> Reverified:
+    """Re-read the user under the row lock that login, password change and deletion all take, held to the end of
+    the transaction. A password change or deletion that committed since `verified` was read wins: the password is
+    verified again only if the hash changed (`upgraded_hash`, from the first verification, stands otherwise)."""
+    current = await uow.users.lock(verified.id)
+    if current is None:
+        return Reverified(None, matches=False)
+    if current.password_hash == verified.password_hash:
+        return Reverified(current, matches=True, upgraded_hash=upgraded_hash)
+    matches, upgraded_hash = await hasher.verify(password, current.password_hash)
+    return Reverified(current, matches, upgraded_hash)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeAlias
 from uuid import UUID
 
 from auth_service.domain.model import Profile, Session, User
@@ -214,14 +214,24 @@ class CachedSessionState:
     active_until: datetime
 
 
+class Revoked(Enum):
+    """What the session cache holds for a revoked session: a tombstone (one member, compared with `is`)."""
+
+    TOMBSTONE = "tombstone"
+
+
+CachedSession: TypeAlias = CachedSessionState | Revoked | None
+"""What the session cache holds for a session: its state, a revocation tombstone, or nothing (a miss)."""
+
+
 class SessionCache(Protocol):
     """A read-through cache of session state. PostgreSQL stays the source of truth.
 
-    `get` returns "revoked" for a revocation tombstone, the cached state, or None on a miss.
+    `get` returns `Revoked.TOMBSTONE` for a revoked session, the cached state, or None on a miss.
     A stored state never overwrites a tombstone.
     """
 
-    async def get(self, session_id: UUID) -> CachedSessionState | str | None: ...
+    async def get(self, session_id: UUID) -> CachedSession: ...
 
     async def store(self, session_id: UUID, state: CachedSessionState) -> None: ...
 
@@ -239,7 +249,7 @@ class ProfileCache(Protocol):
 class SessionAndProfileCache(Protocol):
     """The two caches an authenticated profile read needs, read in one round trip."""
 
-    async def get(self, session_id: UUID, user_id: UUID) -> tuple[CachedSessionState | str | None, Profile | None]:
+    async def get(self, session_id: UUID, user_id: UUID) -> tuple[CachedSession, Profile | None]:
         """(what SessionCache.get returns for the session, what ProfileCache.get returns for the user)."""
 
 

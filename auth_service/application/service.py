@@ -1,9 +1,8 @@
-"""The use cases as one object the inbound adapters call."""
+"""The use cases as one object the inbound adapters call (wired by the composition root)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from auth_service.application.account import (
     ChangePassword,
@@ -14,8 +13,14 @@ from auth_service.application.account import (
     RevokeSession,
     UpdateProfile,
 )
-from auth_service.application.authentication import Authenticate, Login, Logout, LogoutAll, Refresh
-from auth_service.application.common import Dependencies
+from auth_service.application.authentication import (
+    Authenticate,
+    Login,
+    Logout,
+    LogoutAll,
+    PublicSigningKeys,
+    Refresh,
+)
 from auth_service.application.registration import Register
 
 
@@ -34,19 +39,4 @@ class AuthService:
     delete_account: DeleteAccount
     list_sessions: ListSessions
     revoke_session: RevokeSession
-    deps: Dependencies
-
-    @classmethod
-    def build(cls, deps: Dependencies) -> AuthService:
-        authenticate, get_profile = Authenticate(deps), GetProfile(deps)
-        return cls(
-            register=Register(deps), login=Login(deps), refresh=Refresh(deps), authenticate=authenticate,
-            logout=Logout(deps), logout_all=LogoutAll(deps), get_profile=get_profile,
-            get_own_profile=GetOwnProfile(deps, authenticate, get_profile),
-            update_profile=UpdateProfile(deps), change_password=ChangePassword(deps),
-            delete_account=DeleteAccount(deps), list_sessions=ListSessions(deps),
-            revoke_session=RevokeSession(deps), deps=deps,
-        )
-
-    def public_jwks(self) -> dict[str, Any]:
-        return self.deps.tokens.public_jwks()
+    public_jwks: PublicSigningKeys

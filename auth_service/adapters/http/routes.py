@@ -17,9 +17,10 @@ from auth_service.adapters.http.client_ip import client_ip
 from auth_service.adapters.http.contract import problem_responses, token_response_headers
 from auth_service.adapters.http.problems import problem
 from auth_service.application.account import ProfileChanges
-from auth_service.application.common import Principal, TokenPair
+from auth_service.application.authentication import TokenPair
 from auth_service.application.ports import RequestContext
 from auth_service.application.service import AuthService
+from auth_service.application.sessions import Principal
 from auth_service.domain.errors import InvalidProfile
 from auth_service.domain.model import Profile
 from auth_service.domain.values import AVATAR_URL_MAX

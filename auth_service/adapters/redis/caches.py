@@ -10,10 +10,10 @@ from uuid import UUID
 from redis.asyncio import Redis
 
 from auth_service.adapters.redis.client import RedisGateway
-from auth_service.application.ports import CachedSessionState, Clock
+from auth_service.application.ports import CachedSession, CachedSessionState, Clock, Revoked
 from auth_service.domain.model import Profile
 
-_REVOKED = "revoked"
+_TOMBSTONE = "revoked"  # the stored value; Revoked.TOMBSTONE when read back
 
 
 class RedisSessionCache:
@@ -32,15 +32,15 @@ class RedisSessionCache:
     def key(self, session_id: UUID) -> str:
         return self._redis.key("session", str(session_id))
 
-    async def get(self, session_id: UUID) -> CachedSessionState | str | None:
+    async def get(self, session_id: UUID) -> CachedSession:
         return self.decode(await self._redis.run(lambda r: r.get(self.key(session_id))))
 
     @staticmethod
-    def decode(value: str | bytes | None) -> CachedSessionState | str | None:
+    def decode(value: str | bytes | None) -> CachedSession:
         if value is None:
             return None
-        if value == _REVOKED:
-            return _REVOKED
+        if value == _TOMBSTONE:
+            return Revoked.TOMBSTONE
         user_id, _, active_until = str(value).partition("|")
         return CachedSessionState(UUID(user_id), datetime.fromtimestamp(float(active_until), UTC))
 
@@ -57,7 +57,7 @@ class RedisSessionCache:
         async def write(r: Redis) -> None:
             async with r.pipeline(transaction=False) as pipe:
                 for session_id in session_ids:
-                    pipe.set(self._redis.key("session", str(session_id)), _REVOKED, ex=self._tombstone_ttl)
+                    pipe.set(self._redis.key("session", str(session_id)), _TOMBSTONE, ex=self._tombstone_ttl)
                 await pipe.execute()
 
         await self._redis.run(write)
@@ -106,7 +106,7 @@ class RedisSessionAndProfileCache:
         self._sessions = sessions
         self._profiles = profiles
 
-    async def get(self, session_id: UUID, user_id: UUID) -> tuple[CachedSessionState | str | None, Profile | None]:
+    async def get(self, session_id: UUID, user_id: UUID) -> tuple[CachedSession, Profile | None]:
         keys = [self._sessions.key(session_id), self._profiles.key(user_id)]
         session_value, profile_value = await self._redis.run(lambda r: r.mget(keys))
         return self._sessions.decode(session_value), self._profiles.decode(profile_value)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from auth_service.__main__ import _migrate
+from auth_service.bootstrap import migrate_with_retry
 from auth_service.settings import Settings
 from tests.service.integration.helpers import assert_problem
 from tests.support.app import serving, unique_email, with_settings
@@ -63,7 +63,7 @@ def _other_ca(postgres: TlsPostgres, hosts: tuple[str, ...] = ("localhost", "127
 
 async def test_verify_full_with_the_right_ca_serves(settings: Settings, tls_postgres: TlsPostgres) -> None:
     verified = _settings(settings, tls_postgres, tls_postgres.certificate.cert_file)
-    await _migrate(verified)
+    await migrate_with_retry(verified)
     async with serving(verified) as svc:
         assert (await svc.client.get("/health/ready")).status_code == 200
         user = await svc.register()
@@ -86,14 +86,14 @@ async def test_startup_stops_at_once_with_a_clear_error_on_a_wrong_ca(
 ) -> None:
     wrong = _settings(settings, tls_postgres, _other_ca(tls_postgres))
     with pytest.raises(RuntimeError, match="DB_SSLROOTCERT"):
-        await _migrate(wrong)
+        await migrate_with_retry(wrong)
     assert "attempt 2" not in caplog.text  # no retrying a certificate that will not verify
 
 
 async def test_a_missing_ca_bundle_is_a_startup_error(settings: Settings, tls_postgres: TlsPostgres) -> None:
     missing = _settings(settings, tls_postgres, tls_postgres.workdir / "absent.pem")
     with pytest.raises(RuntimeError, match="DB_SSLROOTCERT"):
-        await _migrate(missing)
+        await migrate_with_retry(missing)
 
 
 async def test_verify_full_checks_the_host_name_and_verify_ca_does_not(settings: Settings) -> None:
@@ -104,7 +104,7 @@ async def test_verify_full_checks_the_host_name_and_verify_ca_does_not(settings:
         postgres = _start(certificate, Path(workdir))
         try:
             with pytest.raises(RuntimeError, match="DB_SSLROOTCERT"):
-                await _migrate(_settings(settings, postgres, certificate.cert_file, "verify-full"))
-            await _migrate(_settings(settings, postgres, certificate.cert_file, "verify-ca"))
+                await migrate_with_retry(_settings(settings, postgres, certificate.cert_file, "verify-full"))
+            await migrate_with_retry(_settings(settings, postgres, certificate.cert_file, "verify-ca"))
         finally:
             postgres.server.close()

@@ -11,12 +11,12 @@ import pytest
 from redis.asyncio import Redis
 
 from auth_service.adapters.redis.caches import RedisProfileCache, RedisSessionAndProfileCache, RedisSessionCache
-from auth_service.adapters.redis.client import RedisGateway
-from auth_service.application.ports import CachedSessionState
+from auth_service.adapters.redis.client import RedisGateway, create_redis
+from auth_service.application.ports import CachedSessionState, Revoked
 from auth_service.bootstrap import SystemClock
 from auth_service.domain.model import Profile
 from auth_service.settings import Settings
-from tests.support.app import Service, bearer
+from tests.support.app import bearer, serving
 
 
 async def test_session_state_and_profile_come_back_together_and_a_tombstone_still_wins(settings: Settings) -> None:
@@ -36,27 +36,30 @@ async def test_session_state_and_profile_come_back_together_and_a_tombstone_stil
         await profiles.store(profile)
         assert await both.get(session_id, user_id) == (state, profile)
         await sessions.mark_revoked([session_id])
-        assert await both.get(session_id, user_id) == ("revoked", profile)
+        assert await both.get(session_id, user_id) == (Revoked.TOMBSTONE, profile)
     finally:
         await client.delete(sessions.key(session_id), profiles.key(user_id))
         await client.aclose()
 
 
-async def test_a_warm_get_me_makes_one_redis_call(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
-    user = await service.register()
-    tokens = await service.login(user["email"])
-    headers = bearer(tokens["access_token"])
-    assert (await service.client.get("/users/me", headers=headers)).status_code == 200  # fills both caches
-    gateway: RedisGateway = service.app.state.auth_service.deps.session_cache._redis
-    calls = 0
-    real_run = gateway.run
+async def test_a_warm_get_me_makes_one_redis_call(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = create_redis(settings.redis_url, None)  # the app's Redis connection, handed over and owned here
+    commands: list[str] = []
+    send: Callable[..., Awaitable[Any]] = client.execute_command
 
-    async def counting_run(call: Callable[[Redis], Awaitable[Any]]) -> Any:
-        nonlocal calls
-        calls += 1
-        return await real_run(call)
+    async def counting(*args: Any, **options: Any) -> Any:
+        commands.append(str(args[0]))
+        return await send(*args, **options)
 
-    monkeypatch.setattr(gateway, "run", counting_run)
-    response = await service.client.get("/users/me", headers=headers)
-    assert response.status_code == 200 and response.json()["email"] == user["email"]
-    assert calls == 1
+    try:
+        async with serving(settings, redis=client) as service:
+            user = await service.register()
+            tokens = await service.login(user["email"])
+            headers = bearer(tokens["access_token"])
+            assert (await service.client.get("/users/me", headers=headers)).status_code == 200  # fills both caches
+            monkeypatch.setattr(client, "execute_command", counting)
+            response = await service.client.get("/users/me", headers=headers)
+        assert response.status_code == 200 and response.json()["email"] == user["email"]
+        assert commands == ["MGET"]
+    finally:
+        await client.aclose()

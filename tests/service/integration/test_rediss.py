@@ -5,6 +5,7 @@ import ssl
 
 import pytest
 
+from auth_service.adapters.redis.client import create_redis
 from auth_service.settings import Settings
 from tests.service.integration.helpers import assert_problem
 from tests.support.app import serving, with_settings
@@ -35,8 +36,11 @@ async def test_full_flow_over_tls_with_an_auth_token(settings: Settings, tls_red
         assert (await svc.client.get("/users/me", headers=headers)).status_code == 200
         await svc.client.post("/auth/logout", headers=headers)
         assert (await svc.client.get("/users/me", headers=headers)).status_code == 401
-        cache = svc.app.state.auth_service.deps.session_cache._redis.client
-        assert await cache.dbsize() > 0  # the cache really lives on the TLS server
+    on_the_tls_server = create_redis(tls_redis.url, tls_redis.password)
+    try:
+        assert await on_the_tls_server.dbsize() > 0  # the cache really lives there
+    finally:
+        await on_the_tls_server.aclose()
 
 
 async def test_a_wrong_auth_token_is_not_ready(settings: Settings, tls_redis: TlsRedisServer) -> None:

@@ -1,5 +1,7 @@
 import uuid
 
+from redis.asyncio import Redis
+
 from auth_service.application.ports import AuthEvent
 from auth_service.settings import Settings
 from tests.service.integration.helpers import assert_problem, query
@@ -91,9 +93,12 @@ async def test_revocation_survives_a_flushed_redis(service: Service) -> None:
     headers = bearer(tokens["access_token"])
     await service.client.get("/users/me", headers=headers)
     await service.client.post("/auth/logout", headers=headers)
-    redis = service.app.state.auth_service.deps.session_cache._redis.client
-    keys = [k async for k in redis.scan_iter(match=f"{service.settings.redis_key_prefix}*")]
-    await redis.delete(*keys)
+    redis = Redis.from_url(service.settings.redis_url)  # the server the app caches in
+    try:
+        keys = [k async for k in redis.scan_iter(match=f"{service.settings.redis_key_prefix}*")]
+        await redis.delete(*keys)
+    finally:
+        await redis.aclose()
     assert_problem(await service.client.get("/users/me", headers=headers), 401, "invalid_token")
 
 

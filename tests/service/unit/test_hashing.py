@@ -31,20 +31,32 @@ async def test_unknown_users_verify_against_a_dummy_hash_and_never_match() -> No
     assert await hasher.verify("anything", "not-a-hash") == (False, None)
 
 
+class ThreadRecordingContext:
+    """A real (cheap) CryptContext that notes which thread ran each hash, and that thread's niceness."""
+
+    def __init__(self) -> None:
+        self._context = make_context(memory_kib=1024, time_cost=1)
+        self.threads: dict[str, int] = {}  # thread name -> its niceness while hashing
+
+    def hash(self, password: str) -> str:
+        thread = threading.current_thread()
+        self.threads[thread.name] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return self._context.hash(password)  # type: ignore[no-any-return]
+
+    def verify_and_update(self, password: str, stored: str) -> tuple[bool, str | None]:
+        return self._context.verify_and_update(password, stored)  # type: ignore[no-any-return]
+
+
 async def test_hashing_runs_off_the_event_loop_in_a_bounded_pool() -> None:
-    seen: set[str] = set()
-    hasher = Argon2PasswordHasher(concurrency=2)
-    original = hasher._context.hash
-
-    def spy(password: str) -> str:
-        seen.add(threading.current_thread().name)
-        return original(password)
-
-    hasher._context.hash = spy  # type: ignore[method-assign]
-    loop_thread = threading.current_thread().name
-    await asyncio.gather(*(hasher.hash(f"password-{i}") for i in range(6)))
-    assert loop_thread not in seen
-    assert all(name.startswith("argon2") for name in seen) and 1 <= len(seen) <= 2
+    context = ThreadRecordingContext()
+    hasher = Argon2PasswordHasher(context, concurrency=2)
+    context.threads.clear()  # the dummy hash made in the constructor ran on this thread
+    try:
+        await asyncio.gather(*(hasher.hash(f"password-{i}") for i in range(6)))
+    finally:
+        hasher.close()
+    assert threading.current_thread().name not in context.threads
+    assert all(name.startswith("argon2") for name in context.threads) and 1 <= len(context.threads) <= 2
 
 
 async def test_the_queue_bound_counts_queued_and_running_jobs_and_a_cancelled_job_frees_its_place() -> None:
@@ -70,12 +82,13 @@ async def test_the_queue_bound_counts_queued_and_running_jobs_and_a_cancelled_jo
 
 async def test_hashing_threads_run_nicer_than_the_event_loop() -> None:
     """When a core is contended the scheduler prefers the event loop (health checks, cheap requests)."""
-    hasher = Argon2PasswordHasher(make_context(memory_kib=1024, time_cost=1), concurrency=1)
+    context = ThreadRecordingContext()
+    hasher = Argon2PasswordHasher(context, concurrency=1)
+    context.threads.clear()
     try:
         await hasher.hash("any password at all")
-        [thread] = hasher._pool._threads
-        assert thread.native_id is not None
-        loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == loop_nice + HASH_THREAD_NICENESS
     finally:
         hasher.close()
+    [hashing_niceness] = context.threads.values()
+    loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert hashing_niceness == loop_nice + HASH_THREAD_NICENESS

@@ -1,0 +1,507 @@
+"""In-memory fakes of the application's ports, for use-case tests that need no PostgreSQL or Redis.
+
+Each fake keeps the promise its Protocol documents and nothing more (mypy checks them against the Protocols in
+`FakePorts`). They share one `journal`, the order in which the outside world saw writes happen.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+from auth_service.application.errors import DependencyUnavailable
+from auth_service.application.ports import (
+    AccessClaims,
+    AuditEvent,
+    AuditLog,
+    AuthEvent,
+    AuthMetrics,
+    CachedSession,
+    CachedSessionState,
+    Clock,
+    CommonPasswords,
+    GuessTicket,
+    IssuedAccessToken,
+    PasswordHasher,
+    ProfileCache,
+    RateLimiter,
+    RefreshTokenRotation,
+    RetryAfter,
+    Revoked,
+    SessionAndProfileCache,
+    SessionCache,
+    SessionRepository,
+    TokenIssuer,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    UserRepository,
+)
+from auth_service.domain.errors import EmailAlreadyRegistered, InvalidToken
+from auth_service.domain.model import Profile, Session, SessionPolicy, User
+from auth_service.domain.values import Email
+
+ACCESS_TOKEN_TTL = 900
+SESSION_POLICY = SessionPolicy(absolute_lifetime=timedelta(days=30), idle_timeout=timedelta(days=7))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.current = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+# --- PostgreSQL: tables, repositories, unit of work ----------------------------------------------------------------
+
+
+@dataclass
+class RefreshTokenRow:
+    session_id: UUID
+    rotated_at: datetime | None = None
+
+
+@dataclass
+class Tables:
+    users: dict[UUID, User] = field(default_factory=dict)
+    sessions: dict[UUID, Session] = field(default_factory=dict)
+    revoked_reasons: dict[UUID, str] = field(default_factory=dict)
+    refresh_tokens: dict[bytes, RefreshTokenRow] = field(default_factory=dict)
+    audit: list[AuditEvent] = field(default_factory=list)
+
+    def copy(self) -> Tables:
+        return Tables(dict(self.users), dict(self.sessions), dict(self.revoked_reasons),
+                      {h: replace(row) for h, row in self.refresh_tokens.items()}, list(self.audit))
+
+
+class FakeDatabase:
+    """The committed state. `before_statement` runs before every repository call (a test's hook to change the
+    world mid-use-case, as a concurrent request would)."""
+
+    def __init__(self, journal: list[str]) -> None:
+        self.tables = Tables()
+        self.journal = journal
+        self.transactions = 0
+        self.before_statement: Callable[[str], None] | None = None
+        self.unavailable = False
+
+    def statement(self, name: str) -> None:
+        if self.unavailable:
+            raise DependencyUnavailable("postgresql")
+        if self.before_statement is not None:
+            self.before_statement(name)
+
+
+Write = Callable[[Tables], None]
+
+
+class Transaction:
+    """What one unit of work sees (`tables`) and how it changes them (`write`). Atomic: reads see a copy taken at
+    the start plus the transaction's own writes, and the writes reach the committed tables only on commit, replayed
+    one by one (so rows others changed meanwhile are not overwritten). Not atomic: every write lands at once."""
+
+    def __init__(self, db: FakeDatabase, atomic: bool) -> None:
+        self.db = db
+        self.atomic = atomic
+        self.tables = db.tables.copy() if atomic else db.tables
+        self._pending: list[Write] = []
+
+    def write(self, change: Write) -> None:
+        change(self.tables)
+        if self.atomic:
+            self._pending.append(change)
+
+    def commit(self) -> None:
+        for change in self._pending:
+            change(self.db.tables)
+        self._pending.clear()
+
+
+class FakeUserRepository:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def add(self, user: User) -> None:
+        self._tx.db.statement("users.add")
+        committed = self._tx.db.tables.users.values()  # the unique index sees every committed row
+        if any(u.email.canonical == user.email.canonical for u in [*committed, *self._tx.tables.users.values()]):
+            raise EmailAlreadyRegistered()
+        self._tx.write(lambda t: t.users.__setitem__(user.id, user))
+
+    async def get(self, user_id: UUID) -> User | None:
+        self._tx.db.statement("users.get")
+        return self._tx.tables.users.get(user_id)
+
+    async def get_by_email(self, email: Email) -> User | None:
+        self._tx.db.statement("users.get_by_email")
+        return next((u for u in self._tx.tables.users.values() if u.email.canonical == email.canonical), None)
+
+    async def lock(self, user_id: UUID) -> User | None:
+        """SELECT ... FOR UPDATE reads the latest committed row, whatever the transaction saw before."""
+        self._tx.db.statement("users.lock")
+        self._tx.db.journal.append(f"db: lock user {user_id}")
+        current = self._tx.db.tables.users.get(user_id)
+        if current is None:
+            self._tx.tables.users.pop(user_id, None)
+        else:
+            self._tx.tables.users[user_id] = current
+        return current
+
+    async def update(self, user: User) -> None:
+        self._tx.db.statement("users.update")
+
+        def change(t: Tables) -> None:
+            if user.id in t.users:
+                t.users[user.id] = user
+
+        self._tx.write(change)
+
+    async def update_profile(
+        self, user_id: UUID, fields: Mapping[str, str | None], updated_at: datetime
+    ) -> User | None:
+        self._tx.db.statement("users.update_profile")
+
+        def change(t: Tables) -> None:
+            if user_id in t.users:
+                t.users[user_id] = replace(t.users[user_id], **fields, updated_at=updated_at)  # type: ignore[arg-type]
+
+        self._tx.write(change)
+        return self._tx.tables.users.get(user_id)
+
+    async def delete(self, user_id: UUID) -> None:
+        self._tx.db.statement("users.delete")
+        self._tx.db.journal.append(f"db: delete user {user_id}")
+
+        def change(t: Tables) -> None:
+            t.users.pop(user_id, None)
+            gone = {s for s, session in t.sessions.items() if session.user_id == user_id}  # ON DELETE CASCADE
+            for session_id in gone:
+                del t.sessions[session_id]
+            for token_hash in [h for h, row in t.refresh_tokens.items() if row.session_id in gone]:
+                del t.refresh_tokens[token_hash]
+
+        self._tx.write(change)
+
+
+class FakeSessionRepository:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    def _add(self, session: Session, refresh_token_hash: bytes) -> Write:
+        def change(t: Tables) -> None:
+            t.sessions[session.id] = session
+            t.refresh_tokens[refresh_token_hash] = RefreshTokenRow(session.id)
+
+        return change
+
+    async def add(self, session: Session, refresh_token_hash: bytes) -> None:
+        self._tx.db.statement("sessions.add")
+        self._tx.write(self._add(session, refresh_token_hash))
+
+    async def add_after_login(
+        self, session: Session, refresh_token_hash: bytes, password_hash: str, event: AuditEvent
+    ) -> bool:
+        self._tx.db.statement("sessions.add_after_login")
+        user = self._tx.db.tables.users.get(session.user_id)  # under the row lock: the latest committed row
+        if user is None or user.password_hash != password_hash:
+            return False
+        self._tx.write(self._add(session, refresh_token_hash))
+        self._tx.write(lambda t: t.audit.append(event))
+        return True
+
+    async def get(self, session_id: UUID) -> Session | None:
+        self._tx.db.statement("sessions.get")
+        return self._tx.tables.sessions.get(session_id)
+
+    async def list_active(self, user_id: UUID, now: datetime) -> Sequence[Session]:
+        self._tx.db.statement("sessions.list_active")
+        mine = [s for s in self._tx.tables.sessions.values() if s.user_id == user_id and s.is_active(now)]
+        return sorted(mine, key=lambda s: s.created_at, reverse=True)
+
+    async def revoke(self, session_ids: Sequence[UUID], now: datetime, reason: str) -> None:
+        self._tx.db.statement("sessions.revoke")
+        self._tx.db.journal.append(f"db: revoke {sorted(map(str, session_ids))} ({reason})")
+
+        def change(t: Tables) -> None:
+            for session_id in session_ids:
+                session = t.sessions.get(session_id)
+                if session is not None and session.revoked_at is None:
+                    t.sessions[session_id] = replace(session, revoked_at=now)
+                    t.revoked_reasons[session_id] = reason
+
+        self._tx.write(change)
+
+    async def rotate_refresh_token(
+        self, presented_hash: bytes, new_hash: bytes, now: datetime
+    ) -> RefreshTokenRotation | None:
+        self._tx.db.statement("sessions.rotate_refresh_token")
+        row = self._tx.tables.refresh_tokens.get(presented_hash)
+        if row is None:
+            return None
+        session = self._tx.tables.sessions[row.session_id]
+        if row.rotated_at is not None or not session.is_active(now):
+            return RefreshTokenRotation(session, rotated=False)
+
+        def change(t: Tables) -> None:
+            t.refresh_tokens[presented_hash].rotated_at = now
+            t.refresh_tokens[new_hash] = RefreshTokenRow(session.id)
+            t.sessions[session.id] = replace(session, last_used_at=now)
+
+        self._tx.write(change)
+        return RefreshTokenRotation(session, rotated=True)
+
+
+class FakeAuditLog:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def record(self, event: AuditEvent) -> None:
+        self._tx.db.statement("audit.record")
+        self._tx.write(lambda t: t.audit.append(event))
+
+
+class FakeUnitOfWork:
+    def __init__(self, db: FakeDatabase, atomic: bool) -> None:
+        self._db = db
+        self._tx = Transaction(db, atomic)
+        self.users: UserRepository = FakeUserRepository(self._tx)
+        self.sessions: SessionRepository = FakeSessionRepository(self._tx)
+        self.audit: AuditLog = FakeAuditLog(self._tx)
+
+    async def __aenter__(self) -> Self:
+        self._db.transactions += 1
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None  # uncommitted writes of an atomic unit of work are dropped with it
+
+    async def commit(self) -> None:
+        self._tx.commit()
+        if self._tx.atomic:
+            self._db.journal.append("db: commit")
+
+
+class FakeUnitOfWorkFactory:
+    def __init__(self, db: FakeDatabase) -> None:
+        self._db = db
+
+    def __call__(self, *, atomic: bool = True) -> UnitOfWork:
+        return FakeUnitOfWork(self._db, atomic)
+
+
+# --- Security: hashing, tokens, common passwords -----------------------------------------------------------------
+
+
+class FakeHasher:
+    """A "hash" is `<scheme>$<n>$<password>`: never use it outside tests. Scheme `current` is up to date,
+    `outdated` verifies but asks for a new hash (as argon2 parameters that changed would)."""
+
+    def __init__(self) -> None:
+        self._salts = itertools.count(1)
+        self.hashed: list[str] = []
+        self.verified: list[str | None] = []  # the stored hash each verification ran against (None: the dummy)
+        self.on_verify: Callable[[], None] | None = None  # runs after the verification, as time passes while hashing
+
+    def make(self, password: str, scheme: str = "current") -> str:
+        return f"{scheme}${next(self._salts)}${password}"
+
+    async def hash(self, password: str) -> str:
+        self.hashed.append(password)
+        return self.make(password)
+
+    async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
+        self.verified.append(password_hash)
+        if self.on_verify is not None:
+            self.on_verify()
+        if password_hash is None:
+            return False, None  # verified against a dummy hash: the same cost, never a match
+        scheme, _, stored = password_hash.split("$", 2)
+        if stored != password:
+            return False, None
+        return True, (self.make(password) if scheme == "outdated" else None)
+
+
+class FakeTokenIssuer:
+    def __init__(self) -> None:
+        self._issued: dict[str, AccessClaims] = {}
+        self._ids = itertools.count(1)
+
+    def issue(self, user_id: UUID, session_id: UUID, now: datetime) -> IssuedAccessToken:
+        token_id = str(next(self._ids))
+        token = f"access-{token_id}"
+        self._issued[token] = AccessClaims(user_id, session_id, token_id, now + timedelta(seconds=ACCESS_TOKEN_TTL))
+        return IssuedAccessToken(token, ACCESS_TOKEN_TTL)
+
+    def verify(self, token: str) -> AccessClaims:
+        claims = self._issued.get(token)
+        if claims is None:
+            raise InvalidToken()
+        return claims
+
+    def public_jwks(self) -> dict[str, Any]:
+        return {"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "fake", "x": "AAAA"}]}
+
+
+class FakeCommonPasswords:
+    def __init__(self, *common: str) -> None:
+        self._common = set(common)
+
+    def is_common(self, password: str) -> bool:
+        return password in self._common
+
+
+# --- Redis: limiter and caches -------------------------------------------------------------------------------------
+
+
+class FakeRateLimiter:
+    """Says yes unless told otherwise (`refuse_guesses`, `refuse_registrations`); records how each ticket was
+    settled. `unavailable` makes every call fail as Redis being down would."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self.refuse_guesses: RetryAfter | None = None
+        self.refuse_registrations: RetryAfter | None = None
+        self.unavailable = False
+        self.reserved: list[GuessTicket] = []
+        self.logins_counted = 0
+        self.settled: dict[str, str] = {}  # ticket id -> "failed" | "correct" | "released"
+
+    def _call(self) -> None:
+        if self.unavailable:
+            raise DependencyUnavailable("redis")
+
+    async def reserve_guess(self, account_key: str, source: str | None, *, login: bool) -> GuessTicket | RetryAfter:
+        self._call()
+        if self.refuse_guesses is not None:
+            return self.refuse_guesses
+        ticket = GuessTicket(str(next(self._ids)), account_key, source)
+        self.reserved.append(ticket)
+        self.logins_counted += login
+        return ticket
+
+    def _settle(self, ticket: GuessTicket, outcome: str) -> None:
+        assert ticket.id not in self.settled, f"ticket {ticket.id} settled twice"
+        self._call()
+        self.settled[ticket.id] = outcome
+
+    async def record_failed_guess(self, ticket: GuessTicket) -> None:
+        self._settle(ticket, "failed")
+
+    async def record_correct_guess(self, ticket: GuessTicket) -> None:
+        self._settle(ticket, "correct")
+
+    async def release_guess(self, ticket: GuessTicket) -> None:
+        self._settle(ticket, "released")
+
+    async def admit_registration(self, source: str | None) -> RetryAfter | None:
+        self._call()
+        return self.refuse_registrations
+
+
+class FakeSessionCache:
+    """Tombstones always win: a stored state never replaces an entry that is there (Redis SET NX)."""
+
+    def __init__(self, journal: list[str]) -> None:
+        self.entries: dict[UUID, CachedSessionState | Revoked] = {}
+        self.journal = journal
+        self.unavailable = False
+
+    def _call(self) -> None:
+        if self.unavailable:
+            raise DependencyUnavailable("redis")
+
+    async def get(self, session_id: UUID) -> CachedSession:
+        self._call()
+        return self.entries.get(session_id)
+
+    async def store(self, session_id: UUID, state: CachedSessionState) -> None:
+        self._call()
+        self.entries.setdefault(session_id, state)
+
+    async def mark_revoked(self, session_ids: Sequence[UUID]) -> None:
+        self._call()
+        self.journal.append(f"cache: tombstone {sorted(map(str, session_ids))}")
+        for session_id in session_ids:
+            self.entries[session_id] = Revoked.TOMBSTONE
+
+
+class FakeProfileCache:
+    def __init__(self) -> None:
+        self.entries: dict[UUID, Profile] = {}
+        self.unavailable = False
+
+    def _call(self) -> None:
+        if self.unavailable:
+            raise DependencyUnavailable("redis")
+
+    async def get(self, user_id: UUID) -> Profile | None:
+        self._call()
+        return self.entries.get(user_id)
+
+    async def store(self, profile: Profile) -> None:
+        self._call()
+        self.entries[profile.id] = profile
+
+    async def forget(self, user_id: UUID) -> None:
+        self._call()
+        self.entries.pop(user_id, None)
+
+
+class FakeSessionAndProfileCache:
+    def __init__(self, sessions: FakeSessionCache, profiles: FakeProfileCache) -> None:
+        self._sessions = sessions
+        self._profiles = profiles
+
+    async def get(self, session_id: UUID, user_id: UUID) -> tuple[CachedSession, Profile | None]:
+        return await self._sessions.get(session_id), await self._profiles.get(user_id)
+
+
+@dataclass
+class RecordingMetrics:
+    events: list[AuthEvent] = field(default_factory=list)
+
+    def count(self, event: AuthEvent) -> None:
+        self.events.append(event)
+
+
+# --- Everything together ------------------------------------------------------------------------------------------
+
+
+class FakePorts:
+    """One fake per port, sharing a journal. The annotations are the Protocols: mypy checks each fake fits."""
+
+    def __init__(self) -> None:
+        self.journal: list[str] = []
+        self.db = FakeDatabase(self.journal)
+        self.clock = FakeClock()
+        self.hasher = FakeHasher()
+        self.tokens = FakeTokenIssuer()
+        self.common_passwords = FakeCommonPasswords("password1234", "correcthorse")
+        self.limiter = FakeRateLimiter()
+        self.session_cache = FakeSessionCache(self.journal)
+        self.profile_cache = FakeProfileCache()
+        self.session_and_profile_cache = FakeSessionAndProfileCache(self.session_cache, self.profile_cache)
+        self.metrics = RecordingMetrics()
+        self.uow = FakeUnitOfWorkFactory(self.db)
+
+    @property
+    def tables(self) -> Tables:
+        return self.db.tables
+
+
+def _fits_the_ports(p: FakePorts) -> None:
+    """Never called: mypy reads it, and fails if a fake drifts from its Protocol."""
+    _: tuple[UnitOfWorkFactory, Clock, PasswordHasher, TokenIssuer, CommonPasswords, RateLimiter, SessionCache,
+             ProfileCache, SessionAndProfileCache, AuthMetrics] = (
+        p.uow, p.clock, p.hasher, p.tokens, p.common_passwords, p.limiter, p.session_cache, p.profile_cache,
+        p.session_and_profile_cache, p.metrics)

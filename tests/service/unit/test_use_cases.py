@@ -1,0 +1,696 @@
+"""The use cases' rules against in-memory fakes of their ports: no PostgreSQL, no Redis, milliseconds each.
+
+What needs a real database or Redis (SQL, row locks, Lua scripts, TTLs) stays in tests/service/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from uuid import uuid4
+
+import pytest
+
+from auth_service.application.account import (
+    ChangePassword,
+    DeleteAccount,
+    GetOwnProfile,
+    GetProfile,
+    ListSessions,
+    ProfileChanges,
+    Reauthenticate,
+    RevokeSession,
+    UpdateProfile,
+)
+from auth_service.application.authentication import (
+    Authenticate,
+    Login,
+    Logout,
+    LogoutAll,
+    PublicSigningKeys,
+    Refresh,
+    TokenPair,
+    hash_refresh_token,
+)
+from auth_service.application.errors import DependencyUnavailable
+from auth_service.application.guesses import SettledGuess, account_key
+from auth_service.application.passwords import NormalizedPasswords, lock_and_reverify
+from auth_service.application.ports import (
+    AuditEventType,
+    AuthEvent,
+    CachedSessionState,
+    GuessTicket,
+    RequestContext,
+    RetryAfter,
+    Revoked,
+)
+from auth_service.application.registration import Register
+from auth_service.application.sessions import Principal
+from auth_service.domain.errors import (
+    EmailAlreadyRegistered,
+    InvalidCredentials,
+    InvalidToken,
+    LoginThrottled,
+    ReauthThrottled,
+    RefreshTokenReused,
+    RegistrationThrottled,
+    SessionNotFound,
+    WeakPassword,
+    WrongPassword,
+)
+from auth_service.domain.model import User
+from auth_service.domain.values import Email
+from tests.service.fakes import SESSION_POLICY, FakePorts
+
+PASSWORD = "Gorilla-Marmalade-Tundra-42"
+NEW_PASSWORD = "Velvet-Quarry-Lantern-77"
+CONTEXT = RequestContext(ip="203.0.113.7", user_agent="pytest")
+
+
+@pytest.fixture
+def p() -> FakePorts:
+    return FakePorts()
+
+
+def a_user(p: FakePorts, email: str = "ada@example.com", password: str = PASSWORD, scheme: str = "current") -> User:
+    now = p.clock.now()
+    user = User(id=uuid4(), email=Email(email), display_name="Ada", password_hash=p.hasher.make(password, scheme),
+                created_at=now, updated_at=now)
+    p.tables.users[user.id] = user
+    return user
+
+
+def login(p: FakePorts) -> Login:
+    return Login(uow=p.uow, hasher=p.hasher, limiter=p.limiter, tokens=p.tokens, metrics=p.metrics, clock=p.clock,
+                 session_policy=SESSION_POLICY)
+
+
+def refresh(p: FakePorts) -> Refresh:
+    return Refresh(uow=p.uow, tokens=p.tokens, session_cache=p.session_cache, metrics=p.metrics, clock=p.clock)
+
+
+def authenticate(p: FakePorts) -> Authenticate:
+    return Authenticate(uow=p.uow, tokens=p.tokens, session_cache=p.session_cache, clock=p.clock)
+
+
+def reauthenticate(p: FakePorts) -> Reauthenticate:
+    return Reauthenticate(uow=p.uow, hasher=p.hasher, limiter=p.limiter, clock=p.clock)
+
+
+def change_password(p: FakePorts) -> ChangePassword:
+    return ChangePassword(reauthenticate=reauthenticate(p), uow=p.uow, hasher=p.hasher,
+                          common_passwords=p.common_passwords, session_cache=p.session_cache,
+                          profile_cache=p.profile_cache, clock=p.clock)
+
+
+def delete_account(p: FakePorts) -> DeleteAccount:
+    return DeleteAccount(reauthenticate=reauthenticate(p), uow=p.uow, session_cache=p.session_cache,
+                         profile_cache=p.profile_cache, clock=p.clock)
+
+
+def register(p: FakePorts) -> Register:
+    return Register(uow=p.uow, hasher=p.hasher, common_passwords=p.common_passwords, limiter=p.limiter,
+                    metrics=p.metrics, clock=p.clock)
+
+
+async def signed_in(p: FakePorts, user: User) -> tuple[TokenPair, Principal]:
+    pair = await login(p)(user.email.value, PASSWORD, CONTEXT)
+    claims = p.tokens.verify(pair.access_token)
+    return pair, Principal(claims.user_id, claims.session_id)
+
+
+def audit_types(p: FakePorts) -> list[AuditEventType]:
+    return [event.type for event in p.tables.audit]
+
+
+def index_of(journal: list[str], prefix: str) -> int:
+    return next(i for i, line in enumerate(journal) if line.startswith(prefix))
+
+
+# --- Login ---------------------------------------------------------------------------------------------------------
+
+
+async def test_login_opens_a_session_and_settles_the_guess_as_correct(p: FakePorts) -> None:
+    user = a_user(p)
+    pair = await login(p)(user.email.value, PASSWORD, CONTEXT)
+    [session] = p.tables.sessions.values()
+    assert session.user_id == user.id and session.ip == CONTEXT.ip and session.user_agent == CONTEXT.user_agent
+    assert p.tables.refresh_tokens[hash_refresh_token(pair.refresh_token)].session_id == session.id
+    assert p.tokens.verify(pair.access_token).session_id == session.id
+    assert audit_types(p) == [AuditEventType.LOGIN_SUCCEEDED]
+    assert p.metrics.events == [AuthEvent.LOGIN_SUCCESS]
+    assert list(p.limiter.settled.values()) == ["correct"] and p.limiter.logins_counted == 1
+
+
+async def test_a_throttled_login_computes_no_hash_and_reads_nothing(p: FakePorts) -> None:
+    user = a_user(p)
+    p.limiter.refuse_guesses = RetryAfter(seconds=42)
+    with pytest.raises(LoginThrottled) as refused:
+        await login(p)(user.email.value, PASSWORD, CONTEXT)
+    assert refused.value.retry_after_seconds == 42
+    assert p.hasher.verified == [] and p.db.transactions == 0
+    assert p.metrics.events == [AuthEvent.LOGIN_THROTTLED] and p.tables.audit == []
+
+
+async def test_the_guess_is_reserved_under_the_accounts_key_and_the_callers_address(p: FakePorts) -> None:
+    user = a_user(p)
+    await login(p)("ADA@Example.com", PASSWORD, CONTEXT)
+    [ticket] = p.limiter.reserved
+    assert ticket.account_key == account_key(user.email) and ticket.source == CONTEXT.ip
+    assert user.email.value not in ticket.account_key
+
+
+async def test_a_wrong_password_fails_is_audited_and_counts_as_a_failed_guess(p: FakePorts) -> None:
+    user = a_user(p)
+    with pytest.raises(InvalidCredentials):
+        await login(p)(user.email.value, "not-the-password", CONTEXT)
+    [event] = p.tables.audit
+    assert event.type == AuditEventType.LOGIN_FAILED and event.user_id == user.id
+    assert event.details == {"reason": "wrong_password"}
+    assert list(p.limiter.settled.values()) == ["failed"]
+    assert p.metrics.events == [AuthEvent.LOGIN_FAILURE] and p.tables.sessions == {}
+
+
+async def test_an_unknown_email_is_verified_against_the_dummy_hash(p: FakePorts) -> None:
+    with pytest.raises(InvalidCredentials):
+        await login(p)("nobody@example.com", PASSWORD, CONTEXT)
+    assert p.hasher.verified == [None]  # the same work as a real account
+    [event] = p.tables.audit
+    assert event.user_id is None and event.details == {"reason": "unknown_email"}
+    assert list(p.limiter.settled.values()) == ["failed"]
+
+
+async def test_an_unparseable_email_is_still_throttled_and_still_pays_for_a_hash(p: FakePorts) -> None:
+    with pytest.raises(InvalidCredentials):
+        await login(p)("not an email", PASSWORD, CONTEXT)
+    assert len(p.limiter.reserved) == 1 and p.hasher.verified == [None]
+
+
+async def test_an_outdated_hash_is_replaced_on_login(p: FakePorts) -> None:
+    user = a_user(p, scheme="outdated")
+    await login(p)(user.email.value, PASSWORD, CONTEXT)
+    stored = p.tables.users[user.id].password_hash
+    assert stored != user.password_hash and stored.startswith("current$")
+    assert len(p.tables.sessions) == 1 and audit_types(p) == [AuditEventType.LOGIN_SUCCEEDED]
+    assert f"db: lock user {user.id}" in p.journal  # the new hash is written under the row lock
+
+
+async def test_a_current_hash_is_not_rewritten(p: FakePorts) -> None:
+    user = a_user(p)
+    await login(p)(user.email.value, PASSWORD, CONTEXT)
+    assert p.tables.users[user.id].password_hash == user.password_hash
+    assert not any(line.startswith("db: lock") for line in p.journal)  # the one-statement path
+
+
+async def test_a_password_changed_while_hashing_is_checked_again_and_wins(p: FakePorts) -> None:
+    user = a_user(p)
+
+    def change_it() -> None:
+        p.hasher.on_verify = None
+        p.tables.users[user.id] = replace(user, password_hash=p.hasher.make(NEW_PASSWORD))
+
+    p.hasher.on_verify = change_it
+    with pytest.raises(InvalidCredentials):
+        await login(p)(user.email.value, PASSWORD, CONTEXT)
+    assert p.hasher.verified[1] == p.tables.users[user.id].password_hash  # verified again against the new hash
+    assert p.tables.sessions == {} and list(p.limiter.settled.values()) == ["failed"]
+
+
+async def test_a_rehash_of_the_same_password_while_hashing_still_logs_in(p: FakePorts) -> None:
+    user = a_user(p)
+
+    def rehash_it() -> None:
+        p.hasher.on_verify = None
+        p.tables.users[user.id] = replace(user, password_hash=p.hasher.make(PASSWORD))
+
+    p.hasher.on_verify = rehash_it
+    await login(p)(user.email.value, PASSWORD, CONTEXT)
+    assert len(p.tables.sessions) == 1 and list(p.limiter.settled.values()) == ["correct"]
+
+
+async def test_an_account_deleted_while_hashing_fails_like_an_unknown_email(p: FakePorts) -> None:
+    user = a_user(p)
+
+    def delete_it() -> None:
+        del p.tables.users[user.id]
+
+    p.hasher.on_verify = delete_it
+    with pytest.raises(InvalidCredentials):
+        await login(p)(user.email.value, PASSWORD, CONTEXT)
+    [event] = p.tables.audit
+    assert event.user_id is None and event.details == {"reason": "unknown_email"}
+
+
+async def test_an_error_after_the_reservation_releases_the_guess(p: FakePorts) -> None:
+    user = a_user(p)
+    p.db.unavailable = True
+    with pytest.raises(DependencyUnavailable):
+        await login(p)(user.email.value, PASSWORD, CONTEXT)
+    assert list(p.limiter.settled.values()) == ["released"]
+
+
+async def test_a_limiter_down_after_a_correct_password_does_not_fail_the_login(p: FakePorts) -> None:
+    user = a_user(p)
+    p.hasher.on_verify = lambda: setattr(p.limiter, "unavailable", True)
+    pair = await login(p)(user.email.value, PASSWORD, CONTEXT)
+    assert pair.access_token and len(p.tables.sessions) == 1
+
+
+# --- SettledGuess --------------------------------------------------------------------------------------------------
+
+
+async def test_a_guess_left_unsettled_is_released_even_when_cancelled(p: FakePorts) -> None:
+    ticket = GuessTicket("t1", "key", None)
+    started = asyncio.Event()
+
+    async def guess_then_hang() -> None:
+        async with SettledGuess(p.limiter, ticket):
+            started.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(guess_then_hang())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert p.limiter.settled == {"t1": "released"}
+
+
+async def test_a_settled_guess_is_not_released_and_redis_down_on_release_is_swallowed(p: FakePorts) -> None:
+    async with SettledGuess(p.limiter, GuessTicket("t1", "key", None)) as guess:
+        await guess.failed()
+    assert p.limiter.settled == {"t1": "failed"}
+    p.limiter.unavailable = True
+    async with SettledGuess(p.limiter, GuessTicket("t2", "key", None)):
+        pass  # the release fails quietly: the reservation expires on its own
+    async with SettledGuess(p.limiter, GuessTicket("t3", "key", None)) as guess:
+        await guess.correct()  # and so does forgetting the failures of a correct guess
+    with pytest.raises(DependencyUnavailable):
+        async with SettledGuess(p.limiter, GuessTicket("t4", "key", None)) as guess:
+            await guess.failed()  # a failure that cannot be counted is not hidden
+
+
+# --- Refresh -------------------------------------------------------------------------------------------------------
+
+
+async def test_refresh_rotates_the_token_and_touches_the_session(p: FakePorts) -> None:
+    user = a_user(p)
+    first, principal = await signed_in(p, user)
+    p.clock.advance(minutes=5)
+    second = await refresh(p)(first.refresh_token, CONTEXT)
+    assert second.refresh_token != first.refresh_token
+    assert p.tables.refresh_tokens[hash_refresh_token(first.refresh_token)].rotated_at == p.clock.now()
+    assert p.tables.refresh_tokens[hash_refresh_token(second.refresh_token)].session_id == principal.session_id
+    assert p.tables.sessions[principal.session_id].last_used_at == p.clock.now()
+    assert p.tokens.verify(second.access_token).session_id == principal.session_id
+
+
+async def test_an_unknown_refresh_token_is_invalid(p: FakePorts) -> None:
+    with pytest.raises(InvalidToken):
+        await refresh(p)("never-issued", CONTEXT)
+
+
+async def test_a_refresh_token_of_an_idle_session_is_invalid(p: FakePorts) -> None:
+    first, _ = await signed_in(p, a_user(p))
+    p.clock.advance(days=8)  # past the 7-day idle timeout
+    with pytest.raises(InvalidToken):
+        await refresh(p)(first.refresh_token, CONTEXT)
+
+
+async def test_a_reused_refresh_token_ends_the_whole_session(p: FakePorts) -> None:
+    user = a_user(p)
+    first, principal = await signed_in(p, user)
+    second = await refresh(p)(first.refresh_token, CONTEXT)
+    with pytest.raises(RefreshTokenReused):
+        await refresh(p)(first.refresh_token, CONTEXT)
+    assert p.tables.revoked_reasons == {principal.session_id: "refresh_token_reused"}
+    assert p.session_cache.entries[principal.session_id] is Revoked.TOMBSTONE
+    assert audit_types(p)[-1] == AuditEventType.REFRESH_REUSE_DETECTED
+    assert p.metrics.events[-1] == AuthEvent.REFRESH_REUSE
+    with pytest.raises(InvalidToken):  # the other holder's token dies with the session
+        await refresh(p)(second.refresh_token, CONTEXT)
+
+
+async def test_reuse_detection_writes_the_tombstone_before_the_database(p: FakePorts) -> None:
+    first, _ = await signed_in(p, a_user(p))
+    await refresh(p)(first.refresh_token, CONTEXT)
+    with pytest.raises(RefreshTokenReused):
+        await refresh(p)(first.refresh_token, CONTEXT)
+    assert index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke")
+
+
+# --- Authenticate --------------------------------------------------------------------------------------------------
+
+
+async def test_a_cached_active_session_authenticates_without_the_database(p: FakePorts) -> None:
+    pair, principal = await signed_in(p, a_user(p))
+    p.session_cache.entries[principal.session_id] = CachedSessionState(principal.user_id,
+                                                                        p.clock.now().replace(year=2027))
+    p.db.unavailable = True
+    assert await authenticate(p)(pair.access_token) == principal
+
+
+async def test_a_tombstone_wins_over_an_active_row(p: FakePorts) -> None:
+    pair, principal = await signed_in(p, a_user(p))
+    p.session_cache.entries[principal.session_id] = Revoked.TOMBSTONE
+    with pytest.raises(InvalidToken):
+        await authenticate(p)(pair.access_token)
+
+
+async def test_a_cache_miss_reads_the_database_and_fills_the_cache(p: FakePorts) -> None:
+    pair, principal = await signed_in(p, a_user(p))
+    assert await authenticate(p)(pair.access_token) == principal
+    cached = p.session_cache.entries[principal.session_id]
+    assert isinstance(cached, CachedSessionState) and cached.user_id == principal.user_id
+    assert cached.active_until == p.tables.sessions[principal.session_id].idle_expires_at
+
+
+async def test_redis_down_falls_back_to_the_database(p: FakePorts) -> None:
+    pair, principal = await signed_in(p, a_user(p))
+    p.session_cache.unavailable = True
+    assert await authenticate(p)(pair.access_token) == principal
+
+
+async def test_a_revoked_row_is_invalid_on_a_cache_miss(p: FakePorts) -> None:
+    pair, principal = await signed_in(p, a_user(p))
+    p.tables.sessions[principal.session_id] = replace(p.tables.sessions[principal.session_id],
+                                                      revoked_at=p.clock.now())
+    with pytest.raises(InvalidToken):
+        await authenticate(p)(pair.access_token)
+    assert principal.session_id not in p.session_cache.entries
+
+
+async def test_a_cached_state_of_another_user_or_past_its_time_is_not_trusted(p: FakePorts) -> None:
+    pair, principal = await signed_in(p, a_user(p))
+    p.db.unavailable = True  # so any fall-through to the database shows
+    for stale in (CachedSessionState(uuid4(), p.clock.now().replace(year=2027)),
+                  CachedSessionState(principal.user_id, p.clock.now())):
+        p.session_cache.entries[principal.session_id] = stale
+        with pytest.raises(DependencyUnavailable):
+            await authenticate(p)(pair.access_token)
+
+
+async def test_a_state_stored_after_a_revocation_never_replaces_its_tombstone(p: FakePorts) -> None:
+    user = a_user(p)
+    pair, principal = await signed_in(p, user)
+
+    def logout_meanwhile(statement: str) -> None:
+        if statement == "sessions.get":  # Authenticate read the row as active; a logout then lands
+            p.db.before_statement = None
+            p.session_cache.entries[principal.session_id] = Revoked.TOMBSTONE
+
+    p.db.before_statement = logout_meanwhile
+    await authenticate(p)(pair.access_token)
+    assert p.session_cache.entries[principal.session_id] is Revoked.TOMBSTONE
+    with pytest.raises(InvalidToken):
+        await authenticate(p)(pair.access_token)
+
+
+# --- Logout, logout-all, revoke one session ------------------------------------------------------------------------
+
+
+async def test_logout_revokes_only_this_session_tombstone_first(p: FakePorts) -> None:
+    user = a_user(p)
+    _, principal = await signed_in(p, user)
+    _, other = await signed_in(p, user)
+    await Logout(uow=p.uow, session_cache=p.session_cache, clock=p.clock)(principal, CONTEXT)
+    assert p.tables.revoked_reasons == {principal.session_id: "logout"}
+    assert p.session_cache.entries == {principal.session_id: Revoked.TOMBSTONE}
+    assert index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke") < index_of(p.journal,
+                                                                                                 "db: commit")
+    assert audit_types(p)[-1] == AuditEventType.LOGGED_OUT and p.tables.audit[-1].session_id == principal.session_id
+    assert p.tables.sessions[other.session_id].revoked_at is None
+
+
+async def test_logout_with_redis_down_changes_nothing(p: FakePorts) -> None:
+    _, principal = await signed_in(p, a_user(p))
+    p.session_cache.unavailable = True
+    with pytest.raises(DependencyUnavailable):
+        await Logout(uow=p.uow, session_cache=p.session_cache, clock=p.clock)(principal, CONTEXT)
+    assert p.tables.sessions[principal.session_id].revoked_at is None
+    assert audit_types(p) == [AuditEventType.LOGIN_SUCCEEDED]
+
+
+async def test_logout_all_revokes_every_session_of_the_user_and_no_one_elses(p: FakePorts) -> None:
+    user, someone_else = a_user(p), a_user(p, "bob@example.com")
+    _, first = await signed_in(p, user)
+    _, second = await signed_in(p, user)
+    _, theirs = await signed_in(p, someone_else)
+    await LogoutAll(uow=p.uow, session_cache=p.session_cache, clock=p.clock)(first, CONTEXT)
+    assert p.tables.revoked_reasons == {first.session_id: "logout_all", second.session_id: "logout_all"}
+    assert set(p.session_cache.entries) == {first.session_id, second.session_id}
+    assert p.tables.sessions[theirs.session_id].revoked_at is None
+    assert audit_types(p)[-1] == AuditEventType.LOGGED_OUT_ALL
+
+
+async def test_revoking_a_session_that_is_not_ones_own_looks_like_an_unknown_one(p: FakePorts) -> None:
+    _, mine = await signed_in(p, a_user(p))
+    _, theirs = await signed_in(p, a_user(p, "bob@example.com"))
+    revoke = RevokeSession(uow=p.uow, session_cache=p.session_cache, clock=p.clock)
+    for session_id in (theirs.session_id, uuid4()):
+        with pytest.raises(SessionNotFound):
+            await revoke(mine, session_id, CONTEXT)
+    assert p.tables.revoked_reasons == {} and p.session_cache.entries == {}
+
+
+async def test_revoking_ones_own_other_session_tombstones_it_first(p: FakePorts) -> None:
+    user = a_user(p)
+    _, current = await signed_in(p, user)
+    _, other = await signed_in(p, user)
+    await RevokeSession(uow=p.uow, session_cache=p.session_cache, clock=p.clock)(current, other.session_id, CONTEXT)
+    assert p.tables.revoked_reasons == {other.session_id: "revoked_by_user"}
+    assert index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke")
+    assert audit_types(p)[-1] == AuditEventType.SESSION_REVOKED
+    sessions = await ListSessions(uow=p.uow, clock=p.clock)(current)
+    assert [(view.session.id, view.current) for view in sessions] == [(current.session_id, True)]
+
+
+# --- Change password, delete account -------------------------------------------------------------------------------
+
+
+async def test_changing_the_password_ends_every_other_session(p: FakePorts) -> None:
+    user = a_user(p)
+    _, current = await signed_in(p, user)
+    _, other = await signed_in(p, user)
+    p.profile_cache.entries[user.id] = object()  # type: ignore[assignment]
+    await change_password(p)(current, PASSWORD, NEW_PASSWORD, CONTEXT)
+    assert p.tables.users[user.id].password_hash.endswith(f"${NEW_PASSWORD}")
+    assert p.tables.revoked_reasons == {other.session_id: "password_changed"}
+    assert index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke")
+    assert audit_types(p)[-1] == AuditEventType.PASSWORD_CHANGED
+    assert user.id not in p.profile_cache.entries
+
+
+async def test_a_wrong_current_password_changes_nothing_and_is_audited(p: FakePorts) -> None:
+    user = a_user(p)
+    _, current = await signed_in(p, user)
+    with pytest.raises(WrongPassword):
+        await change_password(p)(current, "not-the-password", NEW_PASSWORD, CONTEXT)
+    assert p.tables.users[user.id].password_hash == user.password_hash and p.hasher.hashed == []
+    assert p.tables.audit[-1].type == AuditEventType.PASSWORD_CHANGE_FAILED
+    assert p.tables.audit[-1].details == {"reason": "wrong_password"}
+    assert list(p.limiter.settled.values())[-1] == "failed" and p.limiter.logins_counted == 1  # only the login
+
+
+async def test_a_throttled_reauthentication_computes_no_hash(p: FakePorts) -> None:
+    _, current = await signed_in(p, a_user(p))
+    p.limiter.refuse_guesses = RetryAfter(seconds=7)
+    verified_before = len(p.hasher.verified)
+    with pytest.raises(ReauthThrottled):
+        await change_password(p)(current, PASSWORD, NEW_PASSWORD, CONTEXT)
+    assert len(p.hasher.verified) == verified_before and p.hasher.hashed == []
+
+
+async def test_a_common_new_password_is_refused_before_anything_is_written(p: FakePorts) -> None:
+    user = a_user(p)
+    _, current = await signed_in(p, user)
+    with pytest.raises(WeakPassword):
+        await change_password(p)(current, PASSWORD, "password1234", CONTEXT)
+    assert p.tables.users[user.id] == user and p.hasher.hashed == []
+
+
+async def test_a_password_changed_between_reauthentication_and_the_lock_wins(p: FakePorts) -> None:
+    user = a_user(p)
+    _, current = await signed_in(p, user)
+
+    def change_it(statement: str) -> None:
+        if statement == "users.lock":
+            p.db.before_statement = None
+            p.tables.users[user.id] = replace(user, password_hash=p.hasher.make("Someone-Else-Set-This-9"))
+
+    p.db.before_statement = change_it
+    with pytest.raises(WrongPassword):
+        await delete_account(p)(current, PASSWORD, CONTEXT)
+    assert user.id in p.tables.users
+
+
+async def test_deleting_the_account_tombstones_every_session_before_the_rows_go(p: FakePorts) -> None:
+    user = a_user(p)
+    _, current = await signed_in(p, user)
+    _, other = await signed_in(p, user)
+    await delete_account(p)(current, PASSWORD, CONTEXT)
+    assert user.id not in p.tables.users and p.tables.sessions == {} and p.tables.refresh_tokens == {}
+    assert p.session_cache.entries == {current.session_id: Revoked.TOMBSTONE, other.session_id: Revoked.TOMBSTONE}
+    assert (index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke")
+            < index_of(p.journal, "db: delete user"))
+    assert audit_types(p)[-1] == AuditEventType.ACCOUNT_DELETED and p.tables.audit[-1].user_id == user.id
+
+
+async def test_a_wrong_password_keeps_the_account(p: FakePorts) -> None:
+    user = a_user(p)
+    _, current = await signed_in(p, user)
+    with pytest.raises(WrongPassword):
+        await delete_account(p)(current, "not-the-password", CONTEXT)
+    assert user.id in p.tables.users and p.tables.audit[-1].type == AuditEventType.ACCOUNT_DELETION_FAILED
+
+
+# --- Registration --------------------------------------------------------------------------------------------------
+
+
+async def test_registration_stores_the_hash_audits_and_counts(p: FakePorts) -> None:
+    profile = await register(p)("ada@example.com", PASSWORD, "  Ada  ", CONTEXT)
+    stored = p.tables.users[profile.id]
+    assert stored.password_hash.endswith(f"${PASSWORD}") and profile.display_name == "Ada"
+    assert audit_types(p) == [AuditEventType.REGISTERED] and p.metrics.events == [AuthEvent.REGISTRATION]
+
+
+async def test_a_throttled_registration_computes_no_hash(p: FakePorts) -> None:
+    p.limiter.refuse_registrations = RetryAfter(seconds=60)
+    with pytest.raises(RegistrationThrottled):
+        await register(p)("ada@example.com", PASSWORD, "Ada", CONTEXT)
+    assert p.hasher.hashed == [] and p.tables.users == {}
+
+
+async def test_registration_is_admitted_when_the_limiter_is_down(p: FakePorts) -> None:
+    p.limiter.unavailable = True
+    await register(p)("ada@example.com", PASSWORD, "Ada", CONTEXT)
+    assert len(p.tables.users) == 1
+
+
+async def test_a_weak_password_is_refused_before_the_limiter_counts_it(p: FakePorts) -> None:
+    for weak in ("password1234", "short", "ada@example.com-2024"):
+        with pytest.raises(WeakPassword):
+            await register(p)("ada@example.com", weak, "Ada", CONTEXT)
+    p.limiter.refuse_registrations = RetryAfter(seconds=60)  # would have refused, had it been asked
+    assert p.hasher.hashed == [] and p.tables.users == {}
+
+
+async def test_an_email_taken_in_another_case_is_refused(p: FakePorts) -> None:
+    a_user(p)
+    with pytest.raises(EmailAlreadyRegistered):
+        await register(p)("ADA@example.com", PASSWORD, "Ada", CONTEXT)
+    assert p.metrics.events == [] and p.tables.audit == []
+
+
+# --- Profile, keys -------------------------------------------------------------------------------------------------
+
+
+async def test_the_own_profile_comes_from_the_caches_and_a_tombstone_still_wins(p: FakePorts) -> None:
+    user = a_user(p)
+    pair, principal = await signed_in(p, user)
+    get_profile = GetProfile(uow=p.uow, profile_cache=p.profile_cache)
+    get_own = GetOwnProfile(tokens=p.tokens, caches=p.session_and_profile_cache, authenticate=authenticate(p),
+                            get_profile=get_profile)
+    assert (await get_own(pair.access_token)).email == user.email.value  # fills both caches from PostgreSQL
+    p.db.unavailable = True
+    assert (await get_own(pair.access_token)).id == user.id  # both from the caches
+    p.session_cache.entries[principal.session_id] = Revoked.TOMBSTONE
+    with pytest.raises(InvalidToken):
+        await get_own(pair.access_token)
+
+
+async def test_a_profile_update_writes_only_what_was_sent_and_forgets_the_cached_copy(p: FakePorts) -> None:
+    user = a_user(p)
+    _, principal = await signed_in(p, user)
+    p.profile_cache.entries[user.id] = object()  # type: ignore[assignment]
+    update = UpdateProfile(uow=p.uow, profile_cache=p.profile_cache, clock=p.clock)
+    profile = await update(principal, ProfileChanges(bio="  hello  ", fields_set=frozenset({"bio"})))
+    assert profile.bio == "hello" and profile.display_name == "Ada"
+    assert user.id not in p.profile_cache.entries
+
+
+async def test_the_public_keys_are_the_token_issuers(p: FakePorts) -> None:
+    assert PublicSigningKeys(tokens=p.tokens)() == p.tokens.public_jwks()
+
+
+# --- Audit contents ------------------------------------------------------------------------------------------------
+
+
+async def test_no_audit_event_holds_a_password_a_token_or_a_hash(p: FakePorts) -> None:
+    await register(p)("ada@example.com", PASSWORD, "Ada", CONTEXT)
+    [user] = p.tables.users.values()
+    with pytest.raises(InvalidCredentials):
+        await login(p)("ada@example.com", "Wrong-Guess-Secret-1", CONTEXT)
+    first, principal = await signed_in(p, user)
+    second = await refresh(p)(first.refresh_token, CONTEXT)
+    with pytest.raises(RefreshTokenReused):
+        await refresh(p)(first.refresh_token, CONTEXT)
+    third, principal = await signed_in(p, user)
+    with pytest.raises(WrongPassword):
+        await change_password(p)(principal, "Wrong-Guess-Secret-2", NEW_PASSWORD, CONTEXT)
+    await change_password(p)(principal, PASSWORD, NEW_PASSWORD, CONTEXT)
+    hashes = {user.password_hash, p.tables.users[user.id].password_hash}
+    await delete_account(p)(principal, NEW_PASSWORD, CONTEXT)
+
+    assert audit_types(p) == [
+        AuditEventType.REGISTERED, AuditEventType.LOGIN_FAILED, AuditEventType.LOGIN_SUCCEEDED,
+        AuditEventType.REFRESH_REUSE_DETECTED, AuditEventType.LOGIN_SUCCEEDED, AuditEventType.PASSWORD_CHANGE_FAILED,
+        AuditEventType.PASSWORD_CHANGED, AuditEventType.ACCOUNT_DELETED,
+    ]
+    secrets = {PASSWORD, NEW_PASSWORD, "Wrong-Guess-Secret-1", "Wrong-Guess-Secret-2", *hashes}
+    for pair in (first, second, third):
+        secrets |= {pair.access_token, pair.refresh_token, hash_refresh_token(pair.refresh_token).hex()}
+    for event in p.tables.audit:
+        assert event.context == CONTEXT
+        text = repr(event)
+        assert not [secret for secret in secrets if secret in text], event
+
+
+# --- The password helpers ------------------------------------------------------------------------------------------
+
+
+async def test_lock_and_reverify_verifies_again_only_when_the_hash_changed(p: FakePorts) -> None:
+    user = a_user(p)
+    async with p.uow() as uow:
+        same = await lock_and_reverify(uow, p.hasher, user, PASSWORD, upgraded_hash="kept")
+    assert (same.user, same.matches, same.upgraded_hash, p.hasher.verified) == (user, True, "kept", [])
+
+    p.tables.users[user.id] = changed = replace(user, password_hash=p.hasher.make(NEW_PASSWORD))
+    async with p.uow() as uow:
+        again = await lock_and_reverify(uow, p.hasher, user, PASSWORD, upgraded_hash="kept")
+    assert (again.user, again.matches, again.upgraded_hash) == (changed, False, None)
+
+    del p.tables.users[user.id]
+    async with p.uow() as uow:
+        gone = await lock_and_reverify(uow, p.hasher, user, PASSWORD)
+    assert (gone.user, gone.matches) == (None, False)
+
+
+async def test_reauthenticate_lock_as_verified_raises_for_a_deleted_or_changed_account(p: FakePorts) -> None:
+    user = a_user(p)
+    async with p.uow() as uow:
+        assert await reauthenticate(p).lock_as_verified(uow, user, PASSWORD) == user
+    p.tables.users[user.id] = replace(user, password_hash=p.hasher.make(NEW_PASSWORD))
+    async with p.uow() as uow:
+        with pytest.raises(WrongPassword):
+            await reauthenticate(p).lock_as_verified(uow, user, PASSWORD)
+    del p.tables.users[user.id]
+    async with p.uow() as uow:
+        with pytest.raises(InvalidToken):
+            await reauthenticate(p).lock_as_verified(uow, user, PASSWORD)
+
+
+async def test_a_hash_of_the_password_as_typed_verifies_and_is_replaced_by_the_normalized_one(p: FakePorts) -> None:
+    typed = "Cafe\u0301-Gorilla-Marmalade"  # decomposed accent; NFKC composes it
+    normalized_passwords = NormalizedPasswords(p.hasher)
+    matches, new_hash = await normalized_passwords.verify(typed, p.hasher.make(typed))
+    assert matches and new_hash is not None and new_hash.endswith("$Caf\u00e9-Gorilla-Marmalade")
+    assert await normalized_passwords.verify(typed, new_hash) == (True, None)
+    assert await normalized_passwords.verify("Wrong-Password-1", p.hasher.make(typed)) == (False, None)
+
+
+def test_account_keys_are_per_canonical_address_and_hold_no_address() -> None:
+    assert account_key(Email("Ada@Example.COM")) == account_key(Email("ada@example.com"))
+    assert account_key(Email("ada@example.com")) != account_key(Email("bob@example.com"))
+    assert "ada" not in account_key(Email("ada@example.com"))
+
