@@ -56,9 +56,10 @@ plan: $(STAMP)
 
 # mypy's `files` are in pyproject.toml; bootstrap/ is a second Pulumi program, checked on its own because its
 # __main__ module would clash with the root program's in one run.
-## ruff, import contracts, mypy --strict over all Python code, hadolint, zizmor
+## ruff (lint and format check), import contracts, mypy --strict over all Python code, hadolint, zizmor
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/mypy bootstrap/__main__.py
