@@ -132,7 +132,7 @@ class Measured:
             entry["argon2_verify_cpu_ms"] = round(subtract_ms, 3)
             entry["hashing_thread_cpu_ms"] = round(hashing * 1000 / len(jobs), 3)
             # Two ways to the same figure: minus the hashing threads' own CPU (exact), and minus a separately
-            # measured verify (what the issue's ~9 ms came from).
+            # measured verify (the method behind the earlier ~9 ms estimate).
             entry["cpu_ms_beside_hash"] = round((cpu - hashing) * 1000 / len(jobs), 3)
             entry["cpu_ms_beside_separate_verify"] = round(per_request - subtract_ms, 3)
         if profiler:

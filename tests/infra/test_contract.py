@@ -87,7 +87,8 @@ def test_service_settings_accept_every_name_the_task_definition_sets(container: 
     assert not [name for name in names if name not in fields]
 
     values = {**environment_of(container), "DB_PASSWORD": "x", "REDIS_AUTH_TOKEN": "y", "JWT_PRIVATE_KEY": "z"}
-    settings = Settings(**{name.lower(): value for name, value in values.items()})
+    arguments: dict[str, Any] = {name.lower(): value for name, value in values.items()}  # strings, as in the env
+    settings = Settings(**arguments)
     assert settings.db_sslmode == "verify-full"
     assert settings.db_sslrootcert == RDS_CA_BUNDLE_PATH
     assert settings.redis_url.startswith("rediss://")
@@ -117,8 +118,8 @@ def test_port_and_health_checks_match_what_the_service_serves(
     environment = environment_of(container)
     # The image's CA bundle is not on this machine: a stand-in CA at another path (the engine loads it eagerly).
     environment["DB_SSLROOTCERT"] = str(self_signed_certificate(tmp_path).cert_file)
-    settings = Settings(**{name.lower(): value for name, value in environment.items()},
-                        jwt_private_key=signing_key_pem())
+    arguments: dict[str, Any] = {name.lower(): value for name, value in environment.items()}  # strings, as in the env
+    settings = Settings(**arguments, jwt_private_key=signing_key_pem())
     app = create_app(settings)  # connects lazily: no servers needed to match routes
     assert serves_get(app, target_group_health_path(staging))
     assert serves_get(app, "/health/live")  # what `python -m auth_service healthcheck` fetches

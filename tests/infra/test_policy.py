@@ -128,7 +128,7 @@ def _validate(policy: ResourceValidationPolicy, resource_type: str, props: dict[
     reported: list[str] = []
     proxied = unknown_checking_proxy(props)  # read-only Mapping proxies, as the engine hands them over
     args = ResourceValidationArgs(resource_type, proxied, "urn:test", "test", _options(), None)
-    policy.validate(args, lambda message, urn=None: reported.append(message))
+    policy.validate(args, lambda message, _urn: reported.append(message))
     return reported
 
 
@@ -165,7 +165,7 @@ def test_pack_stack_policy_reports_a_world_open_task_group() -> None:
                        _options(), None, None, [], {}),
     ]
     reported: list[str] = []
-    policy.validate(StackValidationArgs(resources), lambda message, urn=None: reported.append(message))
+    policy.validate(StackValidationArgs(resources), lambda message, _urn: reported.append(message))
     assert reported
 
 

@@ -1,6 +1,6 @@
 """Request bodies above MAX_REQUEST_BODY_BYTES are refused with 413, whether announced or streamed."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 from auth_service.settings import Settings
@@ -86,9 +86,9 @@ async def test_the_service_reads_at_most_the_limit_plus_one_chunk(service: Servi
         pulled += 1
         return {"type": "http.request", "body": b"a" * CHUNK, "more_body": pulled < total_chunks}
 
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",

@@ -58,7 +58,7 @@ async def test_password_containing_the_email_local_part_is_rejected(service: Ser
     {"email": "a@example.com", "password": STRONG_PASSWORD},
     {"email": "a@example.com", "password": STRONG_PASSWORD, "display_name": "X", "is_admin": True},
 ])
-async def test_malformed_registrations_are_422_without_echoing_input(service: Service, body: dict) -> None:
+async def test_malformed_registrations_are_422_without_echoing_input(service: Service, body: dict[str, object]) -> None:
     response = await service.client.post("/auth/register", json=body)
     problem = assert_problem(response, 422, "validation_error")
     assert STRONG_PASSWORD not in response.text

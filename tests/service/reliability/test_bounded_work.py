@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -47,7 +48,7 @@ async def test_wrong_password_deletions_leave_the_other_endpoints_answering(sett
 
 async def test_a_full_hash_queue_answers_503_overloaded_at_once(settings: Settings) -> None:
     context = BlockingContext(BLOCKING)
-    hasher = Argon2PasswordHasher(context, concurrency=1, queue_limit=2)  # type: ignore[arg-type]
+    hasher = Argon2PasswordHasher(context, concurrency=1, queue_limit=2)
     async with serving(settings, hasher=hasher) as svc:
         user = await svc.register(password=BLOCKING.replace("Blocking", "Unblocked"))
         logins = [asyncio.create_task(svc.client.post("/auth/login", json={"email": user["email"],
@@ -66,7 +67,7 @@ async def test_a_full_hash_queue_answers_503_overloaded_at_once(settings: Settin
 
 async def test_no_hash_is_computed_for_a_client_that_has_gone(settings: Settings) -> None:
     context = BlockingContext(BLOCKING)
-    inner = Argon2PasswordHasher(context, concurrency=1)  # type: ignore[arg-type]
+    inner = Argon2PasswordHasher(context, concurrency=1)
     hasher = GatedHasher(inner)
     async with serving(settings, hasher=hasher) as svc:
         user = await svc.register()
@@ -102,7 +103,7 @@ async def _call_then_disconnect(app: FastAPI, path: str, body: bytes, disconnect
         await disconnect.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {

@@ -114,7 +114,9 @@ async def wait_until(check: Any, timeout: float = 20) -> None:
 
 
 @contextlib.asynccontextmanager
-async def background_traffic(http: httpx.AsyncClient, email: str, tokens: dict[str, Any]) -> AsyncIterator[Counter]:
+async def background_traffic(
+    http: httpx.AsyncClient, email: str, tokens: dict[str, Any]
+) -> AsyncIterator[Counter[int]]:
     """Logins and authenticated reads in a loop while the fault happens; every status is counted."""
     statuses: Counter[int] = Counter()
     stop = asyncio.Event()

@@ -109,7 +109,7 @@ def test_tokens_signed_with_our_key_but_not_access_tokens_for_us_are_rejected(
 
 
 def test_alg_none_is_rejected(verify_access_token: Verifier, signed_in: dict[str, Any], kid: str) -> None:
-    unsigned = jwt.encode(_claims(signed_in["access_token"]), None, algorithm="none",
+    unsigned = jwt.encode(_claims(signed_in["access_token"]), "", algorithm="none",
                           headers={"kid": kid, "typ": "at+jwt"})
     with pytest.raises(jwt.PyJWTError):
         verify_access_token(unsigned)

@@ -61,7 +61,7 @@ async def test_hashing_runs_off_the_event_loop_in_a_bounded_pool() -> None:
 
 async def test_the_queue_bound_counts_queued_and_running_jobs_and_a_cancelled_job_frees_its_place() -> None:
     context = BlockingContext("blocks the only thread")
-    hasher = Argon2PasswordHasher(context, concurrency=1, queue_limit=2)  # type: ignore[arg-type]
+    hasher = Argon2PasswordHasher(context, concurrency=1, queue_limit=2)
     running = asyncio.create_task(hasher.hash("blocks the only thread"))
     queued = asyncio.create_task(hasher.hash("queued, then abandoned"))
     await asyncio.sleep(0)  # both are submitted when their tasks first run

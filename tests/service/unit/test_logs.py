@@ -1,7 +1,7 @@
 import json
 import logging
 import re
-from re import _constants, _parser  # type: ignore[attr-defined]
+from re import _constants, _parser
 from typing import Any
 
 from auth_service.logs import _SECRET_PATTERNS, JsonFormatter, scrub

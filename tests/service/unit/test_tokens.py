@@ -2,6 +2,7 @@ import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import jwt
@@ -20,7 +21,7 @@ def issuer(pem: str | None = None, audience: str = "aidlc", iss: str = "aidlc-au
                           ttl_seconds=900)
 
 
-def _segments(token: str) -> list[dict[str, object]]:
+def _segments(token: str) -> list[dict[str, Any]]:
     head, body, _ = token.split(".")
     return [json.loads(base64.urlsafe_b64decode(part + "==")) for part in (head, body)]
 
