@@ -108,14 +108,22 @@ def hash_concurrency(settings: Settings) -> int:
 
 
 def connect_database(settings: Settings) -> AsyncEngine:
-    return create_engine(settings.sqlalchemy_url(), sslmode=settings.db_sslmode, sslrootcert=settings.db_sslrootcert,
-                         pool_size=settings.db_pool_size)
+    return create_engine(
+        settings.sqlalchemy_url(),
+        sslmode=settings.db_sslmode,
+        sslrootcert=settings.db_sslrootcert,
+        pool_size=settings.db_pool_size,
+    )
 
 
 def connect_redis(settings: Settings) -> Redis:
     token = settings.redis_auth_token.get_secret_value() if settings.redis_auth_token else None
-    return create_redis(settings.redis_url, token, max_connections=settings.redis_max_connections,
-                        pool_wait=settings.redis_pool_wait_seconds)
+    return create_redis(
+        settings.redis_url,
+        token,
+        max_connections=settings.redis_max_connections,
+        pool_wait=settings.redis_pool_wait_seconds,
+    )
 
 
 async def migrate_with_retry(settings: Settings) -> None:
@@ -130,7 +138,8 @@ async def migrate_with_retry(settings: Settings) -> None:
                 if is_certificate_rejection(exc):
                     raise CertificateUnusable(
                         f"PostgreSQL's TLS certificate did not verify (DB_SSLMODE={settings.db_sslmode}, "
-                        f"DB_SSLROOTCERT={settings.db_sslrootcert!r}): {exc}") from exc
+                        f"DB_SSLROOTCERT={settings.db_sslrootcert!r}): {exc}"
+                    ) from exc
                 if attempt == MIGRATION_ATTEMPTS or not is_unavailability(exc):
                     raise
                 log.warning("database not reachable yet (attempt %d): %s", attempt, type(exc).__name__)
@@ -155,9 +164,17 @@ def rate_limits(settings: Settings) -> RateLimits:
 
 
 def wire_use_cases(
-    *, uow: UnitOfWorkFactory, hasher: PasswordHasher, tokens: TokenIssuer, common_passwords: CommonPasswords,
-    limiter: RateLimiter, session_cache: SessionCache, profile_cache: ProfileCache,
-    session_and_profile_cache: SessionAndProfileCache, metrics: AuthMetrics, clock: Clock,
+    *,
+    uow: UnitOfWorkFactory,
+    hasher: PasswordHasher,
+    tokens: TokenIssuer,
+    common_passwords: CommonPasswords,
+    limiter: RateLimiter,
+    session_cache: SessionCache,
+    profile_cache: ProfileCache,
+    session_and_profile_cache: SessionAndProfileCache,
+    metrics: AuthMetrics,
+    clock: Clock,
     session_policy: SessionPolicy,
 ) -> AuthService:
     """Each use case gets the ports it names, and nothing else."""
@@ -165,23 +182,43 @@ def wire_use_cases(
     get_profile = GetProfile(uow=uow, profile_cache=profile_cache)
     reauthenticate = Reauthenticate(uow=uow, hasher=hasher, limiter=limiter, clock=clock)
     return AuthService(
-        register=Register(uow=uow, hasher=hasher, common_passwords=common_passwords, limiter=limiter,
-                          metrics=metrics, clock=clock),
-        login=Login(uow=uow, hasher=hasher, limiter=limiter, tokens=tokens, metrics=metrics, clock=clock,
-                    session_policy=session_policy),
+        register=Register(
+            uow=uow, hasher=hasher, common_passwords=common_passwords, limiter=limiter, metrics=metrics, clock=clock
+        ),
+        login=Login(
+            uow=uow,
+            hasher=hasher,
+            limiter=limiter,
+            tokens=tokens,
+            metrics=metrics,
+            clock=clock,
+            session_policy=session_policy,
+        ),
         refresh=Refresh(uow=uow, tokens=tokens, session_cache=session_cache, metrics=metrics, clock=clock),
         authenticate=authenticate,
         logout=Logout(uow=uow, session_cache=session_cache, clock=clock),
         logout_all=LogoutAll(uow=uow, session_cache=session_cache, clock=clock),
         get_profile=get_profile,
-        get_own_profile=GetOwnProfile(tokens=tokens, caches=session_and_profile_cache, authenticate=authenticate,
-                                      get_profile=get_profile),
+        get_own_profile=GetOwnProfile(
+            tokens=tokens, caches=session_and_profile_cache, authenticate=authenticate, get_profile=get_profile
+        ),
         update_profile=UpdateProfile(uow=uow, profile_cache=profile_cache, clock=clock),
-        change_password=ChangePassword(reauthenticate=reauthenticate, uow=uow, hasher=hasher,
-                                       common_passwords=common_passwords, session_cache=session_cache,
-                                       profile_cache=profile_cache, clock=clock),
-        delete_account=DeleteAccount(reauthenticate=reauthenticate, uow=uow, session_cache=session_cache,
-                                     profile_cache=profile_cache, clock=clock),
+        change_password=ChangePassword(
+            reauthenticate=reauthenticate,
+            uow=uow,
+            hasher=hasher,
+            common_passwords=common_passwords,
+            session_cache=session_cache,
+            profile_cache=profile_cache,
+            clock=clock,
+        ),
+        delete_account=DeleteAccount(
+            reauthenticate=reauthenticate,
+            uow=uow,
+            session_cache=session_cache,
+            profile_cache=profile_cache,
+            clock=clock,
+        ),
         list_sessions=ListSessions(uow=uow, clock=clock),
         revoke_session=RevokeSession(uow=uow, session_cache=session_cache, clock=clock),
         public_jwks=PublicSigningKeys(tokens=tokens),
@@ -215,8 +252,10 @@ def create_app(
         uow=PostgresUnitOfWorkFactory(engine),
         hasher=NormalizedPasswords(hasher),
         tokens=JwtTokenIssuer(
-            load_private_key(settings.jwt_private_key.get_secret_value()), issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience, ttl_seconds=settings.access_token_ttl_seconds,
+            load_private_key(settings.jwt_private_key.get_secret_value()),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl_seconds=settings.access_token_ttl_seconds,
         ),
         common_passwords=common_passwords or ZxcvbnCommonPasswords(),
         limiter=RedisRateLimiter(gateway, clock, rate_limits(settings)),

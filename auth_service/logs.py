@@ -27,8 +27,12 @@ _SECRET_PATTERNS = [
 
 def scrub(text: str) -> str:
     for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[REDACTED]"
-                           + (m.group(2) if (m.lastindex or 0) >= 2 else ""), text)
+        text = pattern.sub(
+            lambda m: (
+                (m.group(1) if m.groups() else "") + "[REDACTED]" + (m.group(2) if (m.lastindex or 0) >= 2 else "")
+            ),
+            text,
+        )
     return text
 
 

@@ -51,16 +51,26 @@ def databases(admin: str) -> Iterator[dict[str, str]]:
 def start_service(database_url: str, redis_url: str, redis_prefix: str, logs: Path) -> App:
     """`python -m auth_service serve` with WORKERS workers and the per-IP limits out of the way."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-           "REDIS_KEY_PREFIX": redis_prefix, "JWT_PRIVATE_KEY": generate_private_key_pem(),
-           "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(WORKERS),
-           "LOG_LEVEL": "WARNING", "LOGIN_MAX_FAILURES_PER_IP_PER_HOUR": "1000000",
-           "LOGIN_MAX_ATTEMPTS_PER_IP_PER_HOUR": "1000000", "REGISTRATION_MAX_PER_IP_PER_HOUR": "1000000",
-           "TRUSTED_PROXY_COUNT": "1",  # the event's attendees arrive through one NAT address
-           "ENVIRONMENT": "bench"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": redis_prefix,
+        "JWT_PRIVATE_KEY": generate_private_key_pem(),
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": str(WORKERS),
+        "LOG_LEVEL": "WARNING",
+        "LOGIN_MAX_FAILURES_PER_IP_PER_HOUR": "1000000",
+        "LOGIN_MAX_ATTEMPTS_PER_IP_PER_HOUR": "1000000",
+        "REGISTRATION_MAX_PER_IP_PER_HOUR": "1000000",
+        "TRUSTED_PROXY_COUNT": "1",  # the event's attendees arrive through one NAT address
+        "ENVIRONMENT": "bench",
+    }
     log_path = logs / "ours.log"
-    process = start_logged([str(SERVICE_PYTHON), "-m", "auth_service", "serve"], env=env, log_path=log_path,
-                           cwd=REPO, new_session=True)
+    process = start_logged(
+        [str(SERVICE_PYTHON), "-m", "auth_service", "serve"], env=env, log_path=log_path, cwd=REPO, new_session=True
+    )
     return App("ours", "aidlc-auth", f"http://127.0.0.1:{port}", process, log_path, "login_json")
 
 
@@ -68,13 +78,31 @@ def start_reference(database_url: str, logs: Path) -> App:
     """bench/reference_app.py (fastapi-users) under uvicorn with WORKERS workers, after creating its tables."""
     port = free_port()
     env = {**os.environ, "REFERENCE_DATABASE_URL": database_url, "REFERENCE_JWT_SECRET": secrets.token_urlsafe(32)}
-    subprocess.run([str(BENCH_PYTHON), str(BENCH / "reference_app.py"), "create-tables"],
-                   env=env, cwd=REPO, check=True)
+    subprocess.run([str(BENCH_PYTHON), str(BENCH / "reference_app.py"), "create-tables"], env=env, cwd=REPO, check=True)
     log_path = logs / "ref.log"
     process = start_logged(
-        [str(BENCH_PYTHON), "-m", "uvicorn", "--app-dir", str(BENCH), "reference_app:app",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(WORKERS),
-         "--log-level", "warning", "--no-access-log"], env=env, log_path=log_path, cwd=REPO, new_session=True)
+        [
+            str(BENCH_PYTHON),
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(BENCH),
+            "reference_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(WORKERS),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        log_path=log_path,
+        cwd=REPO,
+        new_session=True,
+    )
     return App("ref", "fastapi-users", f"http://127.0.0.1:{port}", process, log_path, "login_form")
 
 
@@ -107,8 +135,9 @@ async def seed(app: App, refresh_chains: int) -> None:
                 body = {"email": seed_email(i), "password": PASSWORD, "display_name": f"Seed {i}"}
                 response = await client.post("/auth/register", json=body)
                 if response.status_code != 201:
-                    raise SystemExit(f"{app.label}: seeding registration failed: {response.status_code} "
-                                     f"{response.text[:300]}")
+                    raise SystemExit(
+                        f"{app.label}: seeding registration failed: {response.status_code} {response.text[:300]}"
+                    )
 
         async def login(i: int) -> dict[str, Any]:
             async with gate:

@@ -73,8 +73,9 @@ class CpuMeter:
     @staticmethod
     def cores_used(before: CpuSample, after: CpuSample) -> dict[str, float]:
         seconds = after.at - before.at
-        used = {name: (after.groups.get(name, 0) - ticks) / CLOCK_TICKS / seconds
-                for name, ticks in before.groups.items()}
+        used = {
+            name: (after.groups.get(name, 0) - ticks) / CLOCK_TICKS / seconds for name, ticks in before.groups.items()
+        }
         used["machine_busy"] = (after.busy - before.busy) / CLOCK_TICKS / seconds
         return {k: round(v, 2) for k, v in used.items()}
 

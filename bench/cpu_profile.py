@@ -63,16 +63,28 @@ BUCKETS = [
 ]
 
 
-async def call(app: Asgi, method: str, path: str, *, body: bytes = b"",
-               headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+async def call(
+    app: Asgi, method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     """One HTTP request straight into the ASGI app."""
     raw_headers = [(b"host", b"bench"), (b"user-agent", b"cpu-profile"), (b"x-forwarded-for", b"198.51.100.7")]
     if body:
         raw_headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": raw_headers, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw_headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
     sent = False
     status = 0
     chunks: list[bytes] = []
@@ -110,8 +122,7 @@ class Measured:
         self.profile = profile
         self.results: dict[str, Any] = {}
 
-    async def measure(self, name: str, jobs: list[Callable[[], Awaitable[None]]],
-                      subtract_ms: float = 0.0) -> None:
+    async def measure(self, name: str, jobs: list[Callable[[], Awaitable[None]]], subtract_ms: float = 0.0) -> None:
         profiler = cProfile.Profile(time.thread_time) if self.profile else None  # CPU of this thread
         started_hashing = hashing_thread_cpu()
         started_cpu, started_wall, started_loop = time.process_time(), time.perf_counter(), time.thread_time()
@@ -125,9 +136,12 @@ class Measured:
         wall = time.perf_counter() - started_wall
         hashing = hashing_thread_cpu() - started_hashing
         per_request = cpu * 1000 / len(jobs)
-        entry: dict[str, Any] = {"requests": len(jobs), "cpu_ms_per_request": round(per_request, 3),
-                                 "loop_thread_cpu_ms_per_request": round(loop * 1000 / len(jobs), 3),
-                                 "wall_s": round(wall, 2)}
+        entry: dict[str, Any] = {
+            "requests": len(jobs),
+            "cpu_ms_per_request": round(per_request, 3),
+            "loop_thread_cpu_ms_per_request": round(loop * 1000 / len(jobs), 3),
+            "wall_s": round(wall, 2),
+        }
         if subtract_ms:
             entry["argon2_verify_cpu_ms"] = round(subtract_ms, 3)
             entry["hashing_thread_cpu_ms"] = round(hashing * 1000 / len(jobs), 3)
@@ -175,8 +189,9 @@ def breakdown(profiler: cProfile.Profile, requests: int) -> dict[str, float]:
 def top_functions(profiler: cProfile.Profile, requests: int, count: int = 25) -> dict[str, float]:
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     ranked = sorted(stats.items(), key=lambda kv: -kv[1][2])[:count]
-    return {f"{Path(f).name}:{line}:{fn}": round(own * 1000 / requests, 3)
-            for (f, line, fn), (_, _, own, _, _) in ranked}
+    return {
+        f"{Path(f).name}:{line}:{fn}": round(own * 1000 / requests, 3) for (f, line, fn), (_, _, own, _, _) in ranked
+    }
 
 
 async def verify_cpu_ms(hasher: Argon2PasswordHasher, count: int) -> float:
@@ -195,11 +210,17 @@ async def main() -> None:
     parser.add_argument("--reads", type=int, default=4000)
     parser.add_argument("--refreshes", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3, help="repeat each measurement, keep the cheapest")
-    parser.add_argument("--stages", action="store_true",
-                        help="finally, event-loop CPU per login stage (sequential logins, instrumented)")
-    parser.add_argument("--background-hashing", action="store_true",
-                        help="keep one argon2id verify running in another thread while me/refresh/live are measured "
-                             "(what a login storm does to the loop's cache and memory bandwidth)")
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="finally, event-loop CPU per login stage (sequential logins, instrumented)",
+    )
+    parser.add_argument(
+        "--background-hashing",
+        action="store_true",
+        help="keep one argon2id verify running in another thread while me/refresh/live are measured "
+        "(what a login storm does to the loop's cache and memory bandwidth)",
+    )
     args = parser.parse_args()
 
     RESULTS.mkdir(exist_ok=True)
@@ -208,10 +229,17 @@ async def main() -> None:
     await create_database(admin, name)
     url = with_database(admin, name)
     prefix = f"cpu-profile-{uuid.uuid4().hex[:8]}:"
-    settings = Settings(database_url=url, redis_url=redis_url(), redis_key_prefix=prefix,
-                        jwt_private_key=generate_private_key_pem(), environment="bench", log_level="WARNING",
-                        hash_concurrency=1, trusted_proxy_count=1,
-                        login_max_failures_per_ip_per_hour=1_000_000)
+    settings = Settings(
+        database_url=url,
+        redis_url=redis_url(),
+        redis_key_prefix=prefix,
+        jwt_private_key=generate_private_key_pem(),
+        environment="bench",
+        log_level="WARNING",
+        hash_concurrency=1,
+        trusted_proxy_count=1,
+        login_max_failures_per_ip_per_hour=1_000_000,
+    )
     try:
         engine = create_engine(settings.sqlalchemy_url(), sslmode="prefer", pool_size=1)
         await migrate(engine)
@@ -227,24 +255,29 @@ async def main() -> None:
 
             def login(email: str) -> Callable[[], Awaitable[None]]:
                 async def run() -> None:
-                    status, body = await call(app, "POST", "/auth/login",
-                                              body=json.dumps({"email": email, "password": PASSWORD}).encode())
+                    status, body = await call(
+                        app, "POST", "/auth/login", body=json.dumps({"email": email, "password": PASSWORD}).encode()
+                    )
                     assert status == 200, (status, body)
                     pairs.append(json.loads(body))
+
                 return run
 
             def me(token: str) -> Callable[[], Awaitable[None]]:
                 async def run() -> None:
                     status, body = await call(app, "GET", "/users/me", headers={"authorization": f"Bearer {token}"})
                     assert status == 200, (status, body)
+
                 return run
 
             def refresh(chain: int) -> Callable[[], Awaitable[None]]:
                 async def run() -> None:
-                    status, body = await call(app, "POST", "/auth/refresh",
-                                              body=json.dumps({"refresh_token": chains[chain]}).encode())
+                    status, body = await call(
+                        app, "POST", "/auth/refresh", body=json.dumps({"refresh_token": chains[chain]}).encode()
+                    )
                     assert status == 200, (status, body)
                     chains[chain] = json.loads(body)["refresh_token"]
+
                 return run
 
             tokens: list[str] = []
@@ -266,9 +299,12 @@ async def main() -> None:
             if args.stages:
                 measured.results["login_stages_ms"] = await login_stages(app, emails)
                 print(json.dumps(measured.results["login_stages_ms"], indent=1), file=sys.stderr)
-        report = {"background_hashing": args.background_hashing,
-                  "hash_concurrency": hasher.concurrency,
-                  "load_average": os.getloadavg(), "results": measured.results}
+        report = {
+            "background_hashing": args.background_hashing,
+            "hash_concurrency": hasher.concurrency,
+            "load_average": os.getloadavg(),
+            "results": measured.results,
+        }
         RESULTS.mkdir(exist_ok=True)
         path = RESULTS / f"cpu-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
         path.write_text(json.dumps(report, indent=2))
@@ -328,8 +364,11 @@ async def login_stages(app: Any, emails: list[str]) -> dict[str, float]:
     timed(JwtTokenIssuer, "issue", "JWT: sign the access token (Ed25519)")
     timed(EmfAuthMetrics, "count", "metrics: EMF line")
     timed(repositories.PostgresUserRepository, "get_by_email", "PostgreSQL: user by email (execute)")
-    timed(repositories.PostgresSessionRepository, "add_after_login",
-          "PostgreSQL: session + refresh token + audit (execute)")
+    timed(
+        repositories.PostgresSessionRepository,
+        "add_after_login",
+        "PostgreSQL: session + refresh token + audit (execute)",
+    )
     timed(repositories.PostgresSessionRepository, "add", "PostgreSQL: session + refresh token (execute)")
     timed(repositories.PostgresAuditLog, "record", "PostgreSQL: audit row (execute)")
     timed(repositories.PostgresUserRepository, "lock", "PostgreSQL: user row lock (execute)")
@@ -340,12 +379,15 @@ async def login_stages(app: Any, emails: list[str]) -> dict[str, float]:
     timed(use_case, "__call__", "Login use case, all of it")
     started = time.thread_time()
     for email in emails:
-        status, body = await call(app, "POST", "/auth/login",
-                                  body=json.dumps({"email": email, "password": PASSWORD}).encode())
+        status, body = await call(
+            app, "POST", "/auth/login", body=json.dumps({"email": email, "password": PASSWORD}).encode()
+        )
         assert status == 200, (status, body)
     whole = time.thread_time() - started
-    per_login = {label: round(seconds * 1000 / len(emails), 3) for label, seconds in
-                 sorted(totals.items(), key=lambda kv: -kv[1])}
+    per_login = {
+        label: round(seconds * 1000 / len(emails), 3)
+        for label, seconds in sorted(totals.items(), key=lambda kv: -kv[1])
+    }
     return {"event loop CPU per login, whole request": round(whole * 1000 / len(emails), 3), **per_login}
 
 

@@ -66,16 +66,40 @@ class Running:
             data = self.workdir / "data.txt"
             data.write_text("".join(item + "\n" for item in load.items))
             threads = min(WRK_THREADS, load.connections)
-            env = {**os.environ, "BENCH_SCENARIO": load.scenario, "BENCH_PATH": load.path,
-                   "BENCH_DATA": str(data) if load.items else "", "BENCH_THREADS": str(threads),
-                   "BENCH_PREFIX": f"load-{RUN_ID}-{secrets.token_hex(3)}", "BENCH_PASSWORD": PASSWORD}
-            args = ["wrk", "-t", str(threads), "-c", str(load.connections), "-d", f"{int(load.duration)}s",
-                    "--timeout", "10s", "-s", str(BENCH / "scenario.lua"), app.base_url]
+            env = {
+                **os.environ,
+                "BENCH_SCENARIO": load.scenario,
+                "BENCH_PATH": load.path,
+                "BENCH_DATA": str(data) if load.items else "",
+                "BENCH_THREADS": str(threads),
+                "BENCH_PREFIX": f"load-{RUN_ID}-{secrets.token_hex(3)}",
+                "BENCH_PASSWORD": PASSWORD,
+            }
+            args = [
+                "wrk",
+                "-t",
+                str(threads),
+                "-c",
+                str(load.connections),
+                "-d",
+                f"{int(load.duration)}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(BENCH / "scenario.lua"),
+                app.base_url,
+            ]
         else:
             spec: dict[str, Any] = {
-                "base_url": app.base_url, "scenario": load.scenario, "connections": load.connections,
-                "duration": load.duration, "warmup": load.warmup, "path": load.path, "pace": load.pace,
-                "max_requests": 2_000_000, "email_prefix": f"load-{RUN_ID}-{secrets.token_hex(3)}",
+                "base_url": app.base_url,
+                "scenario": load.scenario,
+                "connections": load.connections,
+                "duration": load.duration,
+                "warmup": load.warmup,
+                "path": load.path,
+                "pace": load.pace,
+                "max_requests": 2_000_000,
+                "email_prefix": f"load-{RUN_ID}-{secrets.token_hex(3)}",
                 "password": PASSWORD,
             }
             if load.scenario == "get":
@@ -88,8 +112,7 @@ class Running:
             args = [str(BENCH_PYTHON), str(BENCH / "loadgen.py"), str(self.workdir / "spec.json")]
             env = dict(os.environ)
         with open(self.out, "wb") as out:
-            self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def result(self) -> dict[str, Any]:
         cpu = _wait_rusage(self.process, self.load.duration + self.load.warmup + 60)
@@ -101,19 +124,26 @@ class Running:
             line = next((x for x in text.splitlines() if x.startswith("BENCH_JSON ")), None)
             if line is None:
                 raise SystemExit(f"wrk printed no result:\n{text[-3000:]}")
-            raw = json.loads(line[len("BENCH_JSON "):])
+            raw = json.loads(line[len("BENCH_JSON ") :])
             seconds = raw["duration_us"] / 1e6
             socket_errors = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
             ok = raw["requests"] - raw["status"]
             result = {
-                "requests": raw["requests"] + raw["timeout"], "ok": ok, "errors": raw["status"] + socket_errors,
+                "requests": raw["requests"] + raw["timeout"],
+                "ok": ok,
+                "errors": raw["status"] + socket_errors,
                 "error_kinds": {k: raw[k] for k in ("status", "connect", "read", "write", "timeout") if raw[k]},
-                "seconds": round(seconds, 3), "rps": round(ok / seconds, 1),
-                "p50_ms": raw["p50_us"] / 1000, "p95_ms": raw["p95_us"] / 1000, "p99_ms": raw["p99_us"] / 1000,
-                "max_ms": raw["max_us"] / 1000, "driver": "wrk",
+                "seconds": round(seconds, 3),
+                "rps": round(ok / seconds, 1),
+                "p50_ms": raw["p50_us"] / 1000,
+                "p95_ms": raw["p95_us"] / 1000,
+                "p99_ms": raw["p99_us"] / 1000,
+                "max_ms": raw["max_us"] / 1000,
+                "driver": "wrk",
             }
-            failures = [x[len("BENCH_FIRST_FAILURE "):] for x in text.splitlines()
-                        if x.startswith("BENCH_FIRST_FAILURE ")]
+            failures = [
+                x[len("BENCH_FIRST_FAILURE ") :] for x in text.splitlines() if x.startswith("BENCH_FIRST_FAILURE ")
+            ]
             if failures:
                 result["first_failures"] = failures
         else:
@@ -137,8 +167,9 @@ def run_load(app: App, load: Load, meter: CpuMeter, probe: Load | None = None) -
         result["probe"] = prober.result()
         cpu["probe_generator"] = result["probe"]["generator_cores"]
     cpu["generator"] = result["generator_cores"]
-    cpu["other"] = round(max(0.0, cpu["machine_busy"] - sum(v for k, v in cpu.items()
-                                                            if k not in ("machine_busy", "other"))), 2)
+    cpu["other"] = round(
+        max(0.0, cpu["machine_busy"] - sum(v for k, v in cpu.items() if k not in ("machine_busy", "other"))), 2
+    )
     result["cpu_cores"] = cpu
     server = cpu.get(app.key, 0.0)
     result["server_cores"] = server

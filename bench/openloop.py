@@ -55,9 +55,12 @@ class Step:
     def summary(self, seconds: float | None = None) -> dict[str, Any]:
         total = sum(self.outcomes.values())
         result: dict[str, Any] = {
-            "requests": total, "ok": self.outcomes["ok"], "outcomes": dict(self.outcomes),
+            "requests": total,
+            "ok": self.outcomes["ok"],
+            "outcomes": dict(self.outcomes),
             "shed_rate": round(self.outcomes["shed_503_overloaded"] / total, 4) if total else 0.0,
-            "p50_ms": _percentile(self.latencies, 50), "p95_ms": _percentile(self.latencies, 95),
+            "p50_ms": _percentile(self.latencies, 50),
+            "p95_ms": _percentile(self.latencies, 95),
             "p99_ms": _percentile(self.latencies, 99),
             "max_ms": round(max(self.latencies) * 1000, 1) if self.latencies else None,
         }
@@ -66,8 +69,9 @@ class Step:
         return result
 
 
-async def _send(session: aiohttp.ClientSession, step: Step, method: str, url: str,
-                **kwargs: Any) -> dict[str, Any] | None:
+async def _send(
+    session: aiohttp.ClientSession, step: Step, method: str, url: str, **kwargs: Any
+) -> dict[str, Any] | None:
     started = time.perf_counter()
     try:
         async with session.request(method, url, **kwargs) as response:
@@ -82,14 +86,22 @@ async def _send(session: aiohttp.ClientSession, step: Step, method: str, url: st
         return None
 
 
-async def _login(session: aiohttp.ClientSession, spec: dict[str, Any], step: Step, email: str,
-                 headers: dict[str, str]) -> dict[str, Any] | None:
+async def _login(
+    session: aiohttp.ClientSession, spec: dict[str, Any], step: Step, email: str, headers: dict[str, str]
+) -> dict[str, Any] | None:
     base, password = spec["base_url"], spec["password"]
     if spec.get("login_form"):
-        return await _send(session, step, "POST", base + "/auth/jwt/login", headers=headers,
-                           data={"username": email, "password": password})
-    return await _send(session, step, "POST", base + "/auth/login", headers=headers,
-                       json={"email": email, "password": password})
+        return await _send(
+            session,
+            step,
+            "POST",
+            base + "/auth/jwt/login",
+            headers=headers,
+            data={"username": email, "password": password},
+        )
+    return await _send(
+        session, step, "POST", base + "/auth/login", headers=headers, json={"email": email, "password": password}
+    )
 
 
 async def event(spec: dict[str, Any]) -> dict[str, Any]:
@@ -105,17 +117,26 @@ async def event(spec: dict[str, Any]) -> dict[str, Any]:
         if tokens is not None:
             auth = {**headers, "Authorization": f"Bearer {tokens['access_token']}"}
             await _send(session, steps["me"], "GET", spec["base_url"] + "/users/me", headers=auth)
-            await _send(session, steps["refresh"], "POST", spec["base_url"] + "/auth/refresh", headers=headers,
-                        json={"refresh_token": tokens["refresh_token"]})
+            await _send(
+                session,
+                steps["refresh"],
+                "POST",
+                spec["base_url"] + "/auth/refresh",
+                headers=headers,
+                json={"refresh_token": tokens["refresh_token"]},
+            )
         finished.append(time.perf_counter())
 
     async with _client() as session:
         start = time.perf_counter()
         await asyncio.gather(*(attendee(session, i, start) for i in range(len(emails))))
     return {
-        "mode": "event", "attendees": len(emails), "arrival_seconds": spec["seconds"],
+        "mode": "event",
+        "attendees": len(emails),
+        "arrival_seconds": spec["seconds"],
         "completion_seconds": round(max(finished) - start, 2) if finished else None,
-        "attendees_fully_served": steps["refresh"].outcomes["ok"], "attendees_finished": len(finished),
+        "attendees_fully_served": steps["refresh"].outcomes["ok"],
+        "attendees_finished": len(finished),
         "steps": {name: step.summary() for name, step in steps.items()},
     }
 
@@ -135,8 +156,13 @@ async def storm(spec: dict[str, Any]) -> dict[str, Any]:
         elapsed = time.perf_counter() - start
     # Accepted per second over the time until the last answer: a queue that drains after the arrivals stop
     # does not count as capacity.
-    return {"mode": "storm", "offered_per_s": spec["rate"], "seconds": spec["seconds"],
-            "elapsed_seconds": round(elapsed, 2), **step.summary(elapsed)}
+    return {
+        "mode": "storm",
+        "offered_per_s": spec["rate"],
+        "seconds": spec["seconds"],
+        "elapsed_seconds": round(elapsed, 2),
+        **step.summary(elapsed),
+    }
 
 
 def _client() -> aiohttp.ClientSession:

@@ -69,8 +69,9 @@ engine = create_async_engine(_database_url(), pool_size=POOL_SIZE, max_overflow=
 session_maker = async_sessionmaker(engine, expire_on_commit=False)
 SECRET = os.environ.get("REFERENCE_JWT_SECRET", "reference-app-secret-change-me-0123456789abcdef")
 password_helper = PasswordHelper(
-    PasswordHash((Argon2Hasher(time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB,
-                               parallelism=ARGON2_PARALLELISM),))
+    PasswordHash(
+        (Argon2Hasher(time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_PARALLELISM),)
+    )
 )
 
 
@@ -96,8 +97,9 @@ def get_jwt_strategy() -> JWTStrategy[User, uuid.UUID]:
     return JWTStrategy(secret=SECRET, lifetime_seconds=900)
 
 
-auth_backend = AuthenticationBackend(name="jwt", transport=BearerTransport(tokenUrl="auth/jwt/login"),
-                                     get_strategy=get_jwt_strategy)
+auth_backend = AuthenticationBackend(
+    name="jwt", transport=BearerTransport(tokenUrl="auth/jwt/login"), get_strategy=get_jwt_strategy
+)
 fastapi_users = FastAPIUsers[User, uuid.UUID](get_user_manager, [auth_backend])
 
 

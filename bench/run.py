@@ -60,8 +60,9 @@ from bench.scenarios import measure_raw_argon2, run_event, run_storms, scenarios
 from devenv.services import admin_postgres_url, redis_url
 
 
-def start_apps(apps: dict[str, App], urls: dict[str, str], redis_base: str, prefix: str, logs: Path,
-               meter: CpuMeter) -> None:
+def start_apps(
+    apps: dict[str, App], urls: dict[str, str], redis_base: str, prefix: str, logs: Path, meter: CpuMeter
+) -> None:
     """Start the apps BENCH_APPS names (into `apps` as they start, so the caller stops whatever did), wait until
     they are live and seed them."""
     if "ours" in APPS:
@@ -76,8 +77,9 @@ def start_apps(apps: dict[str, App], urls: dict[str, str], redis_base: str, pref
         asyncio.run(seed(app, REFRESH_CONNECTIONS if app.key == "ours" and "refresh" in SCENARIOS else 0))
 
 
-def run_scenarios(apps: dict[str, App], urls: dict[str, str], driver: str,
-                  meter: CpuMeter) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, float]]:
+def run_scenarios(
+    apps: dict[str, App], urls: dict[str, str], driver: str, meter: CpuMeter
+) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, float]]:
     """Every scenario BENCH_SCENARIOS names, against every app: (results per app, titles, raw argon2id rate)."""
     raw: dict[str, float] = {}
     results: dict[str, dict[str, Any]] = {key: {} for key in apps}
@@ -109,17 +111,30 @@ def run_scenarios(apps: dict[str, App], urls: dict[str, str], driver: str,
     return results, titles, raw
 
 
-def build_report(driver: str, raw: dict[str, float], titles: dict[str, str],
-                 results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def build_report(
+    driver: str, raw: dict[str, float], titles: dict[str, str], results: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     report = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "driver": driver,
-        "machine": {"cores": CORES, "python": platform.python_version(), "platform": platform.platform(),
-                    "wrk": shutil.which("wrk") is not None},
-        "workers_per_app": WORKERS, "duration_s": DURATION, "argon2_raw": raw,
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "driver": driver,
+        "machine": {
+            "cores": CORES,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "wrk": shutil.which("wrk") is not None,
+        },
+        "workers_per_app": WORKERS,
+        "duration_s": DURATION,
+        "argon2_raw": raw,
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        "connections": {"me": ME_CONNECTIONS, "login": LOGIN_CONNECTIONS, "refresh": REFRESH_CONNECTIONS,
-                        "register": REGISTER_CONNECTIONS},
-        "scenario_titles": titles, "results": results,
+        "connections": {
+            "me": ME_CONNECTIONS,
+            "login": LOGIN_CONNECTIONS,
+            "refresh": REFRESH_CONNECTIONS,
+            "register": REGISTER_CONNECTIONS,
+        },
+        "scenario_titles": titles,
+        "results": results,
     }
     report["ratios"] = ratios(results, raw)
     report["targets"] = evaluate(results, raw)

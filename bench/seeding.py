@@ -23,7 +23,15 @@ async def seed_users(engine: AsyncEngine, emails: list[str], password: str) -> l
     for start in range(0, len(emails), BATCH):
         async with PostgresUnitOfWork(engine) as uow:
             for number, email in enumerate(emails[start : start + BATCH], start):
-                await uow.users.add(User(id=uuid4(), email=Email(email), display_name=f"Attendee {number}",
-                                         password_hash=password_hash, created_at=now, updated_at=now))
+                await uow.users.add(
+                    User(
+                        id=uuid4(),
+                        email=Email(email),
+                        display_name=f"Attendee {number}",
+                        password_hash=password_hash,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
             await uow.commit()
     return emails

@@ -59,11 +59,13 @@ class AutoScaling(pulumi.ComponentResource):
             key: self._policy(f"{name}-{key}", metric, value, label, s, child)
             for key, (metric, value, label) in metrics.items()
         }
-        self.register_outputs({
-            "min_tasks": s.min_tasks,
-            "max_tasks": s.max_tasks,
-            "policy_arns": {key: policy.arn for key, policy in self.policies.items()},
-        })
+        self.register_outputs(
+            {
+                "min_tasks": s.min_tasks,
+                "max_tasks": s.max_tasks,
+                "policy_arns": {key: policy.arn for key, policy in self.policies.items()},
+            }
+        )
 
     def _policy(
         self,

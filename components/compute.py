@@ -233,9 +233,7 @@ class Compute(pulumi.ComponentResource):
             load_balancer_arn=load_balancer.arn,
             port=80,
             protocol="HTTP",
-            default_actions=[
-                aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)
-            ],
+            default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)],
             opts=self._child,
         )
         return load_balancer, target_group, listener
@@ -261,9 +259,7 @@ class Compute(pulumi.ComponentResource):
                 )
             ],
             health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
-            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
-                enable=True, rollback=True
-            ),
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
             wait_for_steady_state=True,  # a release that never turns healthy fails `pulumi up`

@@ -168,8 +168,7 @@ def _log_widget(watched: WatchedResources) -> dict[str, Any]:
     query = pulumi.Output.concat(
         "SOURCE '",
         watched.log_group_name,
-        "' | fields @timestamp, @message"
-        " | filter @message like /ERROR|Traceback/ | sort @timestamp desc | limit 50",
+        "' | fields @timestamp, @message | filter @message like /ERROR|Traceback/ | sort @timestamp desc | limit 50",
     )
     return {
         "type": "log",

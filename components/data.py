@@ -61,12 +61,8 @@ class Data(pulumi.ComponentResource):
         self.secret_versions = []
         self.secret_arns = ServiceSecretArns(
             db_password=self._stored_secret("db-password", "RDS master password", db_password, settings),
-            redis_auth_token=self._stored_secret(
-                "redis-auth-token", "Redis AUTH token", redis_auth_token, settings
-            ),
-            jwt_private_key=self._stored_secret(
-                "jwt-private-key", "JWT signing key (PEM)", jwt_private_key, settings
-            ),
+            redis_auth_token=self._stored_secret("redis-auth-token", "Redis AUTH token", redis_auth_token, settings),
+            jwt_private_key=self._stored_secret("jwt-private-key", "JWT signing key (PEM)", jwt_private_key, settings),
         )
 
         self.db_name = settings.db_name

@@ -30,37 +30,89 @@ ECS_TASKS_SERVICE = "ecs-tasks.amazonaws.com"
 # Services the main stack's resources belong to (network, data, compute, monitoring, auto scaling); secrets
 # and images are granted separately, scoped to the stack's names.
 DEPLOY_SERVICES = (
-    "ec2", "elasticloadbalancing", "ecs", "rds", "elasticache", "logs", "cloudwatch", "application-autoscaling",
+    "ec2",
+    "elasticloadbalancing",
+    "ecs",
+    "rds",
+    "elasticache",
+    "logs",
+    "cloudwatch",
+    "application-autoscaling",
 )
 SERVICE_LINKED_ROLE_SERVICES = (
-    "ecs.amazonaws.com", "rds.amazonaws.com", "elasticache.amazonaws.com",
-    "elasticloadbalancing.amazonaws.com", "ecs.application-autoscaling.amazonaws.com",
+    "ecs.amazonaws.com",
+    "rds.amazonaws.com",
+    "elasticache.amazonaws.com",
+    "elasticloadbalancing.amazonaws.com",
+    "ecs.application-autoscaling.amazonaws.com",
 )
 # IAM writes on a role that can only keep or set the boundary (AWS evaluates iam:PermissionsBoundary on them).
 BOUNDED_ROLE_WRITES = (
-    "iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePermissionsBoundary",
+    "iam:CreateRole",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:PutRolePermissionsBoundary",
 )
 STACK_ROLE_UPKEEP = (
-    "iam:GetRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy",
-    "iam:TagRole", "iam:UntagRole", "iam:ListRoleTags", "iam:GetRolePolicy", "iam:ListRolePolicies",
-    "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
+    "iam:GetRole",
+    "iam:DeleteRole",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:ListRoleTags",
+    "iam:GetRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListInstanceProfilesForRole",
 )
 IAM_WRITES = (
-    "iam:Create*", "iam:Delete*", "iam:Put*", "iam:Update*", "iam:Attach*", "iam:Detach*", "iam:Tag*",
-    "iam:Untag*", "iam:Add*", "iam:Remove*", "iam:SetDefaultPolicyVersion", "iam:PassRole",
+    "iam:Create*",
+    "iam:Delete*",
+    "iam:Put*",
+    "iam:Update*",
+    "iam:Attach*",
+    "iam:Detach*",
+    "iam:Tag*",
+    "iam:Untag*",
+    "iam:Add*",
+    "iam:Remove*",
+    "iam:SetDefaultPolicyVersion",
+    "iam:PassRole",
 )
 # What `pulumi preview --refresh` reads of the main stack: descriptions, tags and policies, no data.
 PREVIEW_DESCRIBE_ACTIONS = (
-    "ec2:Describe*", "elasticloadbalancing:Describe*", "ecs:Describe*", "ecs:List*", "rds:Describe*",
-    "rds:ListTagsForResource", "elasticache:Describe*", "elasticache:ListTagsForResource",
-    "application-autoscaling:Describe*", "cloudwatch:DescribeAlarms", "cloudwatch:GetDashboard",
-    "cloudwatch:ListTagsForResource", "logs:DescribeLogGroups", "logs:ListTagsForResource",
-    "logs:ListTagsLogGroup", "ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:GetLifecyclePolicy",
-    "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:GetAuthorizationToken",
-    "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy",
+    "ec2:Describe*",
+    "elasticloadbalancing:Describe*",
+    "ecs:Describe*",
+    "ecs:List*",
+    "rds:Describe*",
+    "rds:ListTagsForResource",
+    "elasticache:Describe*",
+    "elasticache:ListTagsForResource",
+    "application-autoscaling:Describe*",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:GetDashboard",
+    "cloudwatch:ListTagsForResource",
+    "logs:DescribeLogGroups",
+    "logs:ListTagsForResource",
+    "logs:ListTagsLogGroup",
+    "ecr:DescribeRepositories",
+    "ecr:DescribeImages",
+    "ecr:GetLifecyclePolicy",
+    "ecr:GetRepositoryPolicy",
+    "ecr:ListTagsForResource",
+    "ecr:GetAuthorizationToken",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
 )
 STACK_ROLE_READS = (
-    "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListRoleTags",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListRoleTags",
 )
 IMAGE_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
 
@@ -143,22 +195,37 @@ class GithubOidc(pulumi.ComponentResource):
             opts=self._protected,
         )
         self.preview_role = self._role(
-            name, "preview", args.name_prefix, f"pulumi preview from pull requests of {s.repository}",
-            trust_policy(self.provider_arn, s.pull_request_subject), scope.apply(preview_policy),
+            name,
+            "preview",
+            args.name_prefix,
+            f"pulumi preview from pull requests of {s.repository}",
+            trust_policy(self.provider_arn, s.pull_request_subject),
+            scope.apply(preview_policy),
         )
         self.deploy_role = self._role(
-            name, "deploy", args.name_prefix, f"pulumi up from {s.repository}'s {s.deploy_environment} environment",
-            trust_policy(self.provider_arn, s.deploy_subject), scope.apply(deploy_policy),
+            name,
+            "deploy",
+            args.name_prefix,
+            f"pulumi up from {s.repository}'s {s.deploy_environment} environment",
+            trust_policy(self.provider_arn, s.deploy_subject),
+            scope.apply(deploy_policy),
         )
-        self.register_outputs({
-            "provider_arn": self.provider_arn,
-            "permissions_boundary_arn": self.permissions_boundary.arn,
-            "preview_role_arn": self.preview_role.arn,
-            "deploy_role_arn": self.deploy_role.arn,
-        })
+        self.register_outputs(
+            {
+                "provider_arn": self.provider_arn,
+                "permissions_boundary_arn": self.permissions_boundary.arn,
+                "preview_role_arn": self.preview_role.arn,
+                "deploy_role_arn": self.deploy_role.arn,
+            }
+        )
 
     def _role(
-        self, name: str, label: str, name_prefix: str, description: str, trust: pulumi.Output[str],
+        self,
+        name: str,
+        label: str,
+        name_prefix: str,
+        description: str,
+        trust: pulumi.Output[str],
         permissions: pulumi.Output[dict[str, Any]],
     ) -> aws.iam.Role:
         role = aws.iam.Role(
@@ -191,26 +258,34 @@ class GithubOidc(pulumi.ComponentResource):
 
 def trust_policy(provider_arn: pulumi.Input[str], subject: str) -> pulumi.Output[str]:
     """Web-identity trust for exactly one `sub` claim (StringEquals: no wildcards) and the STS audience."""
-    return pulumi.Output.json_dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {
-                "StringEquals": {
-                    f"{GITHUB_ISSUER_HOST}:aud": STS_AUDIENCE,
-                    f"{GITHUB_ISSUER_HOST}:sub": subject,
-                },
-            },
-        }],
-    })
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{GITHUB_ISSUER_HOST}:aud": STS_AUDIENCE,
+                            f"{GITHUB_ISSUER_HOST}:sub": subject,
+                        },
+                    },
+                }
+            ],
+        }
+    )
 
 
 def deploy_policy(scope: StackScope) -> dict[str, Any]:
     bounded = {"StringEquals": {"iam:PermissionsBoundary": scope.permissions_boundary}}
-    ci_identity = [scope.github_role("deploy"), scope.github_role("preview"), scope.permissions_boundary,
-                   scope.github_provider]
+    ci_identity = [
+        scope.github_role("deploy"),
+        scope.github_role("preview"),
+        scope.permissions_boundary,
+        scope.github_provider,
+    ]
     return _policy(
         _allow("StackServices", [f"{service}:*" for service in DEPLOY_SERVICES], "*"),
         _allow("StackSecrets", ["secretsmanager:*"], scope.stack_secrets),
@@ -218,10 +293,18 @@ def deploy_policy(scope: StackScope) -> dict[str, Any]:
         _allow("StackRepositories", ["ecr:*"], scope.stack_repositories),
         _allow("StackRolesOnlyWithTheBoundary", list(BOUNDED_ROLE_WRITES), scope.stack_roles, bounded),
         _allow("StackRoleUpkeep", list(STACK_ROLE_UPKEEP), scope.stack_roles),
-        _allow("PassStackRolesToEcsTasksOnly", ["iam:PassRole"], scope.stack_roles,
-               {"StringEquals": {"iam:PassedToService": ECS_TASKS_SERVICE}}),
-        _allow("ServiceLinkedRoles", ["iam:CreateServiceLinkedRole"], "*",
-               {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLE_SERVICES)}}),
+        _allow(
+            "PassStackRolesToEcsTasksOnly",
+            ["iam:PassRole"],
+            scope.stack_roles,
+            {"StringEquals": {"iam:PassedToService": ECS_TASKS_SERVICE}},
+        ),
+        _allow(
+            "ServiceLinkedRoles",
+            ["iam:CreateServiceLinkedRole"],
+            "*",
+            {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED_ROLE_SERVICES)}},
+        ),
         _allow("WhoAmI", ["sts:GetCallerIdentity"], "*"),
         _deny("NeverTheCiIdentity", list(IAM_WRITES), ci_identity),
         _deny("NeverRemoveABoundary", ["iam:DeleteRolePermissionsBoundary"], "*"),
@@ -244,8 +327,11 @@ def boundary_policy(scope: StackScope) -> dict[str, Any]:
     return _policy(
         _allow("EcrLogin", ["ecr:GetAuthorizationToken"], "*"),
         _allow("PullStackImages", list(IMAGE_PULL_ACTIONS), scope.stack_repositories),
-        _allow("WriteStackLogs", ["logs:CreateLogStream", "logs:PutLogEvents"],
-               scope.arn("logs", f"log-group:/ecs/{scope.name_prefix}:*")),
+        _allow(
+            "WriteStackLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            scope.arn("logs", f"log-group:/ecs/{scope.name_prefix}:*"),
+        ),
         _allow("ReadStackSecrets", ["secretsmanager:GetSecretValue"], scope.stack_secrets),
     )
 
@@ -254,8 +340,9 @@ def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def _allow(sid: str, actions: list[str], resource: str | list[str], condition: dict[str, Any] | None = None
-           ) -> dict[str, Any]:
+def _allow(
+    sid: str, actions: list[str], resource: str | list[str], condition: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return _statement(sid, "Allow", actions, resource, condition)
 
 
@@ -263,8 +350,9 @@ def _deny(sid: str, actions: list[str], resource: str | list[str]) -> dict[str, 
     return _statement(sid, "Deny", actions, resource, None)
 
 
-def _statement(sid: str, effect: str, actions: list[str], resource: str | list[str],
-               condition: dict[str, Any] | None) -> dict[str, Any]:
+def _statement(
+    sid: str, effect: str, actions: list[str], resource: str | list[str], condition: dict[str, Any] | None
+) -> dict[str, Any]:
     statement: dict[str, Any] = {"Sid": sid, "Effect": effect, "Action": actions, "Resource": resource}
     if condition:
         statement["Condition"] = condition

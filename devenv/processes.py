@@ -70,8 +70,9 @@ def start_logged(
     """Start `args` with stdout and stderr going to `log_path`; with `new_session`, in a process group of its own
     (so `stop_process_group` reaches the workers it forks)."""
     with log_path.open(mode) as log:
-        return subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=new_session)
+        return subprocess.Popen(
+            args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=new_session
+        )
 
 
 def stop_child(process: subprocess.Popen[bytes], timeout: float = 20) -> None:

@@ -99,8 +99,10 @@ def _world_ingress_problem(protocol: Any, from_port: Any, to_port: Any, cidrs: I
     http_only = str(protocol).lower() in {"tcp", "6"} and from_port == to_port == WORLD_OPEN_PORT
     if http_only:
         return []
-    return [f"ingress from {', '.join(open_to)} is allowed only on tcp/{WORLD_OPEN_PORT} (the ALB listener), "
-            f"not {protocol} {from_port}-{to_port}"]
+    return [
+        f"ingress from {', '.join(open_to)} is allowed only on tcp/{WORLD_OPEN_PORT} (the ALB listener), "
+        f"not {protocol} {from_port}-{to_port}"
+    ]
 
 
 def _no_world_ingress_except_http(resource_type: str, props: Props) -> list[str]:
@@ -166,22 +168,44 @@ def _role_has_a_boundary(_: str, props: Props) -> list[str]:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("rds-not-public", "RDS instances are not publicly accessible",
-         frozenset({RDS_INSTANCE, RDS_CLUSTER_INSTANCE}), _rds_not_public),
-    Rule("rds-storage-encrypted", "RDS storage is encrypted at rest",
-         frozenset({RDS_INSTANCE, RDS_CLUSTER}), _rds_encrypted),
-    Rule("elasticache-encrypted", "ElastiCache encrypts at rest and in transit",
-         frozenset({REPLICATION_GROUP, CACHE_CLUSTER}), _elasticache_encrypted),
-    Rule("ecr-scan-on-push", "ECR repositories scan images on push",
-         frozenset({ECR_REPOSITORY}), _ecr_scan_on_push),
-    Rule("no-world-ingress-except-http", "Nothing is reachable from the internet except tcp/80 (the ALB)",
-         frozenset({SG, SG_RULE, SG_INGRESS_RULE}), _no_world_ingress_except_http),
-    Rule("no-public-ip-on-tasks", "ECS tasks run without public IPs",
-         frozenset({ECS_SERVICE}), _no_public_ip_on_tasks),
-    Rule("secrets-only-via-secrets", "Secrets reach containers only through `secrets` (Secrets Manager ARNs)",
-         frozenset({TASK_DEFINITION}), _secrets_only_via_secrets),
-    Rule("roles-carry-the-boundary", "Every IAM role of the stack carries the permissions boundary",
-         frozenset({IAM_ROLE}), _role_has_a_boundary),
+    Rule(
+        "rds-not-public",
+        "RDS instances are not publicly accessible",
+        frozenset({RDS_INSTANCE, RDS_CLUSTER_INSTANCE}),
+        _rds_not_public,
+    ),
+    Rule(
+        "rds-storage-encrypted",
+        "RDS storage is encrypted at rest",
+        frozenset({RDS_INSTANCE, RDS_CLUSTER}),
+        _rds_encrypted,
+    ),
+    Rule(
+        "elasticache-encrypted",
+        "ElastiCache encrypts at rest and in transit",
+        frozenset({REPLICATION_GROUP, CACHE_CLUSTER}),
+        _elasticache_encrypted,
+    ),
+    Rule("ecr-scan-on-push", "ECR repositories scan images on push", frozenset({ECR_REPOSITORY}), _ecr_scan_on_push),
+    Rule(
+        "no-world-ingress-except-http",
+        "Nothing is reachable from the internet except tcp/80 (the ALB)",
+        frozenset({SG, SG_RULE, SG_INGRESS_RULE}),
+        _no_world_ingress_except_http,
+    ),
+    Rule("no-public-ip-on-tasks", "ECS tasks run without public IPs", frozenset({ECS_SERVICE}), _no_public_ip_on_tasks),
+    Rule(
+        "secrets-only-via-secrets",
+        "Secrets reach containers only through `secrets` (Secrets Manager ARNs)",
+        frozenset({TASK_DEFINITION}),
+        _secrets_only_via_secrets,
+    ),
+    Rule(
+        "roles-carry-the-boundary",
+        "Every IAM role of the stack carries the permissions boundary",
+        frozenset({IAM_ROLE}),
+        _role_has_a_boundary,
+    ),
 )
 
 
@@ -199,14 +223,15 @@ WORLD_INGRESS_ON_ALB_ONLY_DESCRIPTION = "A security group open to the internet i
 def world_ingress_groups_are_load_balancer_groups(resources: Iterable[tuple[str, Props]]) -> list[str]:
     """Stack-wide: every group that takes world ingress (even on :80) belongs to a load balancer."""
     resources = list(resources)
-    lb_groups = {str(g) for typ, props in resources if typ == LOAD_BALANCER
-                 for g in _seq(props.get("securityGroups"))}
+    lb_groups = {str(g) for typ, props in resources if typ == LOAD_BALANCER for g in _seq(props.get("securityGroups"))}
     problems = []
     for typ, props in resources:
         if typ != SG_INGRESS_RULE:
             continue
         world_open = bool({props.get("cidrIpv4"), props.get("cidrIpv6")} & WORLD_CIDRS)
         if world_open and props.get("securityGroupId") not in lb_groups:
-            problems.append(f"security group {props.get('securityGroupId')} takes internet ingress but is not a"
-                            " load balancer's group")
+            problems.append(
+                f"security group {props.get('securityGroupId')} takes internet ingress but is not a"
+                " load balancer's group"
+            )
     return problems

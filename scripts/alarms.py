@@ -70,13 +70,15 @@ def state_changes(alarm_history: dict[str, Any], prefix: str) -> list[StateChang
             continue
         data = _history_data(item.get("HistoryData", ""))
         old, new = data.get("oldState", {}), data.get("newState", {})
-        changes.append(StateChange(
-            name=item["AlarmName"],
-            at=str(item.get("Timestamp", "")),
-            old=old.get("stateValue", "?"),
-            new=new.get("stateValue", "?"),
-            reason=new.get("stateReason", item.get("HistorySummary", "")),
-        ))
+        changes.append(
+            StateChange(
+                name=item["AlarmName"],
+                at=str(item.get("Timestamp", "")),
+                old=old.get("stateValue", "?"),
+                new=new.get("stateValue", "?"),
+                reason=new.get("stateReason", item.get("HistorySummary", "")),
+            )
+        )
     return sorted(changes, key=lambda change: change.at, reverse=True)
 
 
@@ -88,8 +90,9 @@ def _history_data(raw: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def report(firing: Sequence[FiringAlarm], changes: Sequence[StateChange], prefix: str, hours: float,
-           dashboard_url: str | None) -> str:
+def report(
+    firing: Sequence[FiringAlarm], changes: Sequence[StateChange], prefix: str, hours: float, dashboard_url: str | None
+) -> str:
     lines = [f"Alarms of {prefix}-* in ALARM now: {len(firing)}"]
     lines += [f"  ALARM  {a.name}  since {a.since}  [{a.metric}]\n         {_short(a.reason)}" for a in firing]
     lines.append(f"State changes in the last {hours:g} h (newest first): {len(changes)}")
@@ -109,8 +112,9 @@ def aws_json(args: Sequence[str], region: str) -> dict[str, Any]:
     aws = shutil.which("aws")
     if aws is None:
         raise AwsCliError("the AWS CLI (`aws`) is not on PATH; install it and log in (aws sts get-caller-identity)")
-    result = subprocess.run([aws, *args, "--region", region, "--output", "json"], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [aws, *args, "--region", region, "--output", "json"], capture_output=True, text=True, timeout=60
+    )
     if result.returncode != 0:
         raise AwsCliError(f"aws {' '.join(args[:2])} failed: {result.stderr.strip()}")
     document: dict[str, Any] = json.loads(result.stdout or "{}")
@@ -123,8 +127,16 @@ def describe_alarms_args(prefix: str) -> list[str]:
 
 def alarm_history_args(now: datetime, hours: float) -> list[str]:
     start = (now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return ["cloudwatch", "describe-alarm-history", "--history-item-type", "StateUpdate",
-            "--start-date", start, "--scan-by", "TimestampDescending"]
+    return [
+        "cloudwatch",
+        "describe-alarm-history",
+        "--history-item-type",
+        "StateUpdate",
+        "--start-date",
+        start,
+        "--scan-by",
+        "TimestampDescending",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

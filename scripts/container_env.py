@@ -81,8 +81,11 @@ def local_environment(container: dict[str, Any], servers: LocalServers, db_passw
 
 def replaced(container: dict[str, Any], env: dict[str, str]) -> list[str]:
     original = {item["name"]: item["value"] for item in container["environment"]}
-    return [f"{name}={env[name]}  ({REASONS[name]}; task definition: {original.get(name, 'unset')})"
-            for name in REASONS if name in env and env[name] != original.get(name)]
+    return [
+        f"{name}={env[name]}  ({REASONS[name]}; task definition: {original.get(name, 'unset')})"
+        for name in REASONS
+        if name in env and env[name] != original.get(name)
+    ]
 
 
 def render(env: dict[str, str], nul: bool) -> str:
@@ -98,9 +101,11 @@ def signing_key_pem() -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
-    return ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    return (
+        ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jwt-key-out", type=Path, required=True)
     parser.add_argument("--nul", action="store_true", help="NUL-terminated entries instead of env-file lines")
     args = parser.parse_args(argv)
-    servers = LocalServers(args.db_host, args.db_port, args.db_name, args.db_user, args.redis_url, args.port,
-                           args.key_prefix)
+    servers = LocalServers(
+        args.db_host, args.db_port, args.db_name, args.db_user, args.redis_url, args.port, args.key_prefix
+    )
     container = task_container()
     env = local_environment(container, servers, db_password=secrets.token_urlsafe(24))
     args.jwt_key_out.write_text(signing_key_pem())

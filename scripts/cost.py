@@ -246,9 +246,11 @@ def report(items: Sequence[LineItem], plan: Mapping[str, Any], assumptions: Assu
         lines.append(f"  {env:<5} ~${plan[env]['total']}/month ({parts})")
     lines.append("")
     lines.append("assumptions: " + ", ".join(f"{f.name}={getattr(assumptions, f.name)}" for f in fields(assumptions)))
-    lines.append("not included: data transfer out to the internet, CloudWatch API/Logs Insights queries, "
-                 "RDS backup beyond the free size, tasks added by auto scaling (each extra task: "
-                 f"{fargate_monthly(1, 512, 1024, table['prices'], assumptions.hours_per_month):.2f} USD/month)")
+    lines.append(
+        "not included: data transfer out to the internet, CloudWatch API/Logs Insights queries, "
+        "RDS backup beyond the free size, tasks added by auto scaling (each extra task: "
+        f"{fargate_monthly(1, 512, 1024, table['prices'], assumptions.hours_per_month):.2f} USD/month)"
+    )
     return "\n".join(lines)
 
 
@@ -256,8 +258,9 @@ def _parse(argv: Sequence[str] | None) -> tuple[Assumptions, Path]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = Assumptions()
     for f in fields(Assumptions):
-        parser.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(defaults, f.name)),
-                            default=getattr(defaults, f.name))
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"), type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name)
+        )
     parser.add_argument("--prices", type=Path, default=PRICE_FILE)
     args = parser.parse_args(argv)
     return Assumptions(**{f.name: getattr(args, f.name) for f in fields(Assumptions)}), args.prices

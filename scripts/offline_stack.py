@@ -225,8 +225,12 @@ class RecordingMocks(pulumi_mocks.Mocks):
         if invoke == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": ZONES, "zoneIds": ["use1-az1", "use1-az2", "use1-az4"], "id": REGION}
         if invoke == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/offline", "userId": "offline",
-                    "id": ACCOUNT}
+            return {
+                "accountId": ACCOUNT,
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/offline",
+                "userId": "offline",
+                "id": ACCOUNT,
+            }
         if invoke == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             password = self._secret("ecr-registry-password", f"ecr-token-{uuid.uuid4().hex}")
             return {

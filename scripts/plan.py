@@ -68,8 +68,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="staging")
     parser.add_argument("--program", default=".", help="program directory: . (the stack) or bootstrap")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, e.g. aidlc-auth-bootstrap:githubRepository=acme/aidlc-auth")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, e.g. aidlc-auth-bootstrap:githubRepository=acme/aidlc-auth",
+    )
     args = parser.parse_args()
     overrides = dict(item.split("=", 1) for item in args.set)
     graph = run_offline(stack=args.stack, program_dir=ROOT / args.program, config_overrides=overrides)

@@ -120,8 +120,9 @@ def run(client: Client, account: SmokeAccount) -> None:
     email, password, credentials = account.email, account.password, account.credentials
 
     account.maybe_exists = True  # from here on (even if the reply is lost) there may be an account to delete
-    profile = expect("register", client.call("POST", "/auth/register",
-                                             {**credentials, "display_name": "Smoke Test"}), 201)
+    profile = expect(
+        "register", client.call("POST", "/auth/register", {**credentials, "display_name": "Smoke Test"}), 201
+    )
     if (profile or {}).get("email") != email:
         raise SmokeFailure(f"register: the profile does not carry the email: {profile}")
     first = expect_tokens("login", client.call("POST", "/auth/login", credentials))
@@ -129,25 +130,36 @@ def run(client: Client, account: SmokeAccount) -> None:
     if (me or {}).get("email") != email:
         raise SmokeFailure(f"GET /users/me: expected {email}, got {me}")
 
-    rotated = expect_tokens("refresh", client.call("POST", "/auth/refresh",
-                                                   {"refresh_token": first["refresh_token"]}))
+    rotated = expect_tokens("refresh", client.call("POST", "/auth/refresh", {"refresh_token": first["refresh_token"]}))
     if rotated["refresh_token"] == first["refresh_token"]:
         raise SmokeFailure("refresh: the refresh token was not rotated")
     expect("new access token works", client.call("GET", "/users/me", token=rotated["access_token"]), 200)
-    expect("reuse of the rotated refresh token is rejected",
-           client.call("POST", "/auth/refresh", {"refresh_token": first["refresh_token"]}), 401)
-    expect("reuse revoked the session: its new access token is rejected",
-           client.call("GET", "/users/me", token=rotated["access_token"]), 401)
-    expect("reuse revoked the session: its new refresh token is rejected",
-           client.call("POST", "/auth/refresh", {"refresh_token": rotated["refresh_token"]}), 401)
+    expect(
+        "reuse of the rotated refresh token is rejected",
+        client.call("POST", "/auth/refresh", {"refresh_token": first["refresh_token"]}),
+        401,
+    )
+    expect(
+        "reuse revoked the session: its new access token is rejected",
+        client.call("GET", "/users/me", token=rotated["access_token"]),
+        401,
+    )
+    expect(
+        "reuse revoked the session: its new refresh token is rejected",
+        client.call("POST", "/auth/refresh", {"refresh_token": rotated["refresh_token"]}),
+        401,
+    )
 
     second = expect_tokens("login again", client.call("POST", "/auth/login", credentials))
     expect("logout", client.call("POST", "/auth/logout", token=second["access_token"]), 204)
     expect("access token rejected after logout", client.call("GET", "/users/me", token=second["access_token"]), 401)
 
     third = expect_tokens("login to delete the account", client.call("POST", "/auth/login", credentials))
-    expect("delete the account", client.call("DELETE", "/users/me", {"password": password},
-                                             token=third["access_token"]), 204)
+    expect(
+        "delete the account",
+        client.call("DELETE", "/users/me", {"password": password}, token=third["access_token"]),
+        204,
+    )
     account.maybe_exists = False
     expect("login after deletion is rejected", client.call("POST", "/auth/login", credentials), 401)
 
@@ -161,8 +173,7 @@ def delete_leftover_account(client: Client, account: SmokeAccount) -> None:
         if login.status != 200:
             print(f"cleanup: no account to delete for {account.email} (login answered {login})")
             return
-        deletion = client.call("DELETE", "/users/me", {"password": account.password},
-                               token=login.body["access_token"])
+        deletion = client.call("DELETE", "/users/me", {"password": account.password}, token=login.body["access_token"])
     except SmokeFailure as error:
         print(f"cleanup: could not delete {account.email}: {error}", file=sys.stderr)
         return
@@ -175,8 +186,13 @@ def delete_leftover_account(client: Client, account: SmokeAccount) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("base_url", help="e.g. http://127.0.0.1:8000 or the stack's service_url output")
-    parser.add_argument("--wait", type=float, default=0, metavar="SECONDS",
-                        help="first poll /health/ready for up to this long (after a deploy)")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="first poll /health/ready for up to this long (after a deploy)",
+    )
     parser.add_argument("--timeout", type=float, default=15, metavar="SECONDS", help="per request")
     args = parser.parse_args(argv)
     account = SmokeAccount.new()

@@ -37,12 +37,14 @@ def is_fixture(decorator: ast.expr) -> bool:
 
 
 def test_no_module_imports_a_conftest() -> None:
-    offenders = sorted({
-        f"{path.relative_to(REPO_ROOT)}:{line} imports {name}"
-        for path in python_files()
-        for line, name in imported_names(ast.parse(path.read_text(encoding="utf-8")))
-        if "conftest" in name.split(".")
-    })
+    offenders = sorted(
+        {
+            f"{path.relative_to(REPO_ROOT)}:{line} imports {name}"
+            for path in python_files()
+            for line, name in imported_names(ast.parse(path.read_text(encoding="utf-8")))
+            if "conftest" in name.split(".")
+        }
+    )
     assert offenders == [], "import shared helpers from tests/support instead:\n" + "\n".join(offenders)
 
 
@@ -60,11 +62,13 @@ def test_conftest_files_define_only_fixtures() -> None:
 
 def test_bench_and_devenv_do_not_import_tests() -> None:
     """bench/ and devenv/ run outside pytest; what they share with the tests lives in devenv (processes.py)."""
-    offenders = sorted({
-        f"{path.relative_to(REPO_ROOT)}:{line} imports {name}"
-        for tree in ("bench", "devenv")
-        for path in sorted((REPO_ROOT / tree).rglob("*.py"))
-        for line, name in imported_names(ast.parse(path.read_text(encoding="utf-8")))
-        if name.split(".")[0] == "tests"
-    })
+    offenders = sorted(
+        {
+            f"{path.relative_to(REPO_ROOT)}:{line} imports {name}"
+            for tree in ("bench", "devenv")
+            for path in sorted((REPO_ROOT / tree).rglob("*.py"))
+            for line, name in imported_names(ast.parse(path.read_text(encoding="utf-8")))
+            if name.split(".")[0] == "tests"
+        }
+    )
     assert offenders == [], "\n".join(offenders)

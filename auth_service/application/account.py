@@ -72,8 +72,15 @@ class Reauthenticate:
                 return user
             await guess.failed()
             async with self._uow(atomic=False) as uow:
-                await audit(uow, failure, self._clock.now(), context, user_id=user.id,
-                            session_id=principal.session_id, details={"reason": "wrong_password"})
+                await audit(
+                    uow,
+                    failure,
+                    self._clock.now(),
+                    context,
+                    user_id=user.id,
+                    session_id=principal.session_id,
+                    details={"reason": "wrong_password"},
+                )
         raise WrongPassword()
 
     async def lock_as_verified(self, uow: UnitOfWork, verified: User, password: str) -> User:
@@ -113,7 +120,11 @@ class GetOwnProfile:
     profile are read together (the access token names both), then checked exactly as Authenticate does."""
 
     def __init__(
-        self, *, tokens: TokenIssuer, caches: SessionAndProfileCache, authenticate: Authenticate,
+        self,
+        *,
+        tokens: TokenIssuer,
+        caches: SessionAndProfileCache,
+        authenticate: Authenticate,
         get_profile: GetProfile,
     ) -> None:
         self._tokens = tokens
@@ -157,8 +168,11 @@ class UpdateProfile:
             updates["avatar_url"] = clean_avatar_url(changes.avatar_url)
         async with self._uow(atomic=False) as uow:
             # One UPDATE of the sent columns only: a save racing a password change cannot write an old hash back.
-            found = await (uow.users.update_profile(principal.user_id, updates, self._clock.now()) if updates
-                           else uow.users.get(principal.user_id))
+            found = await (
+                uow.users.update_profile(principal.user_id, updates, self._clock.now())
+                if updates
+                else uow.users.get(principal.user_id)
+            )
         if found is None:
             raise InvalidToken()
         await _forget_cached_profile(self._profile_cache, found.id)
@@ -169,8 +183,15 @@ class ChangePassword:
     """Needs the current password; ends every other session of the user."""
 
     def __init__(
-        self, *, reauthenticate: Reauthenticate, uow: UnitOfWorkFactory, hasher: PasswordHasher,
-        common_passwords: CommonPasswords, session_cache: SessionCache, profile_cache: ProfileCache, clock: Clock,
+        self,
+        *,
+        reauthenticate: Reauthenticate,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        common_passwords: CommonPasswords,
+        session_cache: SessionCache,
+        profile_cache: ProfileCache,
+        clock: Clock,
     ) -> None:
         self._reauthenticate = reauthenticate
         self._uow = uow
@@ -183,8 +204,9 @@ class ChangePassword:
     async def __call__(
         self, principal: Principal, current_password: str, new_password: str, context: RequestContext
     ) -> None:
-        verified = await self._reauthenticate(principal, current_password, context,
-                                              AuditEventType.PASSWORD_CHANGE_FAILED)
+        verified = await self._reauthenticate(
+            principal, current_password, context, AuditEventType.PASSWORD_CHANGE_FAILED
+        )
         enforce_password_policy(self._common_passwords, new_password, verified.email)
         new_hash = await self._hasher.hash(new_password)
         async with self._uow() as uow:
@@ -193,16 +215,22 @@ class ChangePassword:
             others = [s.id for s in await uow.sessions.list_active(user.id, now) if s.id != principal.session_id]
             await revoke_sessions(self._session_cache, uow, others, now, "password_changed")
             await uow.users.update(replace(user, password_hash=new_hash, updated_at=now))
-            await audit(uow, AuditEventType.PASSWORD_CHANGED, now, context,
-                        user_id=user.id, session_id=principal.session_id)
+            await audit(
+                uow, AuditEventType.PASSWORD_CHANGED, now, context, user_id=user.id, session_id=principal.session_id
+            )
             await uow.commit()
         await _forget_cached_profile(self._profile_cache, user.id)
 
 
 class DeleteAccount:
     def __init__(
-        self, *, reauthenticate: Reauthenticate, uow: UnitOfWorkFactory, session_cache: SessionCache,
-        profile_cache: ProfileCache, clock: Clock,
+        self,
+        *,
+        reauthenticate: Reauthenticate,
+        uow: UnitOfWorkFactory,
+        session_cache: SessionCache,
+        profile_cache: ProfileCache,
+        clock: Clock,
     ) -> None:
         self._reauthenticate = reauthenticate
         self._uow = uow
@@ -218,8 +246,9 @@ class DeleteAccount:
             sessions = await uow.sessions.list_active(user.id, now)
             await revoke_sessions(self._session_cache, uow, [s.id for s in sessions], now, "account_deleted")
             await uow.users.delete(user.id)  # sessions and refresh tokens go with it (ON DELETE CASCADE)
-            await audit(uow, AuditEventType.ACCOUNT_DELETED, now, context,
-                        user_id=user.id, session_id=principal.session_id)
+            await audit(
+                uow, AuditEventType.ACCOUNT_DELETED, now, context, user_id=user.id, session_id=principal.session_id
+            )
             await uow.commit()
         await _forget_cached_profile(self._profile_cache, user.id)
 
@@ -256,6 +285,7 @@ class RevokeSession:
             if session is None or session.user_id != principal.user_id or not session.is_active(now):
                 raise SessionNotFound()
             await revoke_sessions(self._session_cache, uow, [session_id], now, "revoked_by_user")
-            await audit(uow, AuditEventType.SESSION_REVOKED, now, context,
-                        user_id=principal.user_id, session_id=session_id)
+            await audit(
+                uow, AuditEventType.SESSION_REVOKED, now, context, user_id=principal.user_id, session_id=session_id
+            )
             await uow.commit()

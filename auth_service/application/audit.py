@@ -20,7 +20,11 @@ async def audit(
 ) -> None:
     await uow.audit.record(
         AuditEvent(
-            type=event_type, occurred_at=now, context=context,
-            user_id=user_id, session_id=session_id, details=details,
+            type=event_type,
+            occurred_at=now,
+            context=context,
+            user_id=user_id,
+            session_id=session_id,
+            details=details,
         )
     )

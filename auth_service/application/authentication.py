@@ -72,8 +72,15 @@ class Login:
     """Password login. Unknown email and wrong password are indistinguishable in body, status and time."""
 
     def __init__(
-        self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, limiter: RateLimiter, tokens: TokenIssuer,
-        metrics: AuthMetrics, clock: Clock, session_policy: SessionPolicy,
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        limiter: RateLimiter,
+        tokens: TokenIssuer,
+        metrics: AuthMetrics,
+        clock: Clock,
+        session_policy: SessionPolicy,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -115,8 +122,14 @@ class Login:
         return TokenPair(access.token, refresh_token, access.expires_in)
 
     def _start_session(self, user: User, context: RequestContext, now: datetime) -> Session:
-        return Session.start(id=uuid4(), user_id=user.id, now=now, policy=self._session_policy,
-                             user_agent=context.user_agent, ip=context.ip)
+        return Session.start(
+            id=uuid4(),
+            user_id=user.id,
+            now=now,
+            policy=self._session_policy,
+            user_agent=context.user_agent,
+            ip=context.ip,
+        )
 
     async def _open_session(self, user: User, context: RequestContext) -> _Opened | None:
         """The common case in one database statement: the session, its refresh token and the audit row, written
@@ -124,15 +137,25 @@ class Login:
         now = self._clock.now()
         session = self._start_session(user, context, now)
         refresh_token, refresh_hash = new_refresh_token()
-        event = AuditEvent(type=AuditEventType.LOGIN_SUCCEEDED, occurred_at=now, context=context,
-                           user_id=user.id, session_id=session.id)
+        event = AuditEvent(
+            type=AuditEventType.LOGIN_SUCCEEDED,
+            occurred_at=now,
+            context=context,
+            user_id=user.id,
+            session_id=session.id,
+        )
         async with self._uow(atomic=False) as uow:
             if not await uow.sessions.add_after_login(session, refresh_hash, user.password_hash, event):
                 return None
         return user, session, refresh_token, now
 
     async def _open_session_under_lock(
-        self, user: User | None, matches: bool, upgraded_hash: str | None, password: str, guess: SettledGuess,
+        self,
+        user: User | None,
+        matches: bool,
+        upgraded_hash: str | None,
+        password: str,
+        guess: SettledGuess,
         context: RequestContext,
     ) -> _Opened:
         async with self._uow() as uow:
@@ -159,8 +182,14 @@ class Login:
     ) -> None:
         await guess.failed()
         reason = "unknown_email" if user is None else "wrong_password"
-        await audit(uow, AuditEventType.LOGIN_FAILED, now, context,
-                    user_id=user.id if user else None, details={"reason": reason})
+        await audit(
+            uow,
+            AuditEventType.LOGIN_FAILED,
+            now,
+            context,
+            user_id=user.id if user else None,
+            details={"reason": reason},
+        )
         await uow.commit()
         self._metrics.count(AuthEvent.LOGIN_FAILURE)
 
@@ -169,7 +198,12 @@ class Refresh:
     """Rotate a refresh token. Presenting an already-rotated token ends the whole session."""
 
     def __init__(
-        self, *, uow: UnitOfWorkFactory, tokens: TokenIssuer, session_cache: SessionCache, metrics: AuthMetrics,
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        tokens: TokenIssuer,
+        session_cache: SessionCache,
+        metrics: AuthMetrics,
         clock: Clock,
     ) -> None:
         self._uow = uow
@@ -196,8 +230,9 @@ class Refresh:
         """A rotated token came back: someone holds a copy. End the session for both holders."""
         async with self._uow() as uow:
             await revoke_sessions(self._session_cache, uow, [session.id], now, "refresh_token_reused")
-            await audit(uow, AuditEventType.REFRESH_REUSE_DETECTED, now, context,
-                        user_id=session.user_id, session_id=session.id)
+            await audit(
+                uow, AuditEventType.REFRESH_REUSE_DETECTED, now, context, user_id=session.user_id, session_id=session.id
+            )
             await uow.commit()
         self._metrics.count(AuthEvent.REFRESH_REUSE)
         raise RefreshTokenReused()
@@ -210,8 +245,9 @@ class Authenticate:
     tombstone in the cache, or a revoked row in PostgreSQL, always wins.
     """
 
-    def __init__(self, *, uow: UnitOfWorkFactory, tokens: TokenIssuer, session_cache: SessionCache,
-                 clock: Clock) -> None:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, tokens: TokenIssuer, session_cache: SessionCache, clock: Clock
+    ) -> None:
         self._uow = uow
         self._tokens = tokens
         self._session_cache = session_cache
@@ -254,8 +290,9 @@ class Logout:
         now = self._clock.now()
         async with self._uow() as uow:
             await revoke_sessions(self._session_cache, uow, [principal.session_id], now, "logout")
-            await audit(uow, AuditEventType.LOGGED_OUT, now, context,
-                        user_id=principal.user_id, session_id=principal.session_id)
+            await audit(
+                uow, AuditEventType.LOGGED_OUT, now, context, user_id=principal.user_id, session_id=principal.session_id
+            )
             await uow.commit()
 
 
@@ -270,8 +307,14 @@ class LogoutAll:
         async with self._uow() as uow:
             sessions = await uow.sessions.list_active(principal.user_id, now)
             await revoke_sessions(self._session_cache, uow, [s.id for s in sessions], now, "logout_all")
-            await audit(uow, AuditEventType.LOGGED_OUT_ALL, now, context,
-                        user_id=principal.user_id, session_id=principal.session_id)
+            await audit(
+                uow,
+                AuditEventType.LOGGED_OUT_ALL,
+                now,
+                context,
+                user_id=principal.user_id,
+                session_id=principal.session_id,
+            )
             await uow.commit()
 
 

@@ -25,8 +25,14 @@ from auth_service.domain.values import Email, clean_display_name
 
 class Register:
     def __init__(
-        self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, common_passwords: CommonPasswords,
-        limiter: RateLimiter, metrics: AuthMetrics, clock: Clock,
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        common_passwords: CommonPasswords,
+        limiter: RateLimiter,
+        metrics: AuthMetrics,
+        clock: Clock,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -35,9 +41,7 @@ class Register:
         self._metrics = metrics
         self._clock = clock
 
-    async def __call__(
-        self, email: str, password: str, display_name: str, context: RequestContext
-    ) -> Profile:
+    async def __call__(self, email: str, password: str, display_name: str, context: RequestContext) -> Profile:
         address = Email(email)
         name = clean_display_name(display_name)
         enforce_password_policy(self._common_passwords, password, address)
@@ -45,8 +49,12 @@ class Register:
         password_hash = await self._hasher.hash(password)
         now = self._clock.now()
         user = User(
-            id=uuid4(), email=address, display_name=name, password_hash=password_hash,
-            created_at=now, updated_at=now,
+            id=uuid4(),
+            email=address,
+            display_name=name,
+            password_hash=password_hash,
+            created_at=now,
+            updated_at=now,
         )
         async with self._uow() as uow:
             await uow.users.add(user)  # the unique index decides races: EmailAlreadyRegistered

@@ -68,13 +68,24 @@ class Session:
 
     @classmethod
     def start(
-        cls, *, id: UUID, user_id: UUID, now: datetime, policy: SessionPolicy,
-        user_agent: str | None, ip: str | None,
+        cls,
+        *,
+        id: UUID,
+        user_id: UUID,
+        now: datetime,
+        policy: SessionPolicy,
+        user_agent: str | None,
+        ip: str | None,
     ) -> Session:
         return cls(
-            id=id, user_id=user_id, created_at=now, last_used_at=now,
-            expires_at=now + policy.absolute_lifetime, idle_timeout=policy.idle_timeout,
-            user_agent=user_agent, ip=ip,
+            id=id,
+            user_id=user_id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + policy.absolute_lifetime,
+            idle_timeout=policy.idle_timeout,
+            user_agent=user_agent,
+            ip=ip,
         )
 
     @property

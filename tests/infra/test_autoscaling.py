@@ -49,13 +49,17 @@ def test_target_scales_this_service_between_two_and_six(graph: list[Recorded]) -
     assert (t["minCapacity"], t["maxCapacity"]) == (2, 6)
 
 
-@pytest.mark.parametrize(("key", "metric", "target_value", "label"), [
-    ("cpu", "ECSServiceAverageCPUUtilization", 60, None),
-    ("memory", "ECSServiceAverageMemoryUtilization", 75, None),
-    ("requests", "ALBRequestCountPerTarget", 600, f"{ALB}/{TG}"),
-])
-def test_target_tracking_policy(key: str, metric: str, target_value: float, label: str | None,
-                                policies: dict[str, dict[str, Any]]) -> None:
+@pytest.mark.parametrize(
+    ("key", "metric", "target_value", "label"),
+    [
+        ("cpu", "ECSServiceAverageCPUUtilization", 60, None),
+        ("memory", "ECSServiceAverageMemoryUtilization", 75, None),
+        ("requests", "ALBRequestCountPerTarget", 600, f"{ALB}/{TG}"),
+    ],
+)
+def test_target_tracking_policy(
+    key: str, metric: str, target_value: float, label: str | None, policies: dict[str, dict[str, Any]]
+) -> None:
     policy = policies[key]
     assert policy["policyType"] == "TargetTrackingScaling"
     assert policy["resourceId"] == f"service/{CLUSTER}/{SERVICE}"

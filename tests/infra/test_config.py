@@ -10,12 +10,15 @@ from pulumi.config import ConfigTypeError
 from scripts.offline_stack import StackGraph
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("taskCpu", "lots"),  # int
-    ("scalingCpuTargetPercent", "high"),  # float
-    ("dbMultiAz", "maybe"),  # bool
-    ("alarmTargetP95Seconds", "fast"),  # float, alarm thresholds
-])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("taskCpu", "lots"),  # int
+        ("scalingCpuTargetPercent", "high"),  # float
+        ("dbMultiAz", "maybe"),  # bool
+        ("alarmTargetP95Seconds", "fast"),  # float, alarm thresholds
+    ],
+)
 def test_a_setting_of_the_wrong_type_is_refused_naming_its_key(
     run_stack: Callable[..., StackGraph], key: str, value: str
 ) -> None:

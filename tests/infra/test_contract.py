@@ -98,8 +98,11 @@ def test_service_settings_accept_every_name_the_task_definition_sets(container: 
 def test_the_image_carries_the_ca_bundle_where_the_task_definition_points() -> None:
     """The Dockerfile fetches Amazon RDS's bundle at build time (from a build ARG) to DB_SSLROOTCERT's path."""
     dockerfile = (ROOT / "auth_service" / "Dockerfile").read_text()
-    assert re.search(r"^ARG RDS_CA_BUNDLE_URL=https://truststore\.pki\.rds\.amazonaws\.com/global/global-bundle\.pem$",
-                     dockerfile, flags=re.MULTILINE)
+    assert re.search(
+        r"^ARG RDS_CA_BUNDLE_URL=https://truststore\.pki\.rds\.amazonaws\.com/global/global-bundle\.pem$",
+        dockerfile,
+        flags=re.MULTILINE,
+    )
     final_stage = dockerfile.split("\nFROM ")[-1]
     assert RDS_CA_BUNDLE_PATH in re.findall(r"^COPY --from=build \S+ (\S+)$", final_stage, flags=re.MULTILINE)
 

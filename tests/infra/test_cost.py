@@ -78,14 +78,30 @@ def test_report_over_the_staging_stack(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_exported_postgresql_logs_and_the_storage_ceiling_are_priced() -> None:
     graph = [
-        Resource("aws:rds/instance:Instance", "db", "data",
-                 {"instanceClass": "db.t4g.micro", "allocatedStorage": 20.0, "maxAllocatedStorage": 100.0}),
-        Resource("aws:cloudwatch/logGroup:LogGroup", "pg", "data",
-                 {"name": "/aws/rds/instance/auth-staging-db/postgresql", "retentionInDays": 30.0}),
-        Resource("aws:cloudwatch/logGroup:LogGroup", "upgrade", "data",
-                 {"name": "/aws/rds/instance/auth-staging-db/upgrade", "retentionInDays": 30.0}),
-        Resource("aws:cloudwatch/logGroup:LogGroup", "service", "compute",
-                 {"name": "/ecs/auth-staging", "retentionInDays": 30.0}),
+        Resource(
+            "aws:rds/instance:Instance",
+            "db",
+            "data",
+            {"instanceClass": "db.t4g.micro", "allocatedStorage": 20.0, "maxAllocatedStorage": 100.0},
+        ),
+        Resource(
+            "aws:cloudwatch/logGroup:LogGroup",
+            "pg",
+            "data",
+            {"name": "/aws/rds/instance/auth-staging-db/postgresql", "retentionInDays": 30.0},
+        ),
+        Resource(
+            "aws:cloudwatch/logGroup:LogGroup",
+            "upgrade",
+            "data",
+            {"name": "/aws/rds/instance/auth-staging-db/upgrade", "retentionInDays": 30.0},
+        ),
+        Resource(
+            "aws:cloudwatch/logGroup:LogGroup",
+            "service",
+            "compute",
+            {"name": "/ecs/auth-staging", "retentionInDays": 30.0},
+        ),
     ]
     items = {i.resource: i for i in cost.line_items(graph, PRICES, Assumptions(log_gb=2, db_log_gb=0.5))}
     assert items["LogGroup pg"].usd == pytest.approx(cost.logs_monthly(0.5, 30, PRICES))

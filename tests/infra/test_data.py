@@ -51,9 +51,7 @@ def test_multi_az_and_deletion_protection_are_off_for_staging_and_on_by_config(
     db = staging.one(RDS).plain
     assert (db["multiAz"], db["deletionProtection"]) == (False, False)
 
-    prod_like = run_stack(
-        config_overrides={"aidlc-auth:dbMultiAz": "true", "aidlc-auth:dbDeletionProtection": "true"}
-    )
+    prod_like = run_stack(config_overrides={"aidlc-auth:dbMultiAz": "true", "aidlc-auth:dbDeletionProtection": "true"})
     db = prod_like.one(RDS).plain
     assert (db["multiAz"], db["deletionProtection"]) == (True, True)
 

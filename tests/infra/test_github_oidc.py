@@ -69,25 +69,34 @@ def test_provider_is_githubs_issuer_for_sts(identity: StackGraph) -> None:
 
 def test_only_a_job_in_the_staging_environment_can_assume_the_deploy_role(identity: StackGraph) -> None:
     provider_arn = identity.one(PROVIDER).state["arn"]
-    assert trust(identity, "deploy") == [{
-        "Effect": "Allow",
-        "Principal": {"Federated": provider_arn},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        # StringEquals, one subject: not the main branch outside the environment, no wildcard.
-        "Condition": {"StringEquals": {f"{ISSUER}:aud": "sts.amazonaws.com",
-                                       f"{ISSUER}:sub": f"repo:{REPO}:environment:staging"}},
-    }]
+    assert trust(identity, "deploy") == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            # StringEquals, one subject: not the main branch outside the environment, no wildcard.
+            "Condition": {
+                "StringEquals": {
+                    f"{ISSUER}:aud": "sts.amazonaws.com",
+                    f"{ISSUER}:sub": f"repo:{REPO}:environment:staging",
+                }
+            },
+        }
+    ]
 
 
 def test_only_pull_requests_can_assume_the_preview_role(identity: StackGraph) -> None:
     provider_arn = identity.one(PROVIDER).state["arn"]
-    assert trust(identity, "preview") == [{
-        "Effect": "Allow",
-        "Principal": {"Federated": provider_arn},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {f"{ISSUER}:aud": "sts.amazonaws.com",
-                                       f"{ISSUER}:sub": f"repo:{REPO}:pull_request"}},
-    }]
+    assert trust(identity, "preview") == [
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {f"{ISSUER}:aud": "sts.amazonaws.com", f"{ISSUER}:sub": f"repo:{REPO}:pull_request"}
+            },
+        }
+    ]
 
 
 def test_existing_provider_is_reused_not_created() -> None:
@@ -102,14 +111,32 @@ def test_existing_provider_is_reused_not_created() -> None:
 def test_deploy_role_policy_statement_by_statement(identity: StackGraph) -> None:
     deploy = statements(identity, ROLE_POLICY, "deploy")
     assert list(deploy) == [
-        "StackServices", "StackSecrets", "EcrLogin", "StackRepositories", "StackRolesOnlyWithTheBoundary",
-        "StackRoleUpkeep", "PassStackRolesToEcsTasksOnly", "ServiceLinkedRoles", "WhoAmI", "NeverTheCiIdentity",
+        "StackServices",
+        "StackSecrets",
+        "EcrLogin",
+        "StackRepositories",
+        "StackRolesOnlyWithTheBoundary",
+        "StackRoleUpkeep",
+        "PassStackRolesToEcsTasksOnly",
+        "ServiceLinkedRoles",
+        "WhoAmI",
+        "NeverTheCiIdentity",
         "NeverRemoveABoundary",
     ]
-    assert deploy["StackServices"] == {"Effect": "Allow", "Resource": "*", "Action": [
-        "ec2:*", "elasticloadbalancing:*", "ecs:*", "rds:*", "elasticache:*", "logs:*", "cloudwatch:*",
-        "application-autoscaling:*",
-    ]}
+    assert deploy["StackServices"] == {
+        "Effect": "Allow",
+        "Resource": "*",
+        "Action": [
+            "ec2:*",
+            "elasticloadbalancing:*",
+            "ecs:*",
+            "rds:*",
+            "elasticache:*",
+            "logs:*",
+            "cloudwatch:*",
+            "application-autoscaling:*",
+        ],
+    }
     assert deploy["StackSecrets"] == {"Effect": "Allow", "Action": ["secretsmanager:*"], "Resource": STACK_SECRETS}
     assert deploy["EcrLogin"] == {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"}
     assert deploy["StackRepositories"] == {"Effect": "Allow", "Action": ["ecr:*"], "Resource": STACK_REPOSITORIES}
@@ -120,40 +147,90 @@ def test_deploy_role_policy_statement_by_statement(identity: StackGraph) -> None
         "Condition": {"StringEquals": {"iam:PermissionsBoundary": BOUNDARY}},
     }
     # Nothing here grants permissions: those writes carry the boundary condition above.
-    assert deploy["StackRoleUpkeep"] == {"Effect": "Allow", "Resource": STACK_ROLES, "Action": [
-        "iam:GetRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy",
-        "iam:TagRole", "iam:UntagRole", "iam:ListRoleTags", "iam:GetRolePolicy", "iam:ListRolePolicies",
-        "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
-    ]}
+    assert deploy["StackRoleUpkeep"] == {
+        "Effect": "Allow",
+        "Resource": STACK_ROLES,
+        "Action": [
+            "iam:GetRole",
+            "iam:DeleteRole",
+            "iam:UpdateRole",
+            "iam:UpdateRoleDescription",
+            "iam:UpdateAssumeRolePolicy",
+            "iam:TagRole",
+            "iam:UntagRole",
+            "iam:ListRoleTags",
+            "iam:GetRolePolicy",
+            "iam:ListRolePolicies",
+            "iam:ListAttachedRolePolicies",
+            "iam:ListInstanceProfilesForRole",
+        ],
+    }
     assert deploy["PassStackRolesToEcsTasksOnly"] == {
-        "Effect": "Allow", "Action": ["iam:PassRole"], "Resource": STACK_ROLES,
+        "Effect": "Allow",
+        "Action": ["iam:PassRole"],
+        "Resource": STACK_ROLES,
         "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
     }
     linked = deploy["ServiceLinkedRoles"]
     assert (linked["Action"], linked["Resource"]) == (["iam:CreateServiceLinkedRole"], "*")
     assert set(linked["Condition"]["StringEquals"]["iam:AWSServiceName"]) == {
-        "ecs.amazonaws.com", "rds.amazonaws.com", "elasticache.amazonaws.com",
-        "elasticloadbalancing.amazonaws.com", "ecs.application-autoscaling.amazonaws.com",
+        "ecs.amazonaws.com",
+        "rds.amazonaws.com",
+        "elasticache.amazonaws.com",
+        "elasticloadbalancing.amazonaws.com",
+        "ecs.application-autoscaling.amazonaws.com",
     }
     assert deploy["WhoAmI"] == {"Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": "*"}
-    assert deploy["NeverTheCiIdentity"] == {"Effect": "Deny", "Resource": [
-        DEPLOY_ROLE, PREVIEW_ROLE, BOUNDARY, GITHUB_PROVIDER,
-    ], "Action": [
-        "iam:Create*", "iam:Delete*", "iam:Put*", "iam:Update*", "iam:Attach*", "iam:Detach*", "iam:Tag*",
-        "iam:Untag*", "iam:Add*", "iam:Remove*", "iam:SetDefaultPolicyVersion", "iam:PassRole",
-    ]}
+    assert deploy["NeverTheCiIdentity"] == {
+        "Effect": "Deny",
+        "Resource": [
+            DEPLOY_ROLE,
+            PREVIEW_ROLE,
+            BOUNDARY,
+            GITHUB_PROVIDER,
+        ],
+        "Action": [
+            "iam:Create*",
+            "iam:Delete*",
+            "iam:Put*",
+            "iam:Update*",
+            "iam:Attach*",
+            "iam:Detach*",
+            "iam:Tag*",
+            "iam:Untag*",
+            "iam:Add*",
+            "iam:Remove*",
+            "iam:SetDefaultPolicyVersion",
+            "iam:PassRole",
+        ],
+    }
     assert deploy["NeverRemoveABoundary"] == {
-        "Effect": "Deny", "Action": ["iam:DeleteRolePermissionsBoundary"], "Resource": "*",
+        "Effect": "Deny",
+        "Action": ["iam:DeleteRolePermissionsBoundary"],
+        "Resource": "*",
     }
     assert "iam:*" not in json.dumps(deploy) and '"*:*"' not in json.dumps(deploy)
 
 
-@pytest.mark.parametrize("action", [
-    "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy",
-    "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:TagRole", "iam:PassRole", "iam:CreatePolicyVersion",
-    "iam:DeletePolicy", "iam:SetDefaultPolicyVersion", "iam:DeleteOpenIDConnectProvider",
-    "iam:UpdateOpenIDConnectProviderThumbprint", "iam:AddClientIDToOpenIDConnectProvider",
-])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "iam:DeleteRole",
+        "iam:DeleteRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:UpdateRole",
+        "iam:TagRole",
+        "iam:PassRole",
+        "iam:CreatePolicyVersion",
+        "iam:DeletePolicy",
+        "iam:SetDefaultPolicyVersion",
+        "iam:DeleteOpenIDConnectProvider",
+        "iam:UpdateOpenIDConnectProviderThumbprint",
+        "iam:AddClientIDToOpenIDConnectProvider",
+    ],
+)
 def test_deploy_role_is_denied_every_write_on_the_ci_identity(identity: StackGraph, action: str) -> None:
     never = statements(identity, ROLE_POLICY, "deploy")["NeverTheCiIdentity"]
     assert any(fnmatchcase(action, pattern) for pattern in never["Action"]), action
@@ -166,22 +243,51 @@ def test_preview_role_policy_statement_by_statement(identity: StackGraph) -> Non
     preview = statements(identity, ROLE_POLICY, "preview")
     assert list(preview) == ["DescribeStackResources", "ReadStackRoles", "RefreshStackSecretVersions", "WhoAmI"]
     # Descriptions, tags and policies only: no data store (S3, SSM, KMS) and no secret value on `*`.
-    assert preview["DescribeStackResources"] == {"Effect": "Allow", "Resource": "*", "Action": [
-        "ec2:Describe*", "elasticloadbalancing:Describe*", "ecs:Describe*", "ecs:List*", "rds:Describe*",
-        "rds:ListTagsForResource", "elasticache:Describe*", "elasticache:ListTagsForResource",
-        "application-autoscaling:Describe*", "cloudwatch:DescribeAlarms", "cloudwatch:GetDashboard",
-        "cloudwatch:ListTagsForResource", "logs:DescribeLogGroups", "logs:ListTagsForResource",
-        "logs:ListTagsLogGroup", "ecr:DescribeRepositories", "ecr:DescribeImages", "ecr:GetLifecyclePolicy",
-        "ecr:GetRepositoryPolicy", "ecr:ListTagsForResource", "ecr:GetAuthorizationToken",
-        "secretsmanager:DescribeSecret", "secretsmanager:GetResourcePolicy",
-    ]}
-    assert preview["ReadStackRoles"] == {"Effect": "Allow", "Resource": STACK_ROLES, "Action": [
-        "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
-        "iam:ListRoleTags",
-    ]}
+    assert preview["DescribeStackResources"] == {
+        "Effect": "Allow",
+        "Resource": "*",
+        "Action": [
+            "ec2:Describe*",
+            "elasticloadbalancing:Describe*",
+            "ecs:Describe*",
+            "ecs:List*",
+            "rds:Describe*",
+            "rds:ListTagsForResource",
+            "elasticache:Describe*",
+            "elasticache:ListTagsForResource",
+            "application-autoscaling:Describe*",
+            "cloudwatch:DescribeAlarms",
+            "cloudwatch:GetDashboard",
+            "cloudwatch:ListTagsForResource",
+            "logs:DescribeLogGroups",
+            "logs:ListTagsForResource",
+            "logs:ListTagsLogGroup",
+            "ecr:DescribeRepositories",
+            "ecr:DescribeImages",
+            "ecr:GetLifecyclePolicy",
+            "ecr:GetRepositoryPolicy",
+            "ecr:ListTagsForResource",
+            "ecr:GetAuthorizationToken",
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:GetResourcePolicy",
+        ],
+    }
+    assert preview["ReadStackRoles"] == {
+        "Effect": "Allow",
+        "Resource": STACK_ROLES,
+        "Action": [
+            "iam:GetRole",
+            "iam:GetRolePolicy",
+            "iam:ListRolePolicies",
+            "iam:ListAttachedRolePolicies",
+            "iam:ListRoleTags",
+        ],
+    }
     # Refreshing a SecretVersion reads its value; only this stack's secrets, whose values the state holds anyway.
     assert preview["RefreshStackSecretVersions"] == {
-        "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": STACK_SECRETS,
+        "Effect": "Allow",
+        "Action": ["secretsmanager:GetSecretValue"],
+        "Resource": STACK_SECRETS,
     }
     assert preview["WhoAmI"] == {"Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": "*"}
     assert not identity.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"), "no ReadOnlyAccess"
@@ -189,12 +295,23 @@ def test_preview_role_policy_statement_by_statement(identity: StackGraph) -> Non
 
 def test_preview_role_can_refresh_what_the_main_stack_is_made_of(staging: StackGraph, identity: StackGraph) -> None:
     """Every AWS service the main stack uses has describe rights: a refresh reads each of its resources."""
-    described = {a.split(":")[0] for a in statements(identity, ROLE_POLICY, "preview")["DescribeStackResources"]
-                 ["Action"]}
+    described = {
+        a.split(":")[0] for a in statements(identity, ROLE_POLICY, "preview")["DescribeStackResources"]["Action"]
+    }
     used = {r.typ.split(":")[1].split("/")[0] for r in staging.resources if r.typ.startswith("aws:")}
-    aws_service = {"ec2": "ec2", "vpc": "ec2", "lb": "elasticloadbalancing", "ecs": "ecs", "ecr": "ecr", "rds": "rds",
-                   "elasticache": "elasticache", "secretsmanager": "secretsmanager", "cloudwatch": "cloudwatch",
-                   "appautoscaling": "application-autoscaling", "iam": "iam"}
+    aws_service = {
+        "ec2": "ec2",
+        "vpc": "ec2",
+        "lb": "elasticloadbalancing",
+        "ecs": "ecs",
+        "ecr": "ecr",
+        "rds": "rds",
+        "elasticache": "elasticache",
+        "secretsmanager": "secretsmanager",
+        "cloudwatch": "cloudwatch",
+        "appautoscaling": "application-autoscaling",
+        "iam": "iam",
+    }
     assert used <= set(aws_service), used - set(aws_service)
     assert {aws_service[module] for module in used} - {"iam"} <= described
     assert "logs" in described  # aws:cloudwatch/logGroup is a CloudWatch Logs resource
@@ -208,12 +325,17 @@ def test_permissions_boundary_statement_by_statement(identity: StackGraph) -> No
     assert boundary.plain["name"] == "auth-staging-permissions-boundary"  # the ARN the main stack's roles name
     assert statements(identity, MANAGED_POLICY, "permissions-boundary") == {
         "EcrLogin": {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
-        "PullStackImages": {"Effect": "Allow", "Resource": STACK_REPOSITORIES, "Action": [
-            "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]},
-        "WriteStackLogs": {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                           "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/auth-staging:*"},
-        "ReadStackSecrets": {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
-                             "Resource": STACK_SECRETS},
+        "PullStackImages": {
+            "Effect": "Allow",
+            "Resource": STACK_REPOSITORIES,
+            "Action": ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+        },
+        "WriteStackLogs": {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/auth-staging:*",
+        },
+        "ReadStackSecrets": {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": STACK_SECRETS},
     }
 
 
@@ -224,8 +346,10 @@ def test_every_resource_of_the_ci_identity_is_protected(identity: StackGraph) ->
     custom = [r for r in identity.resources if r.custom and not r.typ.startswith("pulumi:providers:")]
     assert {r.typ for r in custom} == {PROVIDER, ROLE, ROLE_POLICY, MANAGED_POLICY}
     assert [r.name for r in custom if not r.protect] == []
-    assert {r.plain["name"] for r in identity.of_type(ROLE)} == {"auth-staging-github-deploy",
-                                                                   "auth-staging-github-preview"}
+    assert {r.plain["name"] for r in identity.of_type(ROLE)} == {
+        "auth-staging-github-deploy",
+        "auth-staging-github-preview",
+    }
 
 
 def test_bootstrap_without_its_settings_refuses_instead_of_deleting() -> None:
@@ -233,10 +357,13 @@ def test_bootstrap_without_its_settings_refuses_instead_of_deleting() -> None:
         run_offline(program_dir=BOOTSTRAP)
 
 
-@pytest.mark.parametrize("config", [
-    {},  # the committed stack file
-    {"aidlc-auth:namePrefix": "auth-staging"},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},  # the committed stack file
+        {"aidlc-auth:namePrefix": "auth-staging"},
+    ],
+)
 def test_no_config_of_the_main_stack_creates_or_deletes_the_ci_identity(
     run_stack: Callable[..., StackGraph], config: dict[str, str]
 ) -> None:

@@ -12,8 +12,9 @@ import pytest
 
 from scripts.offline_stack import ROOT
 
-SDK_VERSION = next(line.split("==")[1] for line in (ROOT / "requirements.txt").read_text().splitlines()
-                   if line.startswith("pulumi=="))
+SDK_VERSION = next(
+    line.split("==")[1] for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("pulumi==")
+)
 
 
 def make(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -22,8 +23,13 @@ def make(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str
         env["PATH"] = path
     make_binary = shutil.which("make")
     assert make_binary is not None
-    return subprocess.run([make_binary, "--no-print-directory", "-C", str(ROOT), *args], capture_output=True,
-                          text=True, env=env, timeout=60)
+    return subprocess.run(
+        [make_binary, "--no-print-directory", "-C", str(ROOT), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 def fake_executable(directory: Path, name: str, script: str) -> Path:
@@ -79,15 +85,23 @@ def test_logs_and_alarms_stop_clearly_without_the_aws_cli(tmp_path: Path, target
     assert f"make {target}: needs the AWS CLI v2" in result.stderr
 
 
-@pytest.mark.parametrize(("target", "commands"), [
-    ("preview", ["pulumi preview --stack staging --policy-pack policy --diff"]),
-    ("up", ["pulumi up --stack staging --policy-pack policy", "smoke"]),
-    ("smoke", ['scripts/smoke_test.py "$(pulumi stack output service_url --stack staging)" --wait 300']),
-    ("logs", ['aws logs tail "$(pulumi stack output log_group_name --stack staging)" --region us-east-1']),
-    ("alarms", ['-m scripts.alarms --prefix "auth-staging" --region us-east-1',
-                '--dashboard-url "$(pulumi stack output dashboard_url --stack staging)"']),
-    ("destroy", ["pulumi destroy --stack staging"]),
-])
+@pytest.mark.parametrize(
+    ("target", "commands"),
+    [
+        ("preview", ["pulumi preview --stack staging --policy-pack policy --diff"]),
+        ("up", ["pulumi up --stack staging --policy-pack policy", "smoke"]),
+        ("smoke", ['scripts/smoke_test.py "$(pulumi stack output service_url --stack staging)" --wait 300']),
+        ("logs", ['aws logs tail "$(pulumi stack output log_group_name --stack staging)" --region us-east-1']),
+        (
+            "alarms",
+            [
+                '-m scripts.alarms --prefix "auth-staging" --region us-east-1',
+                '--dashboard-url "$(pulumi stack output dashboard_url --stack staging)"',
+            ],
+        ),
+        ("destroy", ["pulumi destroy --stack staging"]),
+    ],
+)
 def test_what_each_wrapper_runs(target: str, commands: list[str]) -> None:
     result = make("-n", target)
     assert result.returncode == 0, result.stderr
@@ -98,7 +112,7 @@ def test_what_each_wrapper_runs(target: str, commands: list[str]) -> None:
 
 def test_up_is_followed_by_the_smoke_test() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    recipe = makefile[makefile.index("\nup:"):].split("\n\n")[0]
+    recipe = makefile[makefile.index("\nup:") :].split("\n\n")[0]
     assert recipe.rstrip().endswith("$(MAKE) smoke")
 
 

@@ -37,8 +37,7 @@ EXPECTED: dict[str, tuple[str, str, dict[str, str], str, str, float, str]] = {
     "ecs-cpu-high": ("AWS/ECS", "CPUUtilization", ECS, "Average", GT, 80, OK_NO_DATA),
     "ecs-memory-high": ("AWS/ECS", "MemoryUtilization", ECS, "Average", GT, 80, OK_NO_DATA),
     "alb-target-5xx": ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", LB_TG, "Sum", GT, 5, OK_NO_DATA),
-    "alb-elb-5xx": ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", {"LoadBalancer": ALB}, "Sum", GT, 5,
-                    OK_NO_DATA),
+    "alb-elb-5xx": ("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", {"LoadBalancer": ALB}, "Sum", GT, 5, OK_NO_DATA),
     "target-p95-latency": ("AWS/ApplicationELB", "TargetResponseTime", LB_TG, "p95", GT, 1.0, OK_NO_DATA),
     "unhealthy-hosts": ("AWS/ApplicationELB", "UnHealthyHostCount", LB_TG, "Maximum", GE, 1, OK_NO_DATA),
     "healthy-hosts-none": ("AWS/ApplicationELB", "HealthyHostCount", LB_TG, "Minimum", LT, 1, BAD_NO_DATA),
@@ -46,13 +45,10 @@ EXPECTED: dict[str, tuple[str, str, dict[str, str], str, str, float, str]] = {
     "rds-free-storage-low": ("AWS/RDS", "FreeStorageSpace", RDS, "Minimum", LT, 2 * GIB, BAD_NO_DATA),
     "rds-connections-high": ("AWS/RDS", "DatabaseConnections", RDS, "Maximum", GT, 80, OK_NO_DATA),
     "redis-1-cpu-high": ("AWS/ElastiCache", "EngineCPUUtilization", REDIS_1, "Average", GT, 80, OK_NO_DATA),
-    "redis-1-memory-high": ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage", REDIS_1, "Maximum", GT, 80,
-                            OK_NO_DATA),
+    "redis-1-memory-high": ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage", REDIS_1, "Maximum", GT, 80, OK_NO_DATA),
     "redis-2-cpu-high": ("AWS/ElastiCache", "EngineCPUUtilization", REDIS_2, "Average", GT, 80, OK_NO_DATA),
-    "redis-2-memory-high": ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage", REDIS_2, "Maximum", GT, 80,
-                            OK_NO_DATA),
-    "login-failures-spike": ("AIDLC/Auth", "LoginFailures", {"Service": EMF_SERVICE}, "Sum", GT, 50,
-                             OK_NO_DATA),
+    "redis-2-memory-high": ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage", REDIS_2, "Maximum", GT, 80, OK_NO_DATA),
+    "login-failures-spike": ("AIDLC/Auth", "LoginFailures", {"Service": EMF_SERVICE}, "Sum", GT, 50, OK_NO_DATA),
 }
 
 
@@ -150,27 +146,54 @@ def test_dashboard_references_only_this_stacks_resources(dashboard: dict[str, An
     assert regions == {"us-east-1"}
 
 
-@pytest.mark.parametrize("metric", [
-    "RequestCount", "HTTPCode_Target_4XX_Count", "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count",
-    "TargetResponseTime", "HealthyHostCount", "UnHealthyHostCount",
-    "CPUUtilization", "MemoryUtilization", "RunningTaskCount",
-    "DatabaseConnections", "FreeStorageSpace", "ReadLatency", "WriteLatency",
-    "EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "CurrConnections", "Evictions",
-    "Registrations", "LoginSuccesses", "LoginFailures", "LoginsThrottled", "RefreshReuseDetected",
-])
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "RequestCount",
+        "HTTPCode_Target_4XX_Count",
+        "HTTPCode_Target_5XX_Count",
+        "HTTPCode_ELB_5XX_Count",
+        "TargetResponseTime",
+        "HealthyHostCount",
+        "UnHealthyHostCount",
+        "CPUUtilization",
+        "MemoryUtilization",
+        "RunningTaskCount",
+        "DatabaseConnections",
+        "FreeStorageSpace",
+        "ReadLatency",
+        "WriteLatency",
+        "EngineCPUUtilization",
+        "DatabaseMemoryUsagePercentage",
+        "CurrConnections",
+        "Evictions",
+        "Registrations",
+        "LoginSuccesses",
+        "LoginFailures",
+        "LoginsThrottled",
+        "RefreshReuseDetected",
+    ],
+)
 def test_dashboard_shows_metric(metric: str, dashboard: dict[str, Any]) -> None:
     assert metric in {line[1] for line in _metric_lines(dashboard)}
 
 
 def test_dashboard_shows_latency_percentiles(dashboard: dict[str, Any]) -> None:
-    stats = {line[-1]["stat"] for line in _metric_lines(dashboard)
-             if line[1] == "TargetResponseTime" and isinstance(line[-1], dict)}
+    stats = {
+        line[-1]["stat"]
+        for line in _metric_lines(dashboard)
+        if line[1] == "TargetResponseTime" and isinstance(line[-1], dict)
+    }
     assert stats == {"p50", "p95", "p99"}
 
 
 def test_widgets_do_not_overlap(dashboard: dict[str, Any]) -> None:
-    cells = [(x, y) for w in dashboard["widgets"] for x in range(w["x"], w["x"] + w["width"])
-             for y in range(w["y"], w["y"] + w["height"])]
+    cells = [
+        (x, y)
+        for w in dashboard["widgets"]
+        for x in range(w["x"], w["x"] + w["width"])
+        for y in range(w["y"], w["y"] + w["height"])
+    ]
     assert len(cells) == len(set(cells))
     assert all(w["x"] + w["width"] <= 24 for w in dashboard["widgets"])
 

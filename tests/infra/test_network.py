@@ -35,9 +35,7 @@ def test_public_subnets_route_to_the_internet_gateway(staging: StackGraph) -> No
     gateway_id = staging.one("aws:ec2/internetGateway:InternetGateway").state["id"]
     for subnet in staging.subnets("public"):
         routes = routes_of_table(staging, table_of_subnet(staging, subnet))
-        assert [(r.plain["destinationCidrBlock"], r.plain.get("gatewayId")) for r in routes] == [
-            (ANYWHERE, gateway_id)
-        ]
+        assert [(r.plain["destinationCidrBlock"], r.plain.get("gatewayId")) for r in routes] == [(ANYWHERE, gateway_id)]
 
 
 def test_private_subnets_reach_the_internet_only_through_nat(staging: StackGraph) -> None:

@@ -67,9 +67,7 @@ def test_autoscaling_drives_this_service_from_its_desired_count(staging: StackGr
     service = staging.one("aws:ecs/service:Service").plain
     assert target["minCapacity"] <= service["desiredCount"] <= target["maxCapacity"]
     assert (target["minCapacity"], target["maxCapacity"]) == (2, 6)
-    requests = [p.plain for p in staging.of_type("aws:appautoscaling/policy:Policy")
-                if "requests" in p.name]
+    requests = [p.plain for p in staging.of_type("aws:appautoscaling/policy:Policy") if "requests" in p.name]
     (policy,) = requests
     label = policy["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"]["resourceLabel"]
     assert label == f"{ids['LoadBalancer']}/{ids['TargetGroup']}"
-

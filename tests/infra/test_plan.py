@@ -24,16 +24,24 @@ def test_plan_prints_the_explicit_dependencies_and_the_new_settings(
     assert "after: <auth-staging-igw> (InternetGateway)" in block("Eip", "auth-staging-nat-0")
     assert "after: <auth-staging-igw> (InternetGateway)" in block("LoadBalancer", "auth-staging-alb")
     service = block("Service", "auth-staging-service")
-    for prerequisite in ("<auth-staging-private-0-default> (Route)", "<auth-staging-private-1-default> (Route)",
-                         "<auth-staging-http> (Listener)", "<auth-staging-execution> (RolePolicy)"):
+    for prerequisite in (
+        "<auth-staging-private-0-default> (Route)",
+        "<auth-staging-private-1-default> (Route)",
+        "<auth-staging-http> (Listener)",
+        "<auth-staging-execution> (RolePolicy)",
+    ):
         assert prerequisite in service
     task = block("TaskDefinition", "auth-staging-task")
     assert "readonlyRootFilesystem=True" in task
     assert "DB_PASSWORD=<auth-staging-db-password version>" in task
     assert "healthCheck.path=/health/live" in block("TargetGroup", "auth-staging-tg")
     db = block("Instance", "auth-staging-db")
-    for setting in ("maxAllocatedStorage=100", 'enabledCloudwatchLogsExports=["postgresql", "upgrade"]',
-                    "applyImmediately=True", "after: <auth-staging-db-postgresql-logs> (LogGroup)"):
+    for setting in (
+        "maxAllocatedStorage=100",
+        'enabledCloudwatchLogsExports=["postgresql", "upgrade"]',
+        "applyImmediately=True",
+        "after: <auth-staging-db-postgresql-logs> (LogGroup)",
+    ):
         assert setting in db
     assert "applyImmediately=True" in block("ReplicationGroup", "auth-staging-redis")
     assert "permissionsBoundary=arn:aws:iam::123456789012:policy/auth-staging-permissions-boundary" in block(

@@ -50,10 +50,11 @@ COMPLIANT: list[tuple[str, dict[str, Any]]] = [
     (rules.ECR_REPOSITORY, {"imageScanningConfiguration": {"scanOnPush": True}}),
     (rules.SG_INGRESS_RULE, ingress("0.0.0.0/0", 80)),
     (rules.SG_INGRESS_RULE, ingress("10.0.0.0/16", 5432)),
-    (rules.SG_INGRESS_RULE, {"referencedSecurityGroupId": "sg-alb", "ipProtocol": "tcp", "fromPort": 8000,
-                             "toPort": 8000}),
-    (rules.SG_RULE, {"type": "egress", "cidrBlocks": ["0.0.0.0/0"], "protocol": "tcp", "fromPort": 443,
-                     "toPort": 443}),
+    (
+        rules.SG_INGRESS_RULE,
+        {"referencedSecurityGroupId": "sg-alb", "ipProtocol": "tcp", "fromPort": 8000, "toPort": 8000},
+    ),
+    (rules.SG_RULE, {"type": "egress", "cidrBlocks": ["0.0.0.0/0"], "protocol": "tcp", "fromPort": 443, "toPort": 443}),
     (rules.SG, {"ingress": [{"cidrBlocks": ["0.0.0.0/0"], "protocol": "tcp", "fromPort": 80, "toPort": 80}]}),
     (rules.ECS_SERVICE, {"networkConfiguration": {"assignPublicIp": False, "subnets": ["subnet-a"]}}),
     (rules.TASK_DEFINITION, task()),
@@ -73,23 +74,43 @@ VIOLATING: list[tuple[str, str, dict[str, Any]]] = [
     ("ecr-scan-on-push", rules.ECR_REPOSITORY, {}),
     ("no-world-ingress-except-http", rules.SG_INGRESS_RULE, ingress("0.0.0.0/0", 22)),
     ("no-world-ingress-except-http", rules.SG_INGRESS_RULE, ingress("0.0.0.0/0", 80, protocol="-1")),
-    ("no-world-ingress-except-http", rules.SG_INGRESS_RULE,
-     {"cidrIpv6": "::/0", "ipProtocol": "tcp", "fromPort": 0, "toPort": 65535}),
-    ("no-world-ingress-except-http", rules.SG_RULE,
-     {"type": "ingress", "cidrBlocks": ["0.0.0.0/0"], "protocol": "tcp", "fromPort": 5432, "toPort": 5432}),
-    ("no-world-ingress-except-http", rules.SG,
-     {"ingress": [{"cidrBlocks": ["0.0.0.0/0"], "protocol": "tcp", "fromPort": 443, "toPort": 443}]}),
+    (
+        "no-world-ingress-except-http",
+        rules.SG_INGRESS_RULE,
+        {"cidrIpv6": "::/0", "ipProtocol": "tcp", "fromPort": 0, "toPort": 65535},
+    ),
+    (
+        "no-world-ingress-except-http",
+        rules.SG_RULE,
+        {"type": "ingress", "cidrBlocks": ["0.0.0.0/0"], "protocol": "tcp", "fromPort": 5432, "toPort": 5432},
+    ),
+    (
+        "no-world-ingress-except-http",
+        rules.SG,
+        {"ingress": [{"cidrBlocks": ["0.0.0.0/0"], "protocol": "tcp", "fromPort": 443, "toPort": 443}]},
+    ),
     ("no-public-ip-on-tasks", rules.ECS_SERVICE, {"networkConfiguration": {"assignPublicIp": True}}),
-    ("secrets-only-via-secrets", rules.TASK_DEFINITION,
-     task(environment=[{"name": "DB_PASSWORD", "value": "hunter2"}])),
-    ("secrets-only-via-secrets", rules.TASK_DEFINITION,
-     task(environment=[{"name": "REDIS_AUTH_TOKEN", "value": "x"}])),
-    ("secrets-only-via-secrets", rules.TASK_DEFINITION,
-     task(environment=[{"name": "REDIS_URL", "value": "rediss://:s3cret@redis:6379/0"}])),
-    ("secrets-only-via-secrets", rules.TASK_DEFINITION,
-     task(environment=[{"name": "SIGNING", "value": "-----BEGIN PRIVATE KEY-----\nMC4C"}])),
-    ("secrets-only-via-secrets", rules.TASK_DEFINITION,
-     task(secrets=[{"name": "JWT_PRIVATE_KEY", "valueFrom": "plain-text-key"}])),
+    (
+        "secrets-only-via-secrets",
+        rules.TASK_DEFINITION,
+        task(environment=[{"name": "DB_PASSWORD", "value": "hunter2"}]),
+    ),
+    ("secrets-only-via-secrets", rules.TASK_DEFINITION, task(environment=[{"name": "REDIS_AUTH_TOKEN", "value": "x"}])),
+    (
+        "secrets-only-via-secrets",
+        rules.TASK_DEFINITION,
+        task(environment=[{"name": "REDIS_URL", "value": "rediss://:s3cret@redis:6379/0"}]),
+    ),
+    (
+        "secrets-only-via-secrets",
+        rules.TASK_DEFINITION,
+        task(environment=[{"name": "SIGNING", "value": "-----BEGIN PRIVATE KEY-----\nMC4C"}]),
+    ),
+    (
+        "secrets-only-via-secrets",
+        rules.TASK_DEFINITION,
+        task(secrets=[{"name": "JWT_PRIVATE_KEY", "valueFrom": "plain-text-key"}]),
+    ),
     ("roles-carry-the-boundary", rules.IAM_ROLE, {"assumeRolePolicy": "{}"}),
     ("roles-carry-the-boundary", rules.IAM_ROLE, {"permissionsBoundary": ""}),
 ]
@@ -159,10 +180,20 @@ def test_pack_accepts_compliant_resources(resource_type: str, props: dict[str, A
 def test_pack_stack_policy_reports_a_world_open_task_group() -> None:
     (policy,) = [p for p in pack.policies() if isinstance(p, StackValidationPolicy)]
     resources = [
-        PolicyResource(rules.LOAD_BALANCER, {"securityGroups": ["sg-alb"]}, "urn:lb", "lb", _options(), None,
-                       None, [], {}),
-        PolicyResource(rules.SG_INGRESS_RULE, ingress("0.0.0.0/0", 80, securityGroupId="sg-ecs"), "urn:r", "r",
-                       _options(), None, None, [], {}),
+        PolicyResource(
+            rules.LOAD_BALANCER, {"securityGroups": ["sg-alb"]}, "urn:lb", "lb", _options(), None, None, [], {}
+        ),
+        PolicyResource(
+            rules.SG_INGRESS_RULE,
+            ingress("0.0.0.0/0", 80, securityGroupId="sg-ecs"),
+            "urn:r",
+            "r",
+            _options(),
+            None,
+            None,
+            [],
+            {},
+        ),
     ]
     reported: list[str] = []
     policy.validate(StackValidationArgs(resources), lambda message, _urn: reported.append(message))
@@ -173,8 +204,7 @@ def test_pack_stack_policy_reports_a_world_open_task_group() -> None:
 
 
 def test_the_staging_stack_breaks_no_rule(staging: StackGraph) -> None:
-    found = {(r.name, rule, message) for r in staging.resources for rule, message in
-             rules.violations(r.typ, r.plain)}
+    found = {(r.name, rule, message) for r in staging.resources for rule, message in rules.violations(r.typ, r.plain)}
     assert found == set()
     assert rules.world_ingress_groups_are_load_balancer_groups((r.typ, r.plain) for r in staging.resources) == []
 
@@ -182,16 +212,27 @@ def test_the_staging_stack_breaks_no_rule(staging: StackGraph) -> None:
 def test_the_rules_see_the_stacks_resources(staging: StackGraph) -> None:
     """Guards against the rules passing vacuously because of a renamed type token."""
     checked = {r.typ for r in staging.resources for rule in rules.RULES if r.typ in rule.resource_types}
-    assert checked >= {rules.RDS_INSTANCE, rules.REPLICATION_GROUP, rules.ECR_REPOSITORY, rules.SG_INGRESS_RULE,
-                       rules.ECS_SERVICE, rules.TASK_DEFINITION, rules.IAM_ROLE}
+    assert checked >= {
+        rules.RDS_INSTANCE,
+        rules.REPLICATION_GROUP,
+        rules.ECR_REPOSITORY,
+        rules.SG_INGRESS_RULE,
+        rules.ECS_SERVICE,
+        rules.TASK_DEFINITION,
+        rules.IAM_ROLE,
+    }
     world_rules = [r for r in staging.of_type(rules.SG_INGRESS_RULE) if r.plain.get("cidrIpv4") == "0.0.0.0/0"]
     assert len(world_rules) == 1
 
 
 def test_pack_entry_point_serves_the_pack(tmp_path: Path) -> None:
     """`python policy/__main__.py` is what the CLI's analyzer runs: it must print its gRPC port and serve."""
-    process = subprocess.Popen([sys.executable, str(ROOT / "policy" / "__main__.py")], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, cwd=tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "policy" / "__main__.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
     try:
         assert process.stdout is not None
         port = process.stdout.readline().decode().strip()

@@ -124,8 +124,9 @@ def local_service() -> Iterator[str]:
     database = f"smoke_{uuid.uuid4().hex[:10]}"
     run_coroutine(create_database(admin, database))
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "DATABASE_URL": with_database(admin, database)}
-    process = subprocess.Popen([sys.executable, "-m", "devenv", "run"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devenv", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -140,8 +141,12 @@ def local_service() -> Iterator[str]:
 
 def test_passes_against_the_real_service(local_service: str) -> None:
     started = time.monotonic()
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "smoke_test.py"), local_service,
-                             "--wait", "120"], capture_output=True, text=True, timeout=240)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "smoke_test.py"), local_service, "--wait", "120"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "smoke test passed" in result.stdout
     assert "ok  delete the account (204)" in result.stdout

@@ -50,9 +50,7 @@ def strings_outside_secrets(value: Any, path: str = "") -> Iterator[tuple[str, s
 
 def test_no_generated_secret_appears_in_any_non_secret_input(staging: StackGraph) -> None:
     secrets = staging.generated_secrets
-    assert {"auth-staging-db-password", "auth-staging-redis-auth-token", "auth-staging-jwt-signing-key"} <= set(
-        secrets
-    )
+    assert {"auth-staging-db-password", "auth-staging-redis-auth-token", "auth-staging-jwt-signing-key"} <= set(secrets)
     leaks = [
         f"{resource.typ} {resource.name}{path} contains {label}"
         for resource in staging.resources

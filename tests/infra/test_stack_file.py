@@ -13,8 +13,13 @@ STACK_FILE = "Pulumi.staging.yaml"
 
 
 def git(directory: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args], cwd=directory,
-                   check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=directory,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
 
 
 @pytest.fixture()

@@ -123,8 +123,7 @@ def test_one_state_backend_pulumi_cloud() -> None:
 
 def test_zizmor_reports_nothing() -> None:
     zizmor = Path(sys.executable).parent / "zizmor"
-    result = subprocess.run([str(zizmor), "--offline", str(WORKFLOWS)], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run([str(zizmor), "--offline", str(WORKFLOWS)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -136,8 +135,12 @@ WORKFLOW_NAMES = ("checks.yml", "pull-request.yml", "deploy.yml")
 
 
 def pulumi_steps() -> list[dict[str, Any]]:
-    return [step for name in WORKFLOW_NAMES for step in steps(load(name))
-            if step.get("uses", "").startswith("pulumi/actions@")]
+    return [
+        step
+        for name in WORKFLOW_NAMES
+        for step in steps(load(name))
+        if step.get("uses", "").startswith("pulumi/actions@")
+    ]
 
 
 def pinned_version(requirements: Path, package: str) -> str:
@@ -151,8 +154,10 @@ def test_a_failed_smoke_test_rolls_back_to_the_task_definition_recorded_before_u
     current, before, up = step_by_id(deploy, "current"), step_by_id(deploy, "before"), step_by_id(deploy, "up")
     assert order.index("current") < order.index("before") < order.index("up") < order.index("smoke")
     assert current["with"]["command"] == "output"  # the outputs of the last deploy: cluster and service
-    assert before["env"] == {"CLUSTER": "${{ steps.current.outputs.cluster_name }}",
-                             "SERVICE": "${{ steps.current.outputs.service_name }}"}
+    assert before["env"] == {
+        "CLUSTER": "${{ steps.current.outputs.cluster_name }}",
+        "SERVICE": "${{ steps.current.outputs.service_name }}",
+    }
     assert "aws ecs describe-services" in before["run"] and "task-definition=" in before["run"]
     (rollback,) = [s for s in deploy["steps"] if "steps.smoke.outcome == 'failure'" in str(s.get("if", ""))]
     assert rollback["if"].startswith("failure()")  # runs only when the job already failed
@@ -218,10 +223,16 @@ def test_every_action_is_its_current_release_pinned_by_sha_with_the_version_as_c
 
 def test_dependabot_watches_pip_actions_and_the_base_image() -> None:
     config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
-    watched = {(u["package-ecosystem"], d) for u in config["updates"]
-               for d in u.get("directories", [u.get("directory")])}
-    assert {("pip", "/"), ("pip", "/policy"), ("pip", "/auth_service"), ("github-actions", "/"),
-            ("docker", "/auth_service")} <= watched
+    watched = {
+        (u["package-ecosystem"], d) for u in config["updates"] for d in u.get("directories", [u.get("directory")])
+    }
+    assert {
+        ("pip", "/"),
+        ("pip", "/policy"),
+        ("pip", "/auth_service"),
+        ("github-actions", "/"),
+        ("docker", "/auth_service"),
+    } <= watched
     assert (ROOT / "auth_service" / "Dockerfile").read_text().count("FROM python:3.11-slim") == 2
 
 
@@ -271,8 +282,10 @@ def test_the_readme_checklist_sets_every_variable_and_secret_the_workflows_read(
 
 def test_the_environment_rule_admits_main_only_and_comes_before_its_secret() -> None:
     readme = README.read_text()
-    rule = readme.index('gh api --method POST "repos/{owner}/{repo}/environments/staging/deployment-branch-policies"'
-                        " -f name=main -f type=branch")
+    rule = readme.index(
+        'gh api --method POST "repos/{owner}/{repo}/environments/staging/deployment-branch-policies"'
+        " -f name=main -f type=branch"
+    )
     created = readme.index('gh api --method PUT "repos/{owner}/{repo}/environments/staging"')
     assert "deployment_branch_policy[custom_branch_policies]=true" in readme[created:rule]
     assert created < rule < readme.index("gh secret set PULUMI_ACCESS_TOKEN --env staging")
@@ -281,13 +294,29 @@ def test_the_environment_rule_admits_main_only_and_comes_before_its_secret() -> 
 
 def test_the_checklist_is_in_the_order_a_person_does_it() -> None:
     readme = README.read_text()
-    checklist = readme[readme.index("### Deploy from zero"):readme.index("### Rollback")]
-    milestones = ["pulumi version", "python3 --version", "make .venv/.installed-stamp", "pulumi login",
-                  "aws sts get-caller-identity", "pulumi stack init staging", "config set githubRepository",
-                  "git add Pulumi.staging.yaml", "pulumi -C bootstrap up", "make preview", "make up",
-                  "environments/staging", "gh variable set",
-                  "gh secret set", "make smoke", "Logs**: `make logs`", "dashboard_url", "make alarms", "make destroy",
-                  "pulumi stack rm staging --preserve-config"]
+    checklist = readme[readme.index("### Deploy from zero") : readme.index("### Rollback")]
+    milestones = [
+        "pulumi version",
+        "python3 --version",
+        "make .venv/.installed-stamp",
+        "pulumi login",
+        "aws sts get-caller-identity",
+        "pulumi stack init staging",
+        "config set githubRepository",
+        "git add Pulumi.staging.yaml",
+        "pulumi -C bootstrap up",
+        "make preview",
+        "make up",
+        "environments/staging",
+        "gh variable set",
+        "gh secret set",
+        "make smoke",
+        "Logs**: `make logs`",
+        "dashboard_url",
+        "make alarms",
+        "make destroy",
+        "pulumi stack rm staging --preserve-config",
+    ]
     parts = re.split(r"^ ?(\d+)\. \*\*", checklist, flags=re.MULTILINE)
     numbers, bodies = [int(n) for n in parts[1::2]], parts[2::2]
     assert numbers == list(range(1, len(numbers) + 1))
@@ -310,13 +339,14 @@ def test_every_make_target_the_docs_name_exists() -> None:
 
 def test_the_bad_deploy_runbook_uses_the_workflows_rollback_commands() -> None:
     operations = OPERATIONS.read_text()
-    runbook = operations[operations.index("### A bad deploy"):operations.index("## Smoke test")]
-    rollback = next(s["run"] for s in load("deploy.yml")["jobs"]["deploy"]["steps"]
-                    if "update-service" in s.get("run", ""))
+    runbook = operations[operations.index("### A bad deploy") : operations.index("## Smoke test")]
+    rollback = next(
+        s["run"] for s in load("deploy.yml")["jobs"]["deploy"]["steps"] if "update-service" in s.get("run", "")
+    )
     for command in ("aws ecs update-service", "--task-definition", "aws ecs wait services-stable"):
         assert command in rollback and command in runbook
     assert 'gh workflow run "deploy staging" -f ref=' in runbook
     assert load("deploy.yml")["name"] == "deploy staging"
     for heading in ("### Login storm", "### Redis down", "### Database full or out of connections"):
         assert heading in operations
-    assert "make alarms" in operations[operations.index("## Event day runbooks"):]
+    assert "make alarms" in operations[operations.index("## Event day runbooks") :]

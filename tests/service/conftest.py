@@ -77,4 +77,3 @@ def settings(database_url: str, redis_base_url: str, redis_prefix: str, signing_
 async def service(settings: Settings) -> AsyncIterator[Service]:
     async with serving(settings) as svc:
         yield svc
-

@@ -78,8 +78,13 @@ class Tables:
     audit: list[AuditEvent] = field(default_factory=list)
 
     def copy(self) -> Tables:
-        return Tables(dict(self.users), dict(self.sessions), dict(self.revoked_reasons),
-                      {h: replace(row) for h, row in self.refresh_tokens.items()}, list(self.audit))
+        return Tables(
+            dict(self.users),
+            dict(self.sessions),
+            dict(self.revoked_reasons),
+            {h: replace(row) for h, row in self.refresh_tokens.items()},
+            list(self.audit),
+        )
 
 
 class FakeDatabase:
@@ -501,7 +506,26 @@ class FakePorts:
 
 def _fits_the_ports(p: FakePorts) -> None:
     """Never called: mypy reads it, and fails if a fake drifts from its Protocol."""
-    _: tuple[UnitOfWorkFactory, Clock, PasswordHasher, TokenIssuer, CommonPasswords, RateLimiter, SessionCache,
-             ProfileCache, SessionAndProfileCache, AuthMetrics] = (
-        p.uow, p.clock, p.hasher, p.tokens, p.common_passwords, p.limiter, p.session_cache, p.profile_cache,
-        p.session_and_profile_cache, p.metrics)
+    _: tuple[
+        UnitOfWorkFactory,
+        Clock,
+        PasswordHasher,
+        TokenIssuer,
+        CommonPasswords,
+        RateLimiter,
+        SessionCache,
+        ProfileCache,
+        SessionAndProfileCache,
+        AuthMetrics,
+    ] = (
+        p.uow,
+        p.clock,
+        p.hasher,
+        p.tokens,
+        p.common_passwords,
+        p.limiter,
+        p.session_cache,
+        p.profile_cache,
+        p.session_and_profile_cache,
+        p.metrics,
+    )

@@ -58,17 +58,18 @@ class Service:
     settings: Settings
     metrics: RecordingMetrics
 
-    async def register(self, email: str | None = None, password: str = STRONG_PASSWORD,
-                       display_name: str = "Test User") -> dict[str, Any]:
+    async def register(
+        self, email: str | None = None, password: str = STRONG_PASSWORD, display_name: str = "Test User"
+    ) -> dict[str, Any]:
         email = email or unique_email()
-        response = await self.client.post("/auth/register", json={
-            "email": email, "password": password, "display_name": display_name})
+        response = await self.client.post(
+            "/auth/register", json={"email": email, "password": password, "display_name": display_name}
+        )
         assert response.status_code == 201, response.text
         return {**response.json(), "password": password}
 
     async def login(self, email: str, password: str = STRONG_PASSWORD, **headers: str) -> dict[str, Any]:
-        response = await self.client.post("/auth/login", json={"email": email, "password": password},
-                                          headers=headers)
+        response = await self.client.post("/auth/login", json={"email": email, "password": password}, headers=headers)
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]
 
@@ -92,7 +93,8 @@ async def serving(settings: Settings, **overrides: Any) -> AsyncIterator[Service
     metrics = overrides.pop("metrics", None) or RecordingMetrics()
     app = create_app(settings, metrics=metrics, **overrides)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
         yield Service(app=app, client=client, settings=settings, metrics=metrics)

@@ -23,7 +23,9 @@ class _NoCommonPasswords:
 
 
 def in_process_document() -> dict[str, Any]:
-    app = create_app(Settings(database_url="postgresql://openapi@127.0.0.1:1/openapi",
-                              jwt_private_key=generate_private_key_pem()),
-                     hasher=_NoHasher(), common_passwords=_NoCommonPasswords())
+    app = create_app(
+        Settings(database_url="postgresql://openapi@127.0.0.1:1/openapi", jwt_private_key=generate_private_key_pem()),
+        hasher=_NoHasher(),
+        common_passwords=_NoCommonPasswords(),
+    )
     return app.openapi()

@@ -92,9 +92,25 @@ class RedisServer:
     def start(self) -> RedisServer:
         assert self.process is None or self.process.poll() is not None, "already running"
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir), "--daemonize", "no", "--logfile", str(self.dir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(self.dir / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port, 10)
         return self
@@ -121,9 +137,7 @@ class PostgresServer:
     """
 
     TLS_ONLY_HBA = (
-        "local all postgres trust\n"
-        "hostssl all all 127.0.0.1/32 scram-sha-256\n"
-        "hostnossl all all 0.0.0.0/0 reject\n"
+        "local all postgres trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 0.0.0.0/0 reject\n"
     )
 
     def __init__(self, port: int | None = None, *, tls: Certificate | None = None) -> None:
@@ -164,24 +178,52 @@ class PostgresServer:
             for path in owned:
                 shutil.chown(path, "postgres", "postgres")
         subprocess.run(
-            self._as_postgres(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                              "-E", "UTF8", "--no-sync", "--no-instructions"),
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            self._as_postgres(
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         if self.tls is not None:
             (self.data / "pg_hba.conf").write_text(self.TLS_ONLY_HBA)
             with (self.data / "postgresql.conf").open("a") as conf:
-                conf.write(f"ssl = on\nssl_cert_file = '{self.root / 'tls' / 'server.crt'}'\n"
-                           f"ssl_key_file = '{self.root / 'tls' / 'server.key'}'\n")
+                conf.write(
+                    f"ssl = on\nssl_cert_file = '{self.root / 'tls' / 'server.crt'}'\n"
+                    f"ssl_key_file = '{self.root / 'tls' / 'server.key'}'\n"
+                )
         return self
 
     def start(self) -> PostgresServer:
-        options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c max_connections=60")
+        options = (
+            f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
+        )
         subprocess.run(
-            self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-                              "-o", options, "-w", "-t", "30", "start"),
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            self._as_postgres(
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         self.pid = int((self.data / "postmaster.pid").read_text().splitlines()[0])
         wait_for_port(self.port, 10)
@@ -195,9 +237,23 @@ class PostgresServer:
         literal = "'" + password.replace("'", "''") + "'"
         for statement in (f"CREATE ROLE {user} LOGIN PASSWORD {literal}", f"CREATE DATABASE {database} OWNER {user}"):
             subprocess.run(
-                [self.psql, "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres", "-d", "postgres",
-                 "-v", "ON_ERROR_STOP=1", "-c", statement],
-                check=True, capture_output=True,
+                [
+                    self.psql,
+                    "-h",
+                    str(self.socket_dir),
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-c",
+                    statement,
+                ],
+                check=True,
+                capture_output=True,
             )
 
     def stop(self, mode: str = "fast") -> None:
@@ -227,8 +283,14 @@ class ServiceProcess:
             self.env = dict(env)
         else:
             self.port = port or free_port()
-            self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), "PYTHONUNBUFFERED": "1",
-                        "ENVIRONMENT": "local", **env}
+            self.env = {
+                **os.environ,
+                "HOST": "127.0.0.1",
+                "PORT": str(self.port),
+                "PYTHONUNBUFFERED": "1",
+                "ENVIRONMENT": "local",
+                **env,
+            }
         self.log_path = Path(tempfile.mkstemp(prefix="auth-service-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -237,8 +299,13 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> ServiceProcess:
-        self.process = start_logged([sys.executable, "-m", "auth_service", "serve"], env=self.env,
-                                    log_path=self.log_path, cwd=REPO_ROOT, mode="ab")
+        self.process = start_logged(
+            [sys.executable, "-m", "auth_service", "serve"],
+            env=self.env,
+            log_path=self.log_path,
+            cwd=REPO_ROOT,
+            mode="ab",
+        )
         try:
             wait_until_live(self.base_url, self.process, timeout, interval=0.1)
         except ProcessExited:

@@ -40,18 +40,21 @@ def self_signed_certificate(
     now = dt.datetime.now(dt.UTC)
     certificate = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([_subject_alternative_name(host) for host in hosts]),
-                       critical=False)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([_subject_alternative_name(host) for host in hosts]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_file, key_file = directory / "server.crt", directory / "server.key"
     cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     key_file.chmod(0o600)
     return Certificate(cert_file=cert_file, key_file=key_file)
 
@@ -86,11 +89,33 @@ class TlsRedisServer:
         cert = self.certificate
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(
-                [REDIS_SERVER, "--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1",
-                 "--tls-cert-file", str(cert.cert_file), "--tls-key-file", str(cert.key_file),
-                 "--tls-ca-cert-file", str(cert.cert_file), "--tls-auth-clients", "no",
-                 "--requirepass", self.password, "--save", "", "--appendonly", "no", "--dir", str(self._dir)],
-                stdout=log, stderr=subprocess.STDOUT,
+                [
+                    REDIS_SERVER,
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--tls-cert-file",
+                    str(cert.cert_file),
+                    "--tls-key-file",
+                    str(cert.key_file),
+                    "--tls-ca-cert-file",
+                    str(cert.cert_file),
+                    "--tls-auth-clients",
+                    "no",
+                    "--requirepass",
+                    self.password,
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self._dir),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         try:
             wait_for_port(self.port, timeout=10, process=self._process)

@@ -35,9 +35,16 @@ def create_http_app(
     max_request_body_bytes: int,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="AIDLC Auth Service", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,  # see install_docs
-                  generate_unique_id_function=_operation_id)
+    app = FastAPI(
+        title="AIDLC Auth Service",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,  # see install_docs
+        generate_unique_id_function=_operation_id,
+    )
     app.state.auth_service = auth_service
     app.state.readiness_probes = dict(readiness_probes)
     app.state.trusted_proxy_count = trusted_proxy_count
@@ -69,4 +76,3 @@ def _publish_links(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-

@@ -66,16 +66,26 @@ class BodySizeLimitMiddleware:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({
-            "type": "about:blank", "title": "Content Too Large", "status": PAYLOAD_TOO_LARGE,
-            "detail": f"The request body is larger than {self.max_body_bytes} bytes.",
-            "code": "payload_too_large",
-        }).encode()
-        await send({"type": "http.response.start", "status": PAYLOAD_TOO_LARGE, "headers": [
-            (b"content-type", b"application/problem+json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),  # the rest of the body is never read
-        ]})
+        body = json.dumps(
+            {
+                "type": "about:blank",
+                "title": "Content Too Large",
+                "status": PAYLOAD_TOO_LARGE,
+                "detail": f"The request body is larger than {self.max_body_bytes} bytes.",
+                "code": "payload_too_large",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": PAYLOAD_TOO_LARGE,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),  # the rest of the body is never read
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

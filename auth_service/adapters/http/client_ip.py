@@ -16,7 +16,7 @@ def _address(entry: str) -> str | None:
     """An IP address, also from the `ip:port` and `[ipv6]:port` forms some proxies write; None otherwise."""
     text = entry.strip()
     if text.startswith("[") and "]" in text:
-        text = text[1:text.index("]")]
+        text = text[1 : text.index("]")]
     elif text.count(":") == 1:
         text = text.partition(":")[0]
     try:

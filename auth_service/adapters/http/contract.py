@@ -18,31 +18,61 @@ _ALWAYS = {500: ("internal_error",)}
 
 # operation_id -> {status: problem codes}. Operations with a JSON body also answer 400/413; protected ones 401.
 OPERATION_PROBLEMS: dict[str, dict[int, tuple[str, ...]]] = {
-    "register": {**_BAD_BODY, 409: ("email_taken",),
-                 422: ("validation_error", "invalid_email", "weak_password", "invalid_profile"),
-                 429: ("registration_throttled",), **_HASHING},
-    "login": {**_BAD_BODY, 401: ("invalid_credentials",), 422: ("validation_error",), 429: ("login_throttled",),
-              **_HASHING},
-    "refresh": {**_BAD_BODY, 401: ("invalid_token", "refresh_token_reused"), 422: ("validation_error",),
-                **_UNAVAILABLE},
+    "register": {
+        **_BAD_BODY,
+        409: ("email_taken",),
+        422: ("validation_error", "invalid_email", "weak_password", "invalid_profile"),
+        429: ("registration_throttled",),
+        **_HASHING,
+    },
+    "login": {
+        **_BAD_BODY,
+        401: ("invalid_credentials",),
+        422: ("validation_error",),
+        429: ("login_throttled",),
+        **_HASHING,
+    },
+    "refresh": {
+        **_BAD_BODY,
+        401: ("invalid_token", "refresh_token_reused"),
+        422: ("validation_error",),
+        **_UNAVAILABLE,
+    },
     "logout": {**_BEARER, **_UNAVAILABLE},
     "logout_all": {**_BEARER, **_UNAVAILABLE},
     "list_sessions": {**_BEARER, **_UNAVAILABLE},
     "revoke_session": {**_BEARER, 404: ("session_not_found",), 422: ("validation_error",), **_UNAVAILABLE},
     "get_me": {**_BEARER, **_UNAVAILABLE},
     "update_me": {**_BAD_BODY, **_BEARER, 422: ("validation_error", "invalid_profile"), **_UNAVAILABLE},
-    "change_password": {**_BAD_BODY, 401: (*_BEARER[401], "wrong_password"), 422: ("validation_error", "weak_password"),
-                        429: ("reauth_throttled",), **_HASHING},
-    "delete_me": {**_BAD_BODY, 401: (*_BEARER[401], "wrong_password"), 422: ("validation_error",),
-                  429: ("reauth_throttled",), **_HASHING},
+    "change_password": {
+        **_BAD_BODY,
+        401: (*_BEARER[401], "wrong_password"),
+        422: ("validation_error", "weak_password"),
+        429: ("reauth_throttled",),
+        **_HASHING,
+    },
+    "delete_me": {
+        **_BAD_BODY,
+        401: (*_BEARER[401], "wrong_password"),
+        422: ("validation_error",),
+        429: ("reauth_throttled",),
+        **_HASHING,
+    },
     "live": {},
     "ready": {503: ("not_ready",)},
     "jwks": {},
 }
 
 TITLES = {
-    400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-    413: "Content Too Large", 422: "Unprocessable Content", 429: "Too Many Requests", 500: "Internal Server Error",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
     503: "Service Unavailable",
 }
 _DESCRIPTIONS = {
@@ -56,23 +86,45 @@ _DESCRIPTIONS = {
     500: "Unexpected failure.",
     503: "Temporarily unavailable; retry after `Retry-After` seconds.",
 }
-_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "required": True,
-                                "schema": {"type": "integer", "minimum": 1}}}
-_WWW_AUTHENTICATE = {"WWW-Authenticate": {
-    "description": 'RFC 6750 challenge: `Bearer`, with `error="invalid_token"` when a token was presented.',
-    "required": True, "schema": {"type": "string", "pattern": "^Bearer"}}}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+_WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": 'RFC 6750 challenge: `Bearer`, with `error="invalid_token"` when a token was presented.',
+        "required": True,
+        "schema": {"type": "string", "pattern": "^Bearer"},
+    }
+}
 _HEADERS = {401: _WWW_AUTHENTICATE, 429: _RETRY_AFTER, 503: _RETRY_AFTER}
 NO_STORE = {
-    "Cache-Control": {"description": "Tokens are never cached (RFC 6749 §5.1).", "required": True,
-                      "schema": {"type": "string", "enum": ["no-store"]}},
-    "Pragma": {"description": "For HTTP/1.0 caches.", "required": True,
-               "schema": {"type": "string", "enum": ["no-cache"]}},
+    "Cache-Control": {
+        "description": "Tokens are never cached (RFC 6749 §5.1).",
+        "required": True,
+        "schema": {"type": "string", "enum": ["no-store"]},
+    },
+    "Pragma": {
+        "description": "For HTTP/1.0 caches.",
+        "required": True,
+        "schema": {"type": "string", "enum": ["no-cache"]},
+    },
 }
 _VALIDATION_ERRORS = {
-    "type": "array", "description": "Present on `validation_error`: which fields failed (values are never echoed).",
-    "items": {"type": "object", "required": ["loc", "msg", "type"], "properties": {
-        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-        "msg": {"type": "string"}, "type": {"type": "string"}}},
+    "type": "array",
+    "description": "Present on `validation_error`: which fields failed (values are never echoed).",
+    "items": {
+        "type": "object",
+        "required": ["loc", "msg", "type"],
+        "properties": {
+            "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+            "msg": {"type": "string"},
+            "type": {"type": "string"},
+        },
+    },
 }
 _NOT_READY_EXTRA = {
     "failed": {"type": "array", "items": {"type": "string"}, "description": "The dependencies that failed."},
@@ -118,8 +170,11 @@ def token_response_headers() -> dict[int | str, dict[str, Any]]:
 _BEARER_FROM = "Bearer {$response.body#/access_token}"
 _LINKS: dict[tuple[str, int], dict[str, dict[str, Any]]] = {
     ("register", 201): {
-        "login": {"operationId": "login", "description": "Log in with the account just created.",
-                  "requestBody": {"email": "$response.body#/email", "password": "$request.body#/password"}},
+        "login": {
+            "operationId": "login",
+            "description": "Log in with the account just created.",
+            "requestBody": {"email": "$response.body#/email", "password": "$request.body#/password"},
+        },
     },
     ("login", 200): {
         "me": {"operationId": "get_me", "parameters": {"header.Authorization": _BEARER_FROM}},
@@ -129,8 +184,7 @@ _LINKS: dict[tuple[str, int], dict[str, dict[str, Any]]] = {
         "logout": {"operationId": "logout", "parameters": {"header.Authorization": _BEARER_FROM}},
     },
     ("refresh", 200): {
-        "refresh_again": {"operationId": "refresh",
-                          "requestBody": {"refresh_token": "$response.body#/refresh_token"}},
+        "refresh_again": {"operationId": "refresh", "requestBody": {"refresh_token": "$response.body#/refresh_token"}},
         "me": {"operationId": "get_me", "parameters": {"header.Authorization": _BEARER_FROM}},
         "sessions": {"operationId": "list_sessions", "parameters": {"header.Authorization": _BEARER_FROM}},
         "logout": {"operationId": "logout", "parameters": {"header.Authorization": _BEARER_FROM}},

@@ -43,8 +43,14 @@ class ProblemResponse(JSONResponse):
 def problem(
     status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> ProblemResponse:
-    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status,
-            "detail": detail, "code": code, **extra}
+    body = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
@@ -68,16 +74,20 @@ async def _domain_error(request: Request, exc: Exception) -> ProblemResponse:
 async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
     # Never echo the submitted values back: they may be passwords.
-    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-              for e in exc.errors()]
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
     return problem(422, "validation_error", "The request is not valid.", errors=errors)
 
 
 async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
     # 400 is FastAPI's answer to a body it cannot even decode (not UTF-8): invalid input like any other.
-    code = {400: "validation_error", 401: "not_authenticated", 404: "not_found", 405: "method_not_allowed",
-            413: "payload_too_large"}.get(exc.status_code, "http_error")
+    code = {
+        400: "validation_error",
+        401: "not_authenticated",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+    }.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
     headers = dict(exc.headers) if exc.headers else {}
     if exc.status_code == 405:
@@ -90,8 +100,11 @@ async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
 def _allowed_methods(request: Request) -> str:
     """RFC 9110 §15.5.6: every method the target resource supports, not just those of the first matching route."""
     routes = request.app.router.routes
-    allowed = {method for method in _METHOD_ORDER
-               if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)}
+    allowed = {
+        method
+        for method in _METHOD_ORDER
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    }
     if "GET" in allowed:
         allowed.add("HEAD")  # served by HeadAsGetMiddleware
     return ", ".join(method for method in _METHOD_ORDER if method in allowed)
@@ -99,15 +112,20 @@ def _allowed_methods(request: Request) -> str:
 
 async def _dependency_unavailable(request: Request, exc: Exception) -> ProblemResponse:
     log.warning("dependency unavailable", extra={"dependency": getattr(exc, "dependency", "?")})
-    return problem(503, "dependency_unavailable", "A backing service is temporarily unavailable. Retry shortly.",
-                   headers={"Retry-After": "1"})
+    return problem(
+        503,
+        "dependency_unavailable",
+        "A backing service is temporarily unavailable. Retry shortly.",
+        headers={"Retry-After": "1"},
+    )
 
 
 async def _overloaded(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, Overloaded)
     log.warning("overloaded: password hashing queue is full")
-    return problem(503, "overloaded", "The service is busy. Retry shortly.",
-                   headers={"Retry-After": str(exc.retry_after_seconds)})
+    return problem(
+        503, "overloaded", "The service is busy. Retry shortly.", headers={"Retry-After": str(exc.retry_after_seconds)}
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:

@@ -30,8 +30,9 @@ ReadinessProbe = Callable[[], Awaitable[None]]
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
 # Requests that wait for a password hash: abandoned when their client disconnects (see CancelOnDisconnect).
-PASSWORD_ROUTES = frozenset({("POST", "/auth/register"), ("POST", "/auth/login"), ("POST", "/users/me/password"),
-                             ("DELETE", "/users/me")})
+PASSWORD_ROUTES = frozenset(
+    {("POST", "/auth/register"), ("POST", "/auth/login"), ("POST", "/users/me/password"), ("DELETE", "/users/me")}
+)
 
 
 # Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread, a
@@ -42,14 +43,19 @@ async def service(request: Request) -> AuthService:
 
 async def request_context(request: Request) -> RequestContext:
     user_agent = request.headers.get("user-agent")
-    return RequestContext(ip=client_ip(request, request.app.state.trusted_proxy_count),
-                          user_agent=user_agent[:512] if user_agent else None)
+    return RequestContext(
+        ip=client_ip(request, request.app.state.trusted_proxy_count),
+        user_agent=user_agent[:512] if user_agent else None,
+    )
 
 
 def _required(token: str | None) -> str:
     if not token:  # RFC 6750 §3.1: no credentials, so a challenge without an error code
-        raise HTTPException(401, "Authentication required: send 'Authorization: Bearer <access token>'.",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "Authentication required: send 'Authorization: Bearer <access token>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return token
 
 
@@ -68,14 +74,20 @@ Context = Annotated[RequestContext, Depends(request_context)]
 
 def _tokens(pair: TokenPair, response: Response) -> schemas.TokenResponse:
     response.headers.update(_NO_STORE)
-    return schemas.TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
-                                 expires_in=pair.expires_in)
+    return schemas.TokenResponse(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
 
 
 def _profile(profile: Profile) -> schemas.ProfileResponse:
     return schemas.ProfileResponse(
-        id=profile.id, email=profile.email, display_name=profile.display_name, bio=profile.bio,
-        avatar_url=profile.avatar_url, created_at=profile.created_at, updated_at=profile.updated_at,
+        id=profile.id,
+        email=profile.email,
+        display_name=profile.display_name,
+        bio=profile.bio,
+        avatar_url=profile.avatar_url,
+        created_at=profile.created_at,
+        updated_at=profile.updated_at,
     )
 
 
@@ -84,8 +96,9 @@ users_router = APIRouter(prefix="/users", tags=["users"])
 ops_router = APIRouter(tags=["operations"])
 
 
-@auth_router.post("/register", status_code=201, response_model=schemas.ProfileResponse,
-                  responses=problem_responses("register"))
+@auth_router.post(
+    "/register", status_code=201, response_model=schemas.ProfileResponse, responses=problem_responses("register")
+)
 async def register(body: schemas.RegisterRequest, auth: Auth, context: Context) -> schemas.ProfileResponse:
     return _profile(await auth.register(body.email, body.password, body.display_name, context))
 
@@ -119,10 +132,10 @@ async def _login_credentials(request: Request) -> schemas.LoginRequest:
         if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
             form = await request.form()
             if form.get("grant_type") not in (None, "password"):
-                raise RequestValidationError([{"loc": ("body", "grant_type"), "msg": "must be 'password'",
-                                               "type": "value_error"}])
-            return schemas.LoginRequest(email=str(form.get("username") or ""),
-                                        password=str(form.get("password") or ""))
+                raise RequestValidationError(
+                    [{"loc": ("body", "grant_type"), "msg": "must be 'password'", "type": "value_error"}]
+                )
+            return schemas.LoginRequest(email=str(form.get("username") or ""), password=str(form.get("password") or ""))
         return schemas.LoginRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise RequestValidationError(
@@ -130,15 +143,22 @@ async def _login_credentials(request: Request) -> schemas.LoginRequest:
         ) from None
 
 
-@auth_router.post("/login", response_model=schemas.TokenResponse, openapi_extra=_LOGIN_BODY,
-                  responses={**problem_responses("login"), **token_response_headers()})
+@auth_router.post(
+    "/login",
+    response_model=schemas.TokenResponse,
+    openapi_extra=_LOGIN_BODY,
+    responses={**problem_responses("login"), **token_response_headers()},
+)
 async def login(request: Request, response: Response, auth: Auth, context: Context) -> schemas.TokenResponse:
     credentials = await _login_credentials(request)
     return _tokens(await auth.login(credentials.email, credentials.password, context), response)
 
 
-@auth_router.post("/refresh", response_model=schemas.TokenResponse,
-                  responses={**problem_responses("refresh"), **token_response_headers()})
+@auth_router.post(
+    "/refresh",
+    response_model=schemas.TokenResponse,
+    responses={**problem_responses("refresh"), **token_response_headers()},
+)
 async def refresh(
     body: schemas.RefreshRequest, response: Response, auth: Auth, context: Context
 ) -> schemas.TokenResponse:
@@ -157,13 +177,19 @@ async def logout_all(caller: Caller, auth: Auth, context: Context) -> Response:
     return Response(status_code=204)
 
 
-@auth_router.get("/sessions", response_model=list[schemas.SessionResponse],
-                 responses=problem_responses("list_sessions"))
+@auth_router.get(
+    "/sessions", response_model=list[schemas.SessionResponse], responses=problem_responses("list_sessions")
+)
 async def list_sessions(caller: Caller, auth: Auth) -> list[schemas.SessionResponse]:
     return [
-        schemas.SessionResponse(id=v.session.id, created_at=v.session.created_at,
-                                last_used_at=v.session.last_used_at, user_agent=v.session.user_agent,
-                                ip=v.session.ip, current=v.current)
+        schemas.SessionResponse(
+            id=v.session.id,
+            created_at=v.session.created_at,
+            last_used_at=v.session.last_used_at,
+            user_agent=v.session.user_agent,
+            ip=v.session.ip,
+            current=v.current,
+        )
         for v in await auth.list_sessions(caller)
     ]
 
@@ -180,16 +206,20 @@ async def get_me(token: Annotated[str | None, Depends(bearer)], auth: Auth) -> s
     return _profile(await auth.get_own_profile(_required(token)))
 
 
-@users_router.patch("/me", response_model=schemas.ProfileResponse,
-                    responses=problem_responses("update_me"))
+@users_router.patch("/me", response_model=schemas.ProfileResponse, responses=problem_responses("update_me"))
 async def update_me(body: schemas.ProfileUpdateRequest, caller: Caller, auth: Auth) -> schemas.ProfileResponse:
     if body.avatar_url is not None and not schemas.AVATAR_URL_REGEX.match(body.avatar_url):
         # The documented pattern is narrower than the domain's URL check (ASCII host, no IP literal); refuse here
         # what the document refuses, with the code the domain uses for the same field.
-        raise InvalidProfile(f"Avatar URL must be an http(s) URL with an ASCII host name, at most "
-                             f"{AVATAR_URL_MAX} characters.")
-    changes = ProfileChanges(display_name=body.display_name, bio=body.bio, avatar_url=body.avatar_url,
-                             fields_set=frozenset(body.model_fields_set))
+        raise InvalidProfile(
+            f"Avatar URL must be an http(s) URL with an ASCII host name, at most {AVATAR_URL_MAX} characters."
+        )
+    changes = ProfileChanges(
+        display_name=body.display_name,
+        bio=body.bio,
+        avatar_url=body.avatar_url,
+        fields_set=frozenset(body.model_fields_set),
+    )
     return _profile(await auth.update_profile(caller, changes))
 
 
@@ -219,8 +249,14 @@ async def ready(request: Request) -> Any:
     checks = {name: "ok" if outcome is None else "unavailable" for name, outcome in zip(probes, outcomes, strict=True)}
     failed = [name for name, state in checks.items() if state != "ok"]
     if failed:
-        return problem(503, "not_ready", f"Unavailable: {', '.join(failed)}.", failed=failed, checks=checks,
-                       headers={"Retry-After": "5"})
+        return problem(
+            503,
+            "not_ready",
+            f"Unavailable: {', '.join(failed)}.",
+            failed=failed,
+            checks=checks,
+            headers={"Retry-After": "5"},
+        )
     return schemas.HealthResponse(status="ready", checks=checks)
 
 

@@ -53,8 +53,11 @@ AVATAR_URL_REGEX = re.compile(AVATAR_URL_PATTERN)
 
 # email-validator refuses addresses under the special-use domain names (RFC 6761), any letter case.
 _SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
-EMAIL_PATTERN = r"^(?![\s\S]*@([^@]*\.)?(" + "|".join(
-    "".join(f"[{ch.upper()}{ch}]" for ch in name) for name in _SPECIAL_USE_DOMAINS) + r")$)"
+EMAIL_PATTERN = (
+    r"^(?![\s\S]*@([^@]*\.)?("
+    + "|".join("".join(f"[{ch.upper()}{ch}]" for ch in name) for name in _SPECIAL_USE_DOMAINS)
+    + r")$)"
+)
 
 _PASSWORD_RULES = (
     f"{PASSWORD_MIN_LENGTH}-{PASSWORD_MAX_LENGTH} Unicode code points, any characters, no composition rules. "
@@ -66,12 +69,17 @@ _PASSWORD_RULES = (
 )
 # The domain measures the length (after NFC) and answers `weak_password` with a precise message, so the model only
 # holds a generous transport bound and the document declares the policy's bounds.
-NEW_PASSWORD_FIELD: Any = Field(min_length=1, max_length=1024, description=_PASSWORD_RULES,
-                                json_schema_extra={"minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH})
+NEW_PASSWORD_FIELD: Any = Field(
+    min_length=1,
+    max_length=1024,
+    description=_PASSWORD_RULES,
+    json_schema_extra={"minLength": PASSWORD_MIN_LENGTH, "maxLength": PASSWORD_MAX_LENGTH},
+)
 # A password being checked, never stored: any length a stored password could have had is accepted, and a wrong
 # one is answered like any other wrong password (401), so the check says nothing about the policy.
-PRESENTED_PASSWORD_FIELD: Any = Field(min_length=1, max_length=1024,
-                                      description="The account's current password (1-1024 code points).")
+PRESENTED_PASSWORD_FIELD: Any = Field(
+    min_length=1, max_length=1024, description="The account's current password (1-1024 code points)."
+)
 LOGIN_EMAIL_MAX = 320
 
 
@@ -92,15 +100,17 @@ class RegisterRequest(StrictBody):
     model_config = _example({"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD, "display_name": "Ada Lovelace"})
 
     email: EmailStr = Field(
-        max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN},
+        max_length=254,
+        json_schema_extra={"pattern": EMAIL_PATTERN},
         description="Unique, case-insensitive, at most 254 characters. Must be deliverable on the public internet: "
-                    "a domain with a period whose top-level domain ends in a letter, not under a special-use name "
-                    f"({', '.join(f'.{name}' for name in _SPECIAL_USE_DOMAINS)}); no quoted local part, no IP "
-                    "literal.",
+        "a domain with a period whose top-level domain ends in a letter, not under a special-use name "
+        f"({', '.join(f'.{name}' for name in _SPECIAL_USE_DOMAINS)}); no quoted local part, no IP "
+        "literal.",
     )
     password: str = NEW_PASSWORD_FIELD
     display_name: str = Field(
-        min_length=1, max_length=DISPLAY_NAME_MAX,
+        min_length=1,
+        max_length=DISPLAY_NAME_MAX,
         json_schema_extra={"pattern": DISPLAY_NAME_PATTERN},
         description=f"1-{DISPLAY_NAME_MAX} characters after trimming surrounding whitespace; no control characters.",
     )
@@ -110,9 +120,10 @@ class LoginRequest(StrictBody):
     model_config = _example({"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD})
 
     email: str = Field(
-        min_length=1, max_length=LOGIN_EMAIL_MAX,
+        min_length=1,
+        max_length=LOGIN_EMAIL_MAX,
         description="The account's email. Not validated as an address: an unparseable one gets the same 401 as "
-                    "a wrong password.",
+        "a wrong password.",
     )
     password: str = PRESENTED_PASSWORD_FIELD
 
@@ -120,8 +131,9 @@ class LoginRequest(StrictBody):
 class RefreshRequest(StrictBody):
     model_config = _example({"refresh_token": "mF0rq3sVb6yXhI1tS8p2ZkG4nJ7wQe9cLdU5aTo0RrY"})
 
-    refresh_token: str = Field(min_length=1, max_length=512, description="The refresh token from the last login "
-                                                                         "or refresh; single use.")
+    refresh_token: str = Field(
+        min_length=1, max_length=512, description="The refresh token from the last login or refresh; single use."
+    )
 
 
 class TokenResponse(BaseModel):
@@ -142,34 +154,40 @@ class ProfileResponse(BaseModel):
 
 
 _DISPLAY_NAME_UPDATE = {
-    "type": "string", "minLength": 1, "maxLength": DISPLAY_NAME_MAX, "pattern": DISPLAY_NAME_PATTERN,
+    "type": "string",
+    "minLength": 1,
+    "maxLength": DISPLAY_NAME_MAX,
+    "pattern": DISPLAY_NAME_PATTERN,
     "description": f"1-{DISPLAY_NAME_MAX} characters after trimming surrounding whitespace; no control characters. "
-                   "Cannot be cleared (null is refused).",
+    "Cannot be cleared (null is refused).",
 }
 _BIO_UPDATE = {
     "anyOf": [{"type": "string", "maxLength": BIO_MAX, "pattern": BIO_PATTERN}, {"type": "null"}],
     "description": f"At most {BIO_MAX} characters; tab and line breaks allowed, other control characters not. "
-                   "Empty or null clears it.",
+    "Empty or null clears it.",
 }
 _AVATAR_URL_UPDATE = {
     "anyOf": [{"type": "string", "maxLength": AVATAR_URL_MAX, "pattern": AVATAR_URL_PATTERN}, {"type": "null"}],
     "description": f"An http or https URL of at most {AVATAR_URL_MAX} characters with an ASCII host name "
-                   "(international names in punycode, no IP-literal in brackets). Empty or null clears it.",
+    "(international names in punycode, no IP-literal in brackets). Empty or null clears it.",
 }
 
 
 class ProfileUpdateRequest(StrictBody):
     """Only the fields sent change; null clears bio and avatar_url (display_name cannot be cleared)."""
 
-    model_config = _example({"display_name": "Ada", "bio": "Wrote the first program.",
-                             "avatar_url": "https://cdn.example.com/ada.png"})
+    model_config = _example(
+        {"display_name": "Ada", "bio": "Wrote the first program.", "avatar_url": "https://cdn.example.com/ada.png"}
+    )
 
     # Declared as a plain string: a null display name is refused by the domain with `invalid_profile`.
     display_name: Annotated[str | None, WithJsonSchema(_DISPLAY_NAME_UPDATE)] = Field(
-        default=None, min_length=1, max_length=DISPLAY_NAME_MAX)
+        default=None, min_length=1, max_length=DISPLAY_NAME_MAX
+    )
     bio: Annotated[str | None, WithJsonSchema(_BIO_UPDATE)] = Field(default=None, max_length=BIO_MAX)
     avatar_url: Annotated[str | None, WithJsonSchema(_AVATAR_URL_UPDATE)] = Field(
-        default=None, max_length=AVATAR_URL_MAX)
+        default=None, max_length=AVATAR_URL_MAX
+    )
 
 
 class PasswordChangeRequest(StrictBody):

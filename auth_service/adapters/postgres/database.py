@@ -52,7 +52,12 @@ def is_certificate_rejection(exc: BaseException) -> bool:
 
 
 def create_engine(
-    url: str, *, sslmode: str, pool_size: int, sslrootcert: str | None = None, connect_timeout: float = 5.0,
+    url: str,
+    *,
+    sslmode: str,
+    pool_size: int,
+    sslrootcert: str | None = None,
+    connect_timeout: float = 5.0,
     statement_timeout: float = 10.0,
 ) -> AsyncEngine:
     connect_args: dict[str, Any] = {

@@ -45,16 +45,27 @@ _INSERT_AUDIT_EVENT = insert(audit_events)
 
 def _user_from_row(row: Any) -> User:
     return User(
-        id=row.id, email=Email(row.email), display_name=row.display_name, password_hash=row.password_hash,
-        created_at=row.created_at, updated_at=row.updated_at, bio=row.bio, avatar_url=row.avatar_url,
+        id=row.id,
+        email=Email(row.email),
+        display_name=row.display_name,
+        password_hash=row.password_hash,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        bio=row.bio,
+        avatar_url=row.avatar_url,
     )
 
 
 def _session_from_row(row: Any) -> Session:
     return Session(
-        id=row.id, user_id=row.user_id, created_at=row.created_at, last_used_at=row.last_used_at,
-        expires_at=row.expires_at, idle_timeout=timedelta(seconds=row.idle_timeout_seconds),
-        revoked_at=row.revoked_at, user_agent=row.user_agent,
+        id=row.id,
+        user_id=row.user_id,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        expires_at=row.expires_at,
+        idle_timeout=timedelta(seconds=row.idle_timeout_seconds),
+        revoked_at=row.revoked_at,
+        user_agent=row.user_agent,
         ip=str(row.ip) if row.ip is not None else None,
     )
 
@@ -104,10 +115,15 @@ class PostgresUserRepository:
     @staticmethod
     def _columns(user: User) -> dict[str, Any]:
         return {
-            "id": user.id, "email": user.email.value, "email_canonical": user.email.canonical,
-            "display_name": user.display_name, "bio": user.bio,
-            "avatar_url": user.avatar_url, "password_hash": user.password_hash,
-            "created_at": user.created_at, "updated_at": user.updated_at,
+            "id": user.id,
+            "email": user.email.value,
+            "email_canonical": user.email.canonical,
+            "display_name": user.display_name,
+            "bio": user.bio,
+            "avatar_url": user.avatar_url,
+            "password_hash": user.password_hash,
+            "created_at": user.created_at,
+            "updated_at": user.updated_at,
         }
 
 
@@ -116,22 +132,30 @@ class PostgresSessionRepository:
         self._db = connection
 
     async def add(self, session: Session, refresh_token_hash: bytes) -> None:
-        await self._db.execute(_ADD_SESSION_WITH_TOKEN, {
-            **self._columns(session), "token_hash": refresh_token_hash})
+        await self._db.execute(_ADD_SESSION_WITH_TOKEN, {**self._columns(session), "token_hash": refresh_token_hash})
 
     async def add_after_login(
         self, session: Session, refresh_token_hash: bytes, password_hash: str, event: AuditEvent
     ) -> bool:
-        result = await self._db.execute(_ADD_SESSION_AFTER_LOGIN, {
-            **self._columns(session), "token_hash": refresh_token_hash, "password_hash": password_hash,
-            **_audit_columns(event)})
+        result = await self._db.execute(
+            _ADD_SESSION_AFTER_LOGIN,
+            {
+                **self._columns(session),
+                "token_hash": refresh_token_hash,
+                "password_hash": password_hash,
+                **_audit_columns(event),
+            },
+        )
         return bool(result.scalar_one())
 
     @staticmethod
     def _columns(session: Session) -> dict[str, Any]:
         return {
-            "id": session.id, "user_id": session.user_id, "created_at": session.created_at,
-            "last_used_at": session.last_used_at, "expires_at": session.expires_at,
+            "id": session.id,
+            "user_id": session.user_id,
+            "created_at": session.created_at,
+            "last_used_at": session.last_used_at,
+            "expires_at": session.expires_at,
             "idle_timeout_seconds": int(session.idle_timeout.total_seconds()),
             "user_agent": (session.user_agent or None) and session.user_agent[:_USER_AGENT_MAX],
             "ip": session.ip,
@@ -161,8 +185,9 @@ class PostgresSessionRepository:
     async def rotate_refresh_token(
         self, presented_hash: bytes, new_hash: bytes, now: datetime
     ) -> RefreshTokenRotation | None:
-        result = await self._db.execute(_ROTATE_REFRESH_TOKEN, {"presented": presented_hash, "new": new_hash,
-                                                                "now": now})
+        result = await self._db.execute(
+            _ROTATE_REFRESH_TOKEN, {"presented": presented_hash, "new": new_hash, "now": now}
+        )
         row = result.first()
         return RefreshTokenRotation(_session_from_row(row), bool(row.rotated)) if row else None
 
@@ -234,7 +259,9 @@ _ADD_SESSION_AFTER_LOGIN = text("""
 
 def _audit_columns(event: AuditEvent) -> dict[str, Any]:
     return {
-        "occurred_at": event.occurred_at, "event_type": event.type.value, "audit_ip": event.context.ip,
+        "occurred_at": event.occurred_at,
+        "event_type": event.type.value,
+        "audit_ip": event.context.ip,
         "audit_user_agent": (event.context.user_agent or None) and event.context.user_agent[:_USER_AGENT_MAX],
         "details": json.dumps(event.details) if event.details is not None else None,
     }
@@ -245,12 +272,18 @@ class PostgresAuditLog:
         self._db = connection
 
     async def record(self, event: AuditEvent) -> None:
-        await self._db.execute(_INSERT_AUDIT_EVENT, {
-            "occurred_at": event.occurred_at, "event_type": event.type.value, "user_id": event.user_id,
-            "session_id": event.session_id, "ip": event.context.ip,
-            "user_agent": (event.context.user_agent or None) and event.context.user_agent[:_USER_AGENT_MAX],
-            "details": event.details,
-        })
+        await self._db.execute(
+            _INSERT_AUDIT_EVENT,
+            {
+                "occurred_at": event.occurred_at,
+                "event_type": event.type.value,
+                "user_id": event.user_id,
+                "session_id": event.session_id,
+                "ip": event.context.ip,
+                "user_agent": (event.context.user_agent or None) and event.context.user_agent[:_USER_AGENT_MAX],
+                "details": event.details,
+            },
+        )
 
 
 def is_unavailability(exc: BaseException) -> bool:

@@ -54,8 +54,7 @@ refresh_tokens = Table(
     "refresh_tokens",
     metadata,
     Column("token_hash", LargeBinary(32), primary_key=True),
-    Column("session_id", UUID(as_uuid=True), ForeignKey("sessions.id", ondelete="CASCADE"),
-           nullable=False, index=True),
+    Column("session_id", UUID(as_uuid=True), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("rotated_at", DateTime(timezone=True), nullable=True),
 )

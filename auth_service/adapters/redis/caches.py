@@ -80,16 +80,24 @@ class RedisProfileCache:
             return None
         data = json.loads(raw)
         return Profile(
-            id=UUID(data["id"]), email=data["email"], display_name=data["display_name"], bio=data["bio"],
-            avatar_url=data["avatar_url"], created_at=datetime.fromisoformat(data["created_at"]),
+            id=UUID(data["id"]),
+            email=data["email"],
+            display_name=data["display_name"],
+            bio=data["bio"],
+            avatar_url=data["avatar_url"],
+            created_at=datetime.fromisoformat(data["created_at"]),
             updated_at=datetime.fromisoformat(data["updated_at"]),
         )
 
     async def store(self, profile: Profile) -> None:
         data = {
-            "id": str(profile.id), "email": profile.email, "display_name": profile.display_name,
-            "bio": profile.bio, "avatar_url": profile.avatar_url,
-            "created_at": profile.created_at.isoformat(), "updated_at": profile.updated_at.isoformat(),
+            "id": str(profile.id),
+            "email": profile.email,
+            "display_name": profile.display_name,
+            "bio": profile.bio,
+            "avatar_url": profile.avatar_url,
+            "created_at": profile.created_at.isoformat(),
+            "updated_at": profile.updated_at.isoformat(),
         }
         key = self._redis.key("profile", str(profile.id))
         await self._redis.run(lambda r: r.set(key, json.dumps(data), ex=self._ttl))

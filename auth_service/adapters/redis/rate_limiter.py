@@ -132,8 +132,11 @@ class RedisRateLimiter:
 
     async def reserve_guess(self, account_key: str, source: str | None, *, login: bool) -> GuessTicket | RetryAfter:
         ticket = GuessTicket(id=secrets.token_hex(8), account_key=account_key, source=source)
-        counters = [_Counter(self._redis.key("login-attempts", "source", source),
-                             self._limits.max_login_attempts_per_source)] if login and source else []
+        counters = (
+            [_Counter(self._redis.key("login-attempts", "source", source), self._limits.max_login_attempts_per_source)]
+            if login and source
+            else []
+        )
         throttled = await self._run_reserve(ticket.id, self._scopes(ticket), counters)
         return throttled or ticket
 
@@ -168,17 +171,23 @@ class RedisRateLimiter:
     async def admit_registration(self, source: str | None) -> RetryAfter | None:
         if not source:
             return None
-        counter = _Counter(self._redis.key("registrations", "source", source),
-                           self._limits.max_registrations_per_source)
+        counter = _Counter(
+            self._redis.key("registrations", "source", source), self._limits.max_registrations_per_source
+        )
         return await self._run_reserve(secrets.token_hex(8), [], [counter])
 
     def _scopes(self, ticket: GuessTicket) -> list[_Scope]:
         limits, key = self._limits, self._redis.key
         scopes = [
-            _Scope(key("guesses", "account", ticket.account_key), limits.max_failures_per_account,
-                   clears_on_success=True),
-            _Scope(key("guesses", "account-source", ticket.account_key, ticket.source or "unknown"),
-                   limits.max_failures_per_account, free=limits.free_failures_per_source, clears_on_success=True),
+            _Scope(
+                key("guesses", "account", ticket.account_key), limits.max_failures_per_account, clears_on_success=True
+            ),
+            _Scope(
+                key("guesses", "account-source", ticket.account_key, ticket.source or "unknown"),
+                limits.max_failures_per_account,
+                free=limits.free_failures_per_source,
+                clears_on_success=True,
+            ),
         ]
         if ticket.source:
             scopes.append(_Scope(key("guesses", "source", ticket.source), limits.max_failures_per_source))
@@ -188,8 +197,14 @@ class RedisRateLimiter:
         self, attempt_id: str, scopes: Sequence[_Scope], counters: Sequence[_Counter]
     ) -> RetryAfter | None:
         keys = [k for scope in scopes for k in (scope.failures, scope.in_flight)] + [c.key for c in counters]
-        args: list[float | int | str] = [self._clock.now().timestamp(), WINDOW_SECONDS, RESERVATION_SECONDS,
-                                         attempt_id, len(scopes), len(counters)]
+        args: list[float | int | str] = [
+            self._clock.now().timestamp(),
+            WINDOW_SECONDS,
+            RESERVATION_SECONDS,
+            attempt_id,
+            len(scopes),
+            len(counters),
+        ]
         for scope in scopes:
             args += [scope.limit, scope.free, MAX_BACKOFF_SECONDS]
         args += [c.limit for c in counters]

@@ -30,8 +30,9 @@ def cgroup_cpu_quota(cgroup_root: Path = CGROUP_ROOT, proc_self_cgroup: Path = P
     cgroup v2 keeps it in `cpu.max` ("<quota> <period>" or "max <period>"), v1 in `cpu.cfs_quota_us` (-1 = none)
     and `cpu.cfs_period_us`. Limits set on a parent cgroup bind too, so every ancestor up to the mount is read.
     """
-    quotas = [q for directory in _cgroup_directories(cgroup_root, proc_self_cgroup)
-              if (q := _quota_in(directory)) is not None]
+    quotas = [
+        q for directory in _cgroup_directories(cgroup_root, proc_self_cgroup) if (q := _quota_in(directory)) is not None
+    ]
     return min(quotas) if quotas else None
 
 

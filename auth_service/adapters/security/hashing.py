@@ -57,8 +57,9 @@ class Argon2PasswordHasher:
         self._context = context or make_context()
         self.concurrency = concurrency
         self._queue_limit = queue_limit
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="argon2",
-                                        initializer=_yield_to_the_event_loop)
+        self._pool = ThreadPoolExecutor(
+            max_workers=concurrency, thread_name_prefix="argon2", initializer=_yield_to_the_event_loop
+        )
         self._lock = threading.Lock()
         self._jobs = 0  # queued + running
         self._mean_seconds = 0.05

@@ -55,8 +55,12 @@ def _public_jwk(key: PrivateKey) -> dict[str, str]:
         members = {"crv": "Ed25519", "kty": "OKP", "x": _b64(raw)}
     else:
         numbers = public.public_numbers()
-        members = {"crv": "P-256", "kty": "EC", "x": _b64(numbers.x.to_bytes(32, "big")),
-                   "y": _b64(numbers.y.to_bytes(32, "big"))}
+        members = {
+            "crv": "P-256",
+            "kty": "EC",
+            "x": _b64(numbers.x.to_bytes(32, "big")),
+            "y": _b64(numbers.y.to_bytes(32, "big")),
+        }
     # RFC 7638 thumbprint: the required members, sorted, no whitespace.
     thumbprint = hashlib.sha256(json.dumps(members, sort_keys=True, separators=(",", ":")).encode()).digest()
     return {**members, "kid": _b64(thumbprint), "use": "sig", "alg": _algorithm_for(key)}
@@ -79,8 +83,14 @@ class JwtTokenIssuer:
     def issue(self, user_id: UUID, session_id: UUID, now: datetime) -> IssuedAccessToken:
         issued_at = int(now.timestamp())
         claims = {
-            "iss": self._issuer, "aud": self._audience, "sub": str(user_id), "sid": str(session_id),
-            "jti": uuid4().hex, "iat": issued_at, "exp": issued_at + self._ttl, "typ": ACCESS_TOKEN_TYPE,
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": str(user_id),
+            "sid": str(session_id),
+            "jti": uuid4().hex,
+            "iat": issued_at,
+            "exp": issued_at + self._ttl,
+            "typ": ACCESS_TOKEN_TYPE,
         }
         headers = {"kid": self._jwk["kid"], "typ": "at+jwt"}
         token = jwt.encode(claims, self._private_key, algorithm=self._algorithm, headers=headers)
@@ -95,14 +105,20 @@ class JwtTokenIssuer:
     def _verify_signature_and_claims(self, token: str) -> AccessClaims:
         try:
             claims = jwt.decode(
-                token, self._public_key, algorithms=[self._algorithm], audience=self._audience,
-                issuer=self._issuer, options={"require": ["iss", "aud", "sub", "sid", "jti", "iat", "exp", "typ"]},
+                token,
+                self._public_key,
+                algorithms=[self._algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={"require": ["iss", "aud", "sub", "sid", "jti", "iat", "exp", "typ"]},
                 leeway=CLOCK_LEEWAY_SECONDS,
             )
             if claims["typ"] != ACCESS_TOKEN_TYPE:
                 raise InvalidToken()
             return AccessClaims(
-                user_id=UUID(claims["sub"]), session_id=UUID(claims["sid"]), token_id=str(claims["jti"]),
+                user_id=UUID(claims["sub"]),
+                session_id=UUID(claims["sid"]),
+                token_id=str(claims["jti"]),
                 expires_at=datetime.fromtimestamp(claims["exp"], UTC),
             )
         except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
@@ -110,4 +126,3 @@ class JwtTokenIssuer:
 
     def public_jwks(self) -> dict[str, Any]:
         return {"keys": [dict(self._jwk)]}
-

@@ -59,8 +59,10 @@ def upgrade() -> None:
     rows = bind.execute(sa.text("SELECT id, email FROM users ORDER BY created_at, id")).all()
     canonical = _canonical_addresses([(row.id, row.email) for row in rows])
     if canonical:
-        bind.execute(sa.text("UPDATE users SET email_canonical = :canonical WHERE id = :id"),
-                     [{"id": user_id, "canonical": value} for user_id, value in canonical.items()])
+        bind.execute(
+            sa.text("UPDATE users SET email_canonical = :canonical WHERE id = :id"),
+            [{"id": user_id, "canonical": value} for user_id, value in canonical.items()],
+        )
     op.alter_column("users", "email_canonical", nullable=False)
     op.create_index("uq_users_email_canonical", "users", ["email_canonical"], unique=True)
     op.drop_index("uq_users_email_lower", table_name="users")

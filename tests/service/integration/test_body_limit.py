@@ -37,25 +37,31 @@ async def test_a_json_body_announced_too_large_is_413(service: Service) -> None:
 
 async def test_a_streamed_json_body_too_large_is_413(service: Service) -> None:
     response = await service.client.post(
-        "/auth/register", content=_chunks(LIMIT * 4, prefix=b'{"email": "'),
-        headers={"content-type": "application/json"})
+        "/auth/register",
+        content=_chunks(LIMIT * 4, prefix=b'{"email": "'),
+        headers={"content-type": "application/json"},
+    )
     assert "content-length" not in response.request.headers
     assert_problem(response, 413, "payload_too_large")
 
 
 async def test_a_login_form_too_large_is_413_both_ways(service: Service) -> None:
-    announced = await service.client.post("/auth/login", data={"username": "a@example.com",
-                                                               "password": "p" * (LIMIT + 1)})
+    announced = await service.client.post(
+        "/auth/login", data={"username": "a@example.com", "password": "p" * (LIMIT + 1)}
+    )
     assert_problem(announced, 413, "payload_too_large")
     streamed = await service.client.post(
-        "/auth/login", content=_chunks(LIMIT * 2, prefix=b"username=a%40example.com&password="),
-        headers={"content-type": "application/x-www-form-urlencoded"})
+        "/auth/login",
+        content=_chunks(LIMIT * 2, prefix=b"username=a%40example.com&password="),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert_problem(streamed, 413, "payload_too_large")
 
 
 async def test_a_multipart_form_too_large_is_413(service: Service) -> None:
-    response = await service.client.post("/auth/login", files={"password": ("p.txt", b"p" * (LIMIT * 2))},
-                                         data={"username": "a@example.com"})
+    response = await service.client.post(
+        "/auth/login", files={"password": ("p.txt", b"p" * (LIMIT * 2))}, data={"username": "a@example.com"}
+    )
     assert_problem(response, 413, "payload_too_large")
 
 
@@ -65,8 +71,10 @@ async def test_bodies_within_the_limit_are_served_as_before(service: Service) ->
     response = await service.client.post("/auth/register", json=padded)
     assert_problem(response, 422, "validation_error")
     streamed = await service.client.post(
-        "/auth/login", content=_chunks(700, prefix=b"username=a%40example.com&password="),
-        headers={"content-type": "application/x-www-form-urlencoded"})
+        "/auth/login",
+        content=_chunks(700, prefix=b"username=a%40example.com&password="),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert_problem(streamed, 401, "invalid_credentials")
 
 
@@ -91,11 +99,24 @@ async def test_the_service_reads_at_most_the_limit_plus_one_chunk(service: Servi
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": "/auth/register", "raw_path": b"/auth/register", "query_string": b"",
-             "root_path": "", "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
-                                          (b"transfer-encoding", b"chunked")],
-             "client": ("203.0.113.7", 40000), "server": ("testserver", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/auth/register",
+        "raw_path": b"/auth/register",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"transfer-encoding", b"chunked"),
+        ],
+        "client": ("203.0.113.7", 40000),
+        "server": ("testserver", 80),
+    }
     await service.app(scope, receive, send)
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
     assert pulled <= LIMIT // CHUNK + 1

@@ -18,8 +18,16 @@ from tests.support.app import STRONG_PASSWORD, Service, unique_email
 from tests.support.servers import ServiceProcess, skip_or_fail_in_ci
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 UI_TIMEOUT_MS = 30_000
 
 
@@ -31,8 +39,14 @@ def _require_chromium() -> None:
 @pytest.fixture(scope="module")
 def docs_service(database_url: str, redis_base_url: str, redis_prefix: str, signing_key: str) -> Iterator[str]:
     _require_chromium()
-    service = ServiceProcess({"DATABASE_URL": database_url, "REDIS_URL": redis_base_url,
-                              "REDIS_KEY_PREFIX": redis_prefix, "JWT_PRIVATE_KEY": signing_key})
+    service = ServiceProcess(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_base_url,
+            "REDIS_KEY_PREFIX": redis_prefix,
+            "JWT_PRIVATE_KEY": signing_key,
+        }
+    )
     service.start(timeout=90)
     try:
         yield service.base_url
@@ -44,8 +58,11 @@ def test_swagger_ui_authorizes_and_calls_the_api_without_leaving_the_origin(docs
     from playwright.sync_api import sync_playwright
 
     email = unique_email()
-    registered = httpx.post(f"{docs_service}/auth/register", timeout=30,
-                            json={"email": email, "password": STRONG_PASSWORD, "display_name": "Docs"})
+    registered = httpx.post(
+        f"{docs_service}/auth/register",
+        timeout=30,
+        json={"email": email, "password": STRONG_PASSWORD, "display_name": "Docs"},
+    )
     assert registered.status_code == 201, registered.text
 
     requested: list[str] = []
@@ -56,8 +73,7 @@ def test_swagger_ui_authorizes_and_calls_the_api_without_leaving_the_origin(docs
             page = browser.new_page()
             page.set_default_timeout(UI_TIMEOUT_MS)
             page.on("request", lambda request: requested.append(request.url))
-            page.on("console", lambda message: console_errors.append(message.text)
-                    if message.type == "error" else None)
+            page.on("console", lambda message: console_errors.append(message.text) if message.type == "error" else None)
             docs = page.goto(f"{docs_service}/docs")
             assert docs is not None and docs.headers["content-security-policy"] == DOCS_CONTENT_SECURITY_POLICY
 
@@ -80,8 +96,9 @@ def test_swagger_ui_authorizes_and_calls_the_api_without_leaving_the_origin(docs
             browser.close()
 
     origin = urlsplit(docs_service)
-    foreign = [url for url in requested
-               if not url.startswith("data:") and urlsplit(url)[:2] != (origin.scheme, origin.netloc)]
+    foreign = [
+        url for url in requested if not url.startswith("data:") and urlsplit(url)[:2] != (origin.scheme, origin.netloc)
+    ]
     assert not foreign, foreign
     assert f"{docs_service}/auth/login" in requested and f"{docs_service}/users/me" in requested
     assert not [text for text in console_errors if "Content Security Policy" in text], console_errors

@@ -8,8 +8,9 @@ async def test_sessions_record_the_address_the_trusted_proxy_appended(settings: 
     async with serving(with_settings(settings, trusted_proxy_count=1)) as svc:
         user = await svc.register()
         forged_lines = [("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "7.7.7.7, 198.51.100.23")]
-        response = await svc.client.post("/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD},
-                                         headers=forged_lines)
+        response = await svc.client.post(
+            "/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD}, headers=forged_lines
+        )
         assert response.status_code == 200, response.text
         sessions = await svc.client.get("/auth/sessions", headers=bearer(response.json()["access_token"]))
         assert [s["ip"] for s in sessions.json()] == ["198.51.100.23"]
@@ -18,7 +19,10 @@ async def test_sessions_record_the_address_the_trusted_proxy_appended(settings: 
 async def test_without_a_trusted_proxy_forged_lines_are_ignored(settings: Settings) -> None:
     async with serving(with_settings(settings, trusted_proxy_count=0)) as svc:
         user = await svc.register()
-        response = await svc.client.post("/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD},
-                                         headers=[("x-forwarded-for", "6.6.6.6")])
+        response = await svc.client.post(
+            "/auth/login",
+            json={"email": user["email"], "password": STRONG_PASSWORD},
+            headers=[("x-forwarded-for", "6.6.6.6")],
+        )
         sessions = await svc.client.get("/auth/sessions", headers=bearer(response.json()["access_token"]))
         assert [s["ip"] for s in sessions.json()] == ["203.0.113.7"]  # the peer (tests/support/app.py)

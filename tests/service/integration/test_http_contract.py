@@ -68,8 +68,9 @@ async def test_every_401_carries_a_bearer_challenge(service: Service) -> None:
     wrong_login = await service.client.post("/auth/login", json={"email": user["email"], "password": "Wrong-1234"})
     assert_problem(wrong_login, 401, "invalid_credentials")
     assert wrong_login.headers["www-authenticate"] == "Bearer"
-    wrong_password = await service.client.request("DELETE", "/users/me", headers=headers,
-                                                  json={"password": "Wrong-1234"})
+    wrong_password = await service.client.request(
+        "DELETE", "/users/me", headers=headers, json={"password": "Wrong-1234"}
+    )
     assert_problem(wrong_password, 401, "wrong_password")
     assert wrong_password.headers["www-authenticate"] == "Bearer"
 
@@ -78,8 +79,7 @@ async def test_token_responses_are_never_cached(service: Service) -> None:
     """RFC 6749 §5.1: Cache-Control: no-store and Pragma: no-cache on every response carrying tokens."""
     user = await service.register()
     login = await service.client.post("/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD})
-    form_login = await service.client.post("/auth/login", data={"username": user["email"],
-                                                                 "password": STRONG_PASSWORD})
+    form_login = await service.client.post("/auth/login", data={"username": user["email"], "password": STRONG_PASSWORD})
     refreshed = await service.client.post("/auth/refresh", json={"refresh_token": login.json()["refresh_token"]})
     for response in (login, form_login, refreshed):
         assert response.status_code == 200, response.text
@@ -88,9 +88,12 @@ async def test_token_responses_are_never_cached(service: Service) -> None:
 
 
 async def test_login_form_refuses_what_its_schema_refuses(service: Service) -> None:
-    for form in ({"username": "", "password": "x"}, {"username": "a@b.co", "password": ""},
-                 {"username": "a@b.co", "password": "x", "grant_type": ""},
-                 {"username": "a@b.co", "password": "x", "grant_type": "client_credentials"}):
+    for form in (
+        {"username": "", "password": "x"},
+        {"username": "a@b.co", "password": ""},
+        {"username": "a@b.co", "password": "x", "grant_type": ""},
+        {"username": "a@b.co", "password": "x", "grant_type": "client_credentials"},
+    ):
         assert_problem(await service.client.post("/auth/login", data=form), 422, "validation_error")
 
 
@@ -98,9 +101,13 @@ def _problem_codes(document: dict[str, Any], operation_id: str) -> dict[int, set
     for item in document["paths"].values():
         for operation in item.values():
             if operation["operationId"] == operation_id:
-                return {int(status): set(response["content"]["application/problem+json"]["schema"]["properties"]
-                                         ["code"]["enum"])
-                        for status, response in operation["responses"].items() if int(status) >= 400}
+                return {
+                    int(status): set(
+                        response["content"]["application/problem+json"]["schema"]["properties"]["code"]["enum"]
+                    )
+                    for status, response in operation["responses"].items()
+                    if int(status) >= 400
+                }
     raise AssertionError(operation_id)
 
 
@@ -151,18 +158,48 @@ def _pattern(document: dict[str, Any], model: str, name: str) -> re.Pattern[str]
     return re.compile(schema.get("pattern") or schema["anyOf"][0]["pattern"])
 
 
-DISPLAY_NAMES = ["A", " Ada ", "Ada\n", "\u00a0Ada\u3000", "x" * 64, "Łukasz 🚀", "", "   ", "\t", "A\u0000B",
-                 "A\u0085B", "A\tB", "\u0085", "Ada\u007f"]
+DISPLAY_NAMES = [
+    "A",
+    " Ada ",
+    "Ada\n",
+    "\u00a0Ada\u3000",
+    "x" * 64,
+    "Łukasz 🚀",
+    "",
+    "   ",
+    "\t",
+    "A\u0000B",
+    "A\u0085B",
+    "A\tB",
+    "\u0085",
+    "Ada\u007f",
+]
 BIOS = ["", "   ", "line one\nline two\r\n\tindented", "\u000b edge \u001f", "x\u0000", "x\u000by", "b" * 500, None]
-AVATARS = ["https://cdn.example.com/me.png", "HTTP://EXAMPLE.COM", "http://0", "https://u:p@h.io:8443/a?b#c",
-           "  https://example.com/x  ", "", "   ", None, "javascript:alert(1)", "ftp://example.com/x.png",
-           "https://", "https:///path", "https://exa mple.com", "https://bücher.de/", "http://[::1]/a.png",
-           "https://example.com/a b", "https://example.com/\u0000", "0000", "https://example.com/ü",
-           "https://h.io:80x/"]
+AVATARS = [
+    "https://cdn.example.com/me.png",
+    "HTTP://EXAMPLE.COM",
+    "http://0",
+    "https://u:p@h.io:8443/a?b#c",
+    "  https://example.com/x  ",
+    "",
+    "   ",
+    None,
+    "javascript:alert(1)",
+    "ftp://example.com/x.png",
+    "https://",
+    "https:///path",
+    "https://exa mple.com",
+    "https://bücher.de/",
+    "http://[::1]/a.png",
+    "https://example.com/a b",
+    "https://example.com/\u0000",
+    "0000",
+    "https://example.com/ü",
+    "https://h.io:80x/",
+]
 
 
-@pytest.mark.parametrize(("field", "values"), [("display_name", DISPLAY_NAMES), ("bio", BIOS),
-                                                ("avatar_url", AVATARS)])
+@pytest.mark.parametrize(("field", "values"), [("display_name", DISPLAY_NAMES), ("bio", BIOS), ("avatar_url", AVATARS)])
 async def test_declared_profile_rules_match_what_the_service_accepts(
     service: Service, field: str, values: list[str | None]
 ) -> None:
@@ -182,8 +219,9 @@ async def test_declared_profile_rules_match_what_the_service_accepts(
 @pytest.mark.parametrize("display_name", DISPLAY_NAMES)
 async def test_register_display_name_rule_matches_the_document(service: Service, display_name: str) -> None:
     pattern = _pattern(service.app.openapi(), "RegisterRequest", "display_name")
-    response = await service.client.post("/auth/register", json={
-        "email": unique_email(), "password": STRONG_PASSWORD, "display_name": display_name})
+    response = await service.client.post(
+        "/auth/register", json={"email": unique_email(), "password": STRONG_PASSWORD, "display_name": display_name}
+    )
     declared_valid = len(display_name) >= 1 and bool(pattern.search(display_name))
     assert (response.status_code == 201) == declared_valid, (display_name, response.text)
 
@@ -191,22 +229,30 @@ async def test_register_display_name_rule_matches_the_document(service: Service,
 LONG_PASSWORD = "Q" + "-Walrus-Quartz-77" * 8
 
 
-@pytest.mark.parametrize(("password", "accepted"), [
-    ("x7-Quokk", True), ("x7-Quok", False), (LONG_PASSWORD[:128], True), (LONG_PASSWORD[:129], False),
-])
+@pytest.mark.parametrize(
+    ("password", "accepted"),
+    [
+        ("x7-Quokk", True),
+        ("x7-Quok", False),
+        (LONG_PASSWORD[:128], True),
+        (LONG_PASSWORD[:129], False),
+    ],
+)
 async def test_password_length_edges_match_the_document(service: Service, password: str, accepted: bool) -> None:
     declared = _field(service.app.openapi(), "RegisterRequest", "password")
     assert (declared["minLength"] <= len(password) <= declared["maxLength"]) == accepted
-    response = await service.client.post("/auth/register", json={
-        "email": unique_email(), "password": password, "display_name": "Edge"})
+    response = await service.client.post(
+        "/auth/register", json={"email": unique_email(), "password": password, "display_name": "Edge"}
+    )
     if accepted:
         assert response.status_code == 201, response.text
     else:
         assert_problem(response, 422, "weak_password")
 
 
-@pytest.mark.parametrize(("status", "code"), [(400, "validation_error"), (401, "not_authenticated"),
-                                              (413, "payload_too_large")])
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, "validation_error"), (401, "not_authenticated"), (413, "payload_too_large")]
+)
 async def test_framework_errors_get_the_vocabulary_codes(status: int, code: str) -> None:
     """Statuses raised by the framework or a middleware (an oversized body) carry the documented codes."""
     app = FastAPI()

@@ -40,8 +40,9 @@ async def test_non_ascii_case_variants_are_one_account(service: Service) -> None
     await service.register(email)
     assert await _login_status(service, email.lower()) == 200
     assert await _login_status(service, email.upper()) == 200
-    response = await service.client.post("/auth/register", json={
-        "email": email.lower(), "password": STRONG_PASSWORD, "display_name": "Twin"})
+    response = await service.client.post(
+        "/auth/register", json={"email": email.lower(), "password": STRONG_PASSWORD, "display_name": "Twin"}
+    )
     assert_problem(response, 409, "email_taken")
 
 
@@ -49,21 +50,26 @@ async def test_nfd_and_nfc_addresses_are_one_account(service: Service) -> None:
     email = f"josé.{_tag()}@example.com"
     await service.register(email)
     assert await _login_status(service, _nfd(email)) == 200
-    response = await service.client.post("/auth/register", json={
-        "email": _nfd(email), "password": STRONG_PASSWORD, "display_name": "Twin"})
+    response = await service.client.post(
+        "/auth/register", json={"email": _nfd(email), "password": STRONG_PASSWORD, "display_name": "Twin"}
+    )
     assert_problem(response, 409, "email_taken")
 
 
-@pytest.mark.parametrize(("registered", "typed"), [
-    ("user-{tag}@bücher.example", "user-{tag}@xn--bcher-kva.example"),
-    ("user-{tag}@xn--bcher-kva.example", "user-{tag}@BÜCHER.example"),
-])
+@pytest.mark.parametrize(
+    ("registered", "typed"),
+    [
+        ("user-{tag}@bücher.example", "user-{tag}@xn--bcher-kva.example"),
+        ("user-{tag}@xn--bcher-kva.example", "user-{tag}@BÜCHER.example"),
+    ],
+)
 async def test_punycode_and_unicode_domains_are_one_account(service: Service, registered: str, typed: str) -> None:
     tag = _tag()
     await service.register(registered.format(tag=tag))
     assert await _login_status(service, typed.format(tag=tag)) == 200
-    response = await service.client.post("/auth/register", json={
-        "email": typed.format(tag=tag), "password": STRONG_PASSWORD, "display_name": "Twin"})
+    response = await service.client.post(
+        "/auth/register", json={"email": typed.format(tag=tag), "password": STRONG_PASSWORD, "display_name": "Twin"}
+    )
     assert_problem(response, 409, "email_taken")
 
 
@@ -96,8 +102,9 @@ async def test_a_hash_of_the_unnormalized_password_is_accepted_once_and_upgraded
     legacy_hash = await legacy.hash(typed)
     engine = create_async_engine(service.settings.sqlalchemy_url())
     async with engine.begin() as connection:
-        await connection.execute(text("UPDATE users SET password_hash = :h WHERE id = :id"),
-                                 {"h": legacy_hash, "id": user["id"]})
+        await connection.execute(
+            text("UPDATE users SET password_hash = :h WHERE id = :id"), {"h": legacy_hash, "id": user["id"]}
+        )
     await engine.dispose()
 
     assert await _login_status(service, user["email"], typed) == 200

@@ -18,13 +18,15 @@ async def test_json_login_returns_a_token_pair(service: Service) -> None:
 
 async def test_oauth2_password_grant_form_login_as_used_by_swagger(service: Service) -> None:
     user = await service.register()
-    response = await service.client.post("/auth/login", data={
-        "grant_type": "password", "username": user["email"], "password": STRONG_PASSWORD})
+    response = await service.client.post(
+        "/auth/login", data={"grant_type": "password", "username": user["email"], "password": STRONG_PASSWORD}
+    )
     assert response.status_code == 200, response.text
     me = await service.client.get("/users/me", headers=bearer(response.json()["access_token"]))
     assert me.status_code == 200
-    bad_grant = await service.client.post("/auth/login", data={
-        "grant_type": "client_credentials", "username": user["email"], "password": STRONG_PASSWORD})
+    bad_grant = await service.client.post(
+        "/auth/login", data={"grant_type": "client_credentials", "username": user["email"], "password": STRONG_PASSWORD}
+    )
     assert_problem(bad_grant, 422, "validation_error")
 
 
@@ -43,17 +45,23 @@ async def test_unknown_email_and_wrong_password_are_indistinguishable(service: S
         assert_problem(response, 401, "invalid_credentials")
     assert wrong.content == unknown.content == garbage.content
     assert {k for k in wrong.headers if k != "x-request-id" and k != "date"} == {
-        k for k in unknown.headers if k != "x-request-id" and k != "date"}
+        k for k in unknown.headers if k != "x-request-id" and k != "date"
+    }
 
 
 async def test_login_attempts_are_audited_without_secrets(service: Service) -> None:
     user = await service.register()
-    await service.client.post("/auth/login", json={"email": user["email"], "password": "Wrong-Password-1"},
-                              headers={"user-agent": "pytest-agent"})
+    await service.client.post(
+        "/auth/login",
+        json={"email": user["email"], "password": "Wrong-Password-1"},
+        headers={"user-agent": "pytest-agent"},
+    )
     await service.login(user["email"])
-    rows = await query(service.settings,
-                       "SELECT event_type, details, host(ip) AS ip, user_agent FROM audit_events "
-                       "WHERE user_id = :id ORDER BY id", id=user["id"])
+    rows = await query(
+        service.settings,
+        "SELECT event_type, details, host(ip) AS ip, user_agent FROM audit_events WHERE user_id = :id ORDER BY id",
+        id=user["id"],
+    )
     assert [r.event_type for r in rows] == ["registered", "login_failed", "login_succeeded"]
     assert rows[1].details == {"reason": "wrong_password"} and rows[1].ip == "203.0.113.7"
     assert rows[1].user_agent == "pytest-agent"
@@ -78,14 +86,15 @@ async def test_failed_logins_back_off_then_answer_429_with_retry_after(service: 
 
 async def test_unknown_emails_are_throttled_exactly_like_real_ones(service: Service) -> None:
     bad = {"email": unique_email(), "password": "Wrong-Password-1"}
-    statuses = [(await service.client.post("/auth/login", json=bad)).status_code
-                for _ in range(service.settings.login_free_failures_before_backoff + 1)]
+    statuses = [
+        (await service.client.post("/auth/login", json=bad)).status_code
+        for _ in range(service.settings.login_free_failures_before_backoff + 1)
+    ]
     assert statuses[-1] == 429 and set(statuses[:-1]) == {401}
 
 
 async def test_hard_limit_per_account_per_hour(settings: Settings) -> None:
-    limited = with_settings(settings, login_max_failures_per_account_per_hour=3,
-                                          login_free_failures_before_backoff=100)
+    limited = with_settings(settings, login_max_failures_per_account_per_hour=3, login_free_failures_before_backoff=100)
     async with serving(limited) as svc:
         user = await svc.register()
         bad = {"email": user["email"], "password": "Wrong-Password-1"}
@@ -96,11 +105,16 @@ async def test_hard_limit_per_account_per_hour(settings: Settings) -> None:
 
 
 async def test_per_ip_limit_across_accounts(settings: Settings) -> None:
-    limited = with_settings(settings, login_max_failures_per_ip_per_hour=4,
-                                          redis_key_prefix=settings.redis_key_prefix + "ip-test:")
+    limited = with_settings(
+        settings, login_max_failures_per_ip_per_hour=4, redis_key_prefix=settings.redis_key_prefix + "ip-test:"
+    )
     async with serving(limited) as svc:
-        statuses = [(await svc.client.post("/auth/login", json={
-            "email": unique_email(), "password": "Wrong-Password-1"})).status_code for _ in range(5)]
+        statuses = [
+            (
+                await svc.client.post("/auth/login", json={"email": unique_email(), "password": "Wrong-Password-1"})
+            ).status_code
+            for _ in range(5)
+        ]
         assert statuses == [401, 401, 401, 401, 429]
 
 
@@ -115,8 +129,9 @@ async def test_client_ip_comes_from_x_forwarded_for_behind_the_alb(settings: Set
 async def test_a_successful_login_upgrades_an_outdated_hash(service: Service) -> None:
     user = await service.register()
     outdated = make_context(memory_kib=8192, time_cost=1).hash(STRONG_PASSWORD)
-    await query(service.settings, "UPDATE users SET password_hash = :h WHERE id = :id RETURNING id",
-                h=outdated, id=user["id"])
+    await query(
+        service.settings, "UPDATE users SET password_hash = :h WHERE id = :id RETURNING id", h=outdated, id=user["id"]
+    )
     await service.login(user["email"])
     rows = await query(service.settings, "SELECT password_hash FROM users WHERE id = :id", id=user["id"])
     assert rows[0].password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")

@@ -32,8 +32,14 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 async def _user(engine: AsyncEngine, password_hash: str = "$argon2id$stored") -> User:
     now = datetime.now(UTC)
-    user = User(id=uuid4(), email=Email(unique_email()), display_name="Writer", password_hash=password_hash,
-                created_at=now, updated_at=now)
+    user = User(
+        id=uuid4(),
+        email=Email(unique_email()),
+        display_name="Writer",
+        password_hash=password_hash,
+        created_at=now,
+        updated_at=now,
+    )
     async with PostgresUnitOfWork(engine) as uow:
         await uow.users.add(user)
         await uow.commit()
@@ -43,8 +49,13 @@ async def _user(engine: AsyncEngine, password_hash: str = "$argon2id$stored") ->
 def _login_writes(user: User, ip: str = "198.51.100.9") -> tuple[Session, bytes, AuditEvent]:
     now = datetime.now(UTC)
     session = Session.start(id=uuid4(), user_id=user.id, now=now, policy=POLICY, user_agent="agent", ip=ip)
-    event = AuditEvent(type=AuditEventType.LOGIN_SUCCEEDED, occurred_at=now,
-                       context=RequestContext(ip=ip, user_agent="agent"), user_id=user.id, session_id=session.id)
+    event = AuditEvent(
+        type=AuditEventType.LOGIN_SUCCEEDED,
+        occurred_at=now,
+        context=RequestContext(ip=ip, user_agent="agent"),
+        user_id=user.id,
+        session_id=session.id,
+    )
     return session, hashlib.sha256(uuid4().bytes).digest(), event
 
 
@@ -61,12 +72,20 @@ async def test_writes_session_refresh_token_and_audit_row_together(engine: Async
     async with PostgresUnitOfWork(engine, atomic=False) as uow:
         assert await uow.sessions.add_after_login(session, token_hash, user.password_hash, event)
     assert await _rows_for(settings, session.id) == (1, 1, 1)
-    [row] = await query(settings, "SELECT t.token_hash, a.event_type, a.user_id, host(a.ip) AS ip, a.user_agent, "
-                        "s.idle_timeout_seconds FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id "
-                        "JOIN audit_events a ON a.session_id = s.id WHERE s.id = :id", id=session.id)
+    [row] = await query(
+        settings,
+        "SELECT t.token_hash, a.event_type, a.user_id, host(a.ip) AS ip, a.user_agent, "
+        "s.idle_timeout_seconds FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id "
+        "JOIN audit_events a ON a.session_id = s.id WHERE s.id = :id",
+        id=session.id,
+    )
     assert bytes(row.token_hash) == token_hash
-    assert (row.event_type, row.user_id, row.ip, row.user_agent) == ("login_succeeded", user.id, "198.51.100.9",
-                                                                     "agent")
+    assert (row.event_type, row.user_id, row.ip, row.user_agent) == (
+        "login_succeeded",
+        user.id,
+        "198.51.100.9",
+        "agent",
+    )
     assert row.idle_timeout_seconds == 3 * 24 * 3600
 
 
@@ -94,8 +113,13 @@ async def test_writes_nothing_for_a_deleted_account(engine: AsyncEngine, setting
 async def test_a_failing_audit_insert_leaves_no_session_or_token(engine: AsyncEngine, settings: Settings) -> None:
     user = await _user(engine)
     session, token_hash, event = _login_writes(user)
-    broken = AuditEvent(type=event.type, occurred_at=event.occurred_at, session_id=event.session_id,
-                        user_id=event.user_id, context=RequestContext(ip="not an address", user_agent="agent"))
+    broken = AuditEvent(
+        type=event.type,
+        occurred_at=event.occurred_at,
+        session_id=event.session_id,
+        user_id=event.user_id,
+        context=RequestContext(ip="not an address", user_agent="agent"),
+    )
     with pytest.raises(DBAPIError):
         async with PostgresUnitOfWork(engine, atomic=False) as uow:
             await uow.sessions.add_after_login(session, token_hash, user.password_hash, broken)
@@ -108,10 +132,13 @@ async def test_login_through_the_api_stores_the_returned_refresh_token_and_audit
     user = await service.register()
     tokens = await service.login(user["email"])
     presented = hashlib.sha256(tokens["refresh_token"].encode()).digest()
-    rows = await query(service.settings,
-                       "SELECT s.id, s.user_id, a.event_type FROM refresh_tokens t "
-                       "JOIN sessions s ON s.id = t.session_id JOIN audit_events a ON a.session_id = s.id "
-                       "WHERE t.token_hash = :hash", hash=presented)
+    rows = await query(
+        service.settings,
+        "SELECT s.id, s.user_id, a.event_type FROM refresh_tokens t "
+        "JOIN sessions s ON s.id = t.session_id JOIN audit_events a ON a.session_id = s.id "
+        "WHERE t.token_hash = :hash",
+        hash=presented,
+    )
     assert [(r.user_id, r.event_type) for r in rows] == [(UUID(user["id"]), "login_succeeded")]
 
 
@@ -127,8 +154,12 @@ async def test_refresh_rotation_of_an_idle_expired_session_changes_nothing(
         rotation = await uow.sessions.rotate_refresh_token(token_hash, b"n" * 32, later)
     assert rotation is not None and not rotation.rotated and not rotation.session.is_active(later)
     assert await _rows_for(settings, session.id) == (1, 1, 1)
-    [row] = await query(settings, "SELECT last_used_at, (SELECT rotated_at FROM refresh_tokens WHERE "
-                        "session_id = :id) AS rotated_at FROM sessions WHERE id = :id", id=session.id)
+    [row] = await query(
+        settings,
+        "SELECT last_used_at, (SELECT rotated_at FROM refresh_tokens WHERE "
+        "session_id = :id) AS rotated_at FROM sessions WHERE id = :id",
+        id=session.id,
+    )
     assert row.last_used_at == session.last_used_at and row.rotated_at is None
 
 

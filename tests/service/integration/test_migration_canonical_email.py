@@ -41,10 +41,13 @@ async def _insert_users(engine: AsyncEngine, emails: list[str], password_hash: s
     now = datetime.now(UTC)
     async with engine.begin() as connection:
         for email in emails:
-            await connection.execute(text(
-                "INSERT INTO users (id, email, display_name, password_hash, created_at, updated_at) "
-                "VALUES (:id, :email, 'Old', :hash, :now, :now)"),
-                {"id": uuid.uuid4(), "email": email, "hash": password_hash, "now": now})
+            await connection.execute(
+                text(
+                    "INSERT INTO users (id, email, display_name, password_hash, created_at, updated_at) "
+                    "VALUES (:id, :email, 'Old', :hash, :now, :now)"
+                ),
+                {"id": uuid.uuid4(), "email": email, "hash": password_hash, "now": now},
+            )
 
 
 async def _scalar(engine: AsyncEngine, sql: str) -> object:
@@ -58,8 +61,9 @@ async def test_existing_accounts_get_their_canonical_address_and_can_log_in(
     url, engine = old_schema
     hasher = Argon2PasswordHasher(concurrency=1)
     nfd = unicodedata.normalize("NFD", "José@example.com")
-    await _insert_users(engine, ["İnci@Example.com", nfd, "user@xn--bcher-kva.example"],
-                        await hasher.hash(STRONG_PASSWORD))
+    await _insert_users(
+        engine, ["İnci@Example.com", nfd, "user@xn--bcher-kva.example"], await hasher.hash(STRONG_PASSWORD)
+    )
     hasher.close()
 
     await _upgrade(engine, "head")
@@ -67,7 +71,10 @@ async def test_existing_accounts_get_their_canonical_address_and_can_log_in(
     async with engine.connect() as connection:
         rows = (await connection.execute(text("SELECT email, email_canonical FROM users"))).all()
     assert {r.email_canonical for r in rows} == {
-        "i\u0307nci@example.com", "josé@example.com", "user@xn--bcher-kva.example"}
+        "i\u0307nci@example.com",
+        "josé@example.com",
+        "user@xn--bcher-kva.example",
+    }
     assert await _scalar(engine, "SELECT count(*) FROM pg_indexes WHERE indexname = 'uq_users_email_lower'") == 0
     async with serving(with_settings(settings, database_url=url)) as svc:
         for typed in ("İnci@EXAMPLE.com", "josé@example.com", "user@bücher.example"):
@@ -85,5 +92,11 @@ async def test_two_rows_that_become_one_identity_stop_the_migration_unchanged(
         await _upgrade(engine, "head")
 
     assert await _scalar(engine, "SELECT version_num FROM alembic_version") == "0001_initial"
-    assert await _scalar(engine, "SELECT count(*) FROM information_schema.columns "
-                                 "WHERE table_name = 'users' AND column_name = 'email_canonical'") == 0
+    assert (
+        await _scalar(
+            engine,
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'users' AND column_name = 'email_canonical'",
+        )
+        == 0
+    )

@@ -9,8 +9,9 @@ from tests.support.app import Service, serving, with_settings
 
 
 async def test_liveness_makes_no_dependency_calls(settings: Settings) -> None:
-    dead = with_settings(settings, redis_url="redis://127.0.0.1:1/0",
-                                       database_url="postgresql://postgres@127.0.0.1:1/none")
+    dead = with_settings(
+        settings, redis_url="redis://127.0.0.1:1/0", database_url="postgresql://postgres@127.0.0.1:1/none"
+    )
     async with serving(dead) as svc:
         response = await svc.client.get("/health/live")
         assert response.status_code == 200 and response.json()["status"] == "ok"
@@ -23,8 +24,10 @@ async def test_readiness_checks_both_dependencies(service: Service) -> None:
 
 
 async def test_readiness_names_the_failed_dependency(settings: Settings) -> None:
-    for update, failed in (({"redis_url": "redis://127.0.0.1:1/0"}, "redis"),
-                           ({"database_url": "postgresql://postgres@127.0.0.1:1/none"}, "postgresql")):
+    for update, failed in (
+        ({"redis_url": "redis://127.0.0.1:1/0"}, "redis"),
+        ({"database_url": "postgresql://postgres@127.0.0.1:1/none"}, "postgresql"),
+    ):
         async with serving(with_settings(settings, **update)) as svc:
             body = assert_problem(await svc.client.get("/health/ready"), 503, "not_ready")
             assert body["failed"] == [failed] and failed in body["detail"]
@@ -32,8 +35,10 @@ async def test_readiness_names_the_failed_dependency(settings: Settings) -> None
 
 async def test_an_unreachable_database_is_503_not_500(settings: Settings) -> None:
     async with serving(with_settings(settings, database_url="postgresql://postgres@127.0.0.1:1/none")) as svc:
-        response = await svc.client.post("/auth/register", json={
-            "email": "x@example.com", "password": "Gorilla-Marmalade-Tundra-42", "display_name": "X"})
+        response = await svc.client.post(
+            "/auth/register",
+            json={"email": "x@example.com", "password": "Gorilla-Marmalade-Tundra-42", "display_name": "X"},
+        )
         assert_problem(response, 503, "dependency_unavailable")
         assert response.headers["retry-after"] == "1"
 
@@ -62,11 +67,22 @@ async def test_openapi_and_swagger_authorize_via_the_password_flow(service: Serv
     assert flows["password"]["tokenUrl"] == "/auth/login"
     login_body = spec["paths"]["/auth/login"]["post"]["requestBody"]["content"]
     assert {"application/json", "application/x-www-form-urlencoded"} <= set(login_body)
-    expected = {("post", "/auth/register"), ("post", "/auth/login"), ("post", "/auth/refresh"),
-                ("post", "/auth/logout"), ("post", "/auth/logout-all"), ("get", "/auth/sessions"),
-                ("delete", "/auth/sessions/{session_id}"), ("get", "/users/me"), ("patch", "/users/me"),
-                ("post", "/users/me/password"), ("delete", "/users/me"), ("get", "/health/live"),
-                ("get", "/health/ready"), ("get", "/.well-known/jwks.json")}
+    expected = {
+        ("post", "/auth/register"),
+        ("post", "/auth/login"),
+        ("post", "/auth/refresh"),
+        ("post", "/auth/logout"),
+        ("post", "/auth/logout-all"),
+        ("get", "/auth/sessions"),
+        ("delete", "/auth/sessions/{session_id}"),
+        ("get", "/users/me"),
+        ("patch", "/users/me"),
+        ("post", "/users/me/password"),
+        ("delete", "/users/me"),
+        ("get", "/health/live"),
+        ("get", "/health/ready"),
+        ("get", "/.well-known/jwks.json"),
+    }
     assert expected == {(m, p) for p, ops in spec["paths"].items() for m in ops}
     docs = await service.client.get("/docs")
     assert docs.status_code == 200 and "swagger-ui" in docs.text
@@ -86,9 +102,18 @@ async def test_two_tasks_migrating_at_once_both_succeed(admin_url: str, settings
     await create_database(admin_url, name)
     env = {"DATABASE_URL": with_database(admin_url, name), "LOG_LEVEL": "INFO", "PATH": "/usr/bin:/bin"}
     try:
-        processes = [await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "auth_service", "migrate", env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT) for _ in range(3)]
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "auth_service",
+                "migrate",
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            for _ in range(3)
+        ]
         outputs = await asyncio.gather(*(p.communicate() for p in processes))
         assert [p.returncode for p in processes] == [0, 0, 0], [o[0].decode()[-2000:] for o in outputs]
         migrated = with_settings(settings, database_url=env["DATABASE_URL"])
@@ -110,8 +135,9 @@ async def test_database_errors_never_carry_bound_values(settings: Settings) -> N
     engine = create_engine(settings.sqlalchemy_url(), sslmode="prefer", pool_size=1)
     try:
         async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1 / 0 WHERE CAST(:value AS text) IS NOT NULL"),
-                                     {"value": "$argon2id$v=19$secret"})
+            await connection.execute(
+                text("SELECT 1 / 0 WHERE CAST(:value AS text) IS NOT NULL"), {"value": "$argon2id$v=19$secret"}
+            )
         raise AssertionError("the division should have failed")
     except DBAPIError as exc:
         assert "$argon2id$v=19$secret" not in str(exc)

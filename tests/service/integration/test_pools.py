@@ -22,8 +22,9 @@ async def test_a_burst_over_the_redis_pool_size_waits_for_connections(redis_base
     gateway = RedisGateway(client, redis_prefix)
     key = gateway.key("pool-burst", uuid.uuid4().hex)
     try:
-        results = await asyncio.gather(*(gateway.run(lambda r: r.incr(key)) for _ in range(100)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(gateway.run(lambda r: r.incr(key)) for _ in range(100)), return_exceptions=True
+        )
         assert not [r for r in results if isinstance(r, BaseException)], results[:3]
         assert sorted(results) == list(range(1, 101))  # type: ignore[type-var]
         await gateway.run(lambda r: r.delete(key))
@@ -49,8 +50,9 @@ async def test_an_exhausted_redis_pool_is_unavailable_but_does_not_open_the_brea
 
 
 async def test_a_database_pool_timeout_is_unavailability_not_an_error(database_url: str) -> None:
-    engine = create_engine(Settings(database_url=database_url).sqlalchemy_url(), sslmode="prefer", pool_size=1,
-                           connect_timeout=0.2)
+    engine = create_engine(
+        Settings(database_url=database_url).sqlalchemy_url(), sslmode="prefer", pool_size=1, connect_timeout=0.2
+    )
     held = [await engine.connect() for _ in range(2)]  # the pool and its overflow
     try:
         with pytest.raises(DependencyUnavailable):

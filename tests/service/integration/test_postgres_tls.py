@@ -51,9 +51,17 @@ def tls_postgres() -> Iterator[TlsPostgres]:
 
 
 def _settings(base: Settings, postgres: TlsPostgres, ca_file: Path, sslmode: str = "verify-full") -> Settings:
-    return with_settings(base, database_url=None, db_host="127.0.0.1", db_port=postgres.server.port,
-                         db_user=DB_USER, db_name=DB_NAME, db_password=postgres.password,
-                         db_sslmode=sslmode, db_sslrootcert=str(ca_file))
+    return with_settings(
+        base,
+        database_url=None,
+        db_host="127.0.0.1",
+        db_port=postgres.server.port,
+        db_user=DB_USER,
+        db_name=DB_NAME,
+        db_password=postgres.password,
+        db_sslmode=sslmode,
+        db_sslrootcert=str(ca_file),
+    )
 
 
 def _other_ca(postgres: TlsPostgres, hosts: tuple[str, ...] = ("localhost", "127.0.0.1")) -> Path:
@@ -76,8 +84,10 @@ async def test_a_server_certificate_from_another_ca_is_refused_with_503(
     wrong = _settings(settings, tls_postgres, _other_ca(tls_postgres))
     async with serving(wrong) as svc:
         assert_problem(await svc.client.get("/health/ready"), 503, "not_ready")
-        response = await svc.client.post("/auth/register", json={
-            "email": unique_email(), "password": "Gorilla-Marmalade-Tundra-42", "display_name": "X"})
+        response = await svc.client.post(
+            "/auth/register",
+            json={"email": unique_email(), "password": "Gorilla-Marmalade-Tundra-42", "display_name": "X"},
+        )
         assert_problem(response, 503, "dependency_unavailable")
 
 

@@ -14,8 +14,9 @@ async def test_get_me_returns_the_profile_without_secrets(service: Service) -> N
 async def test_patch_updates_given_fields_only_and_is_visible_at_once(service: Service) -> None:
     _, headers = await service.signed_in_user()
     await service.client.get("/users/me", headers=headers)  # cache the profile first
-    response = await service.client.patch("/users/me", headers=headers, json={
-        "bio": "Engineer", "avatar_url": "https://cdn.example.com/me.png"})
+    response = await service.client.patch(
+        "/users/me", headers=headers, json={"bio": "Engineer", "avatar_url": "https://cdn.example.com/me.png"}
+    )
     assert response.status_code == 200
     after = (await service.client.get("/users/me", headers=headers)).json()
     assert after["bio"] == "Engineer" and after["avatar_url"] == "https://cdn.example.com/me.png"
@@ -36,8 +37,9 @@ async def test_invalid_profile_updates_are_422_and_change_nothing(service: Servi
         ({"email": "new@example.com"}, "validation_error"),
     ]:
         assert_problem(await service.client.patch("/users/me", headers=headers, json=body), 422, code)
-    rows = await query(service.settings, "SELECT display_name, bio, avatar_url, email FROM users WHERE id = :id",
-                       id=user["id"])
+    rows = await query(
+        service.settings, "SELECT display_name, bio, avatar_url, email FROM users WHERE id = :id", id=user["id"]
+    )
     assert tuple(rows[0]) == ("Test User", None, None, user["email"])
     assert (await service.client.patch("/users/me", json={"bio": "x"})).status_code == 401
 
@@ -47,21 +49,27 @@ async def test_password_change_needs_the_current_password_and_ends_other_session
     other = await service.login(user["email"])
     current = await service.login(user["email"])
     headers = bearer(current["access_token"])
-    wrong = await service.client.post("/users/me/password", headers=headers, json={
-        "current_password": "Not-The-Password-1", "new_password": NEW_PASSWORD})
+    wrong = await service.client.post(
+        "/users/me/password",
+        headers=headers,
+        json={"current_password": "Not-The-Password-1", "new_password": NEW_PASSWORD},
+    )
     assert_problem(wrong, 401, "wrong_password")
-    weak = await service.client.post("/users/me/password", headers=headers, json={
-        "current_password": STRONG_PASSWORD, "new_password": "password1"})
+    weak = await service.client.post(
+        "/users/me/password", headers=headers, json={"current_password": STRONG_PASSWORD, "new_password": "password1"}
+    )
     assert_problem(weak, 422, "weak_password")
     assert (await service.client.get("/users/me", headers=bearer(other["access_token"]))).status_code == 200
 
-    done = await service.client.post("/users/me/password", headers=headers, json={
-        "current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD})
+    done = await service.client.post(
+        "/users/me/password", headers=headers, json={"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}
+    )
     assert done.status_code == 204
     assert (await service.client.get("/users/me", headers=bearer(other["access_token"]))).status_code == 401
     assert (await service.client.get("/users/me", headers=headers)).status_code == 200
-    assert (await service.client.post("/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD})
-            ).status_code == 401
+    assert (
+        await service.client.post("/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD})
+    ).status_code == 401
     await service.login(user["email"], NEW_PASSWORD)
     audit = await query(service.settings, "SELECT event_type FROM audit_events WHERE user_id = :id", id=user["id"])
     assert "password_changed" in [r.event_type for r in audit]
@@ -74,15 +82,20 @@ async def test_delete_account_needs_the_password_and_removes_everything(service:
     headers = bearer(current["access_token"])
     wrong = await service.client.request("DELETE", "/users/me", headers=headers, json={"password": "Nope-Nope-1"})
     assert_problem(wrong, 401, "wrong_password")
-    assert (await service.client.request("DELETE", "/users/me", headers=headers,
-                                         json={"password": STRONG_PASSWORD})).status_code == 204
+    assert (
+        await service.client.request("DELETE", "/users/me", headers=headers, json={"password": STRONG_PASSWORD})
+    ).status_code == 204
     for tokens in (current, other):
         assert (await service.client.get("/users/me", headers=bearer(tokens["access_token"]))).status_code == 401
-    assert (await service.client.post("/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD})
-            ).status_code == 401
+    assert (
+        await service.client.post("/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD})
+    ).status_code == 401
     for table, column in (("users", "id"), ("sessions", "user_id")):
-        rows = await query(service.settings, f"SELECT count(*) AS n FROM {table} WHERE {column} = :id",  # noqa: S608
-                           id=user["id"])
+        rows = await query(
+            service.settings,
+            f"SELECT count(*) AS n FROM {table} WHERE {column} = :id",  # noqa: S608
+            id=user["id"],
+        )
         assert rows[0].n == 0
     audit = await query(service.settings, "SELECT event_type FROM audit_events WHERE user_id = :id", id=user["id"])
     assert [r.event_type for r in audit][-1] == "account_deleted"

@@ -15,8 +15,9 @@ VENUE = "198.51.100.250"  # every attendee's requests come from the venue's one 
 ATTENDEES = 2_000
 
 
-async def test_the_default_limits_admit_a_whole_venue_behind_one_address(redis_base_url: str,
-                                                                         redis_prefix: str) -> None:
+async def test_the_default_limits_admit_a_whole_venue_behind_one_address(
+    redis_base_url: str, redis_prefix: str
+) -> None:
     """All attendees register and log in at the same instant (the clock is fixed); one in five mistypes the
     password first, one in two logs in on a second device. Nobody is throttled."""
     defaults = rate_limits(Settings(database_url="postgresql://defaults@127.0.0.1/defaults"))

@@ -30,8 +30,15 @@ async def test_session_state_and_profile_come_back_together_and_a_tombstone_stil
     try:
         assert await both.get(session_id, user_id) == (None, None)
         state = CachedSessionState(user_id, now + timedelta(minutes=30))
-        profile = Profile(id=user_id, email="a@example.com", display_name="A", bio=None, avatar_url=None,
-                          created_at=now, updated_at=now)
+        profile = Profile(
+            id=user_id,
+            email="a@example.com",
+            display_name="A",
+            bio=None,
+            avatar_url=None,
+            created_at=now,
+            updated_at=now,
+        )
         await sessions.store(session_id, state)
         await profiles.store(profile)
         assert await both.get(session_id, user_id) == (state, profile)

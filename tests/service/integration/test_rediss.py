@@ -28,8 +28,7 @@ def tls_redis(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
 
 
 async def test_full_flow_over_tls_with_an_auth_token(settings: Settings, tls_redis: TlsRedisServer) -> None:
-    async with serving(with_settings(settings, redis_url=tls_redis.url,
-                                                      redis_auth_token=tls_redis.password)) as svc:
+    async with serving(with_settings(settings, redis_url=tls_redis.url, redis_auth_token=tls_redis.password)) as svc:
         ready = await svc.client.get("/health/ready")
         assert ready.status_code == 200, ready.text
         _, headers = await svc.signed_in_user()
@@ -44,15 +43,14 @@ async def test_full_flow_over_tls_with_an_auth_token(settings: Settings, tls_red
 
 
 async def test_a_wrong_auth_token_is_not_ready(settings: Settings, tls_redis: TlsRedisServer) -> None:
-    async with serving(with_settings(settings, redis_url=tls_redis.url,
-                                                      redis_auth_token="wrong-token")) as svc:
+    async with serving(with_settings(settings, redis_url=tls_redis.url, redis_auth_token="wrong-token")) as svc:
         body = assert_problem(await svc.client.get("/health/ready"), 503, "not_ready")
         assert body["failed"] == ["redis"]
 
 
-async def test_an_untrusted_certificate_is_refused(settings: Settings, tls_redis: TlsRedisServer,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_untrusted_certificate_is_refused(
+    settings: Settings, tls_redis: TlsRedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SSL_CERT_FILE")
-    async with serving(with_settings(settings, redis_url=tls_redis.url,
-                                                      redis_auth_token=tls_redis.password)) as svc:
+    async with serving(with_settings(settings, redis_url=tls_redis.url, redis_auth_token=tls_redis.password)) as svc:
         assert_problem(await svc.client.get("/health/ready"), 503, "not_ready")

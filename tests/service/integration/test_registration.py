@@ -6,16 +6,18 @@ from tests.support.app import STRONG_PASSWORD, Service, unique_email
 
 async def test_register_returns_the_profile(service: Service) -> None:
     email = unique_email()
-    response = await service.client.post("/auth/register", json={
-        "email": email, "password": STRONG_PASSWORD, "display_name": "  Ada Lovelace "})
+    response = await service.client.post(
+        "/auth/register", json={"email": email, "password": STRONG_PASSWORD, "display_name": "  Ada Lovelace "}
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["email"] == email and body["display_name"] == "Ada Lovelace"
     assert set(body) == {"id", "email", "display_name", "bio", "avatar_url", "created_at", "updated_at"}
     rows = await query(service.settings, "SELECT password_hash FROM users WHERE id = :id", id=body["id"])
     assert rows[0].password_hash.startswith("$argon2id$") and STRONG_PASSWORD not in rows[0].password_hash
-    audit = await query(service.settings, "SELECT event_type, details FROM audit_events WHERE user_id = :id",
-                        id=body["id"])
+    audit = await query(
+        service.settings, "SELECT event_type, details FROM audit_events WHERE user_id = :id", id=body["id"]
+    )
     assert [(r.event_type, r.details) for r in audit] == [("registered", None)]
 
 
@@ -23,41 +25,51 @@ async def test_email_taken_is_409_case_insensitively_and_writes_nothing(service:
     email = unique_email()
     await service.register(email)
     for variant in (email.upper(), f"  {email.capitalize()} "):
-        response = await service.client.post("/auth/register", json={
-            "email": variant, "password": STRONG_PASSWORD, "display_name": "Twin"})
+        response = await service.client.post(
+            "/auth/register", json={"email": variant, "password": STRONG_PASSWORD, "display_name": "Twin"}
+        )
         assert_problem(response, 409, "email_taken")
     rows = await query(service.settings, "SELECT count(*) AS n FROM users WHERE lower(email) = :e", e=email)
     assert rows[0].n == 1
 
 
-@pytest.mark.parametrize(("password", "fragment"), [
-    ("short", "at least 8"),
-    ("p" * 129, "at most 128"),
-    ("password123", "too common"),
-    ("iloveyou", "too common"),
-])
+@pytest.mark.parametrize(
+    ("password", "fragment"),
+    [
+        ("short", "at least 8"),
+        ("p" * 129, "at most 128"),
+        ("password123", "too common"),
+        ("iloveyou", "too common"),
+    ],
+)
 async def test_password_policy_is_422_and_writes_nothing(service: Service, password: str, fragment: str) -> None:
     email = unique_email()
-    response = await service.client.post("/auth/register", json={
-        "email": email, "password": password, "display_name": "Weak"})
+    response = await service.client.post(
+        "/auth/register", json={"email": email, "password": password, "display_name": "Weak"}
+    )
     body = assert_problem(response, 422, "weak_password")
     assert fragment in body["detail"]
     assert (await query(service.settings, "SELECT count(*) AS n FROM users WHERE email = :e", e=email))[0].n == 0
 
 
 async def test_password_containing_the_email_local_part_is_rejected(service: Service) -> None:
-    response = await service.client.post("/auth/register", json={
-        "email": "margaret.hamilton@example.com", "password": "xx-Margaret.Hamilton-xx", "display_name": "M"})
+    response = await service.client.post(
+        "/auth/register",
+        json={"email": "margaret.hamilton@example.com", "password": "xx-Margaret.Hamilton-xx", "display_name": "M"},
+    )
     assert_problem(response, 422, "weak_password")
 
 
-@pytest.mark.parametrize("body", [
-    {"email": "not-an-email", "password": STRONG_PASSWORD, "display_name": "X"},
-    {"email": "a@example.com", "password": STRONG_PASSWORD, "display_name": ""},
-    {"email": "a@example.com", "password": STRONG_PASSWORD, "display_name": "x" * 65},
-    {"email": "a@example.com", "password": STRONG_PASSWORD},
-    {"email": "a@example.com", "password": STRONG_PASSWORD, "display_name": "X", "is_admin": True},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "not-an-email", "password": STRONG_PASSWORD, "display_name": "X"},
+        {"email": "a@example.com", "password": STRONG_PASSWORD, "display_name": ""},
+        {"email": "a@example.com", "password": STRONG_PASSWORD, "display_name": "x" * 65},
+        {"email": "a@example.com", "password": STRONG_PASSWORD},
+        {"email": "a@example.com", "password": STRONG_PASSWORD, "display_name": "X", "is_admin": True},
+    ],
+)
 async def test_malformed_registrations_are_422_without_echoing_input(service: Service, body: dict[str, object]) -> None:
     response = await service.client.post("/auth/register", json=body)
     problem = assert_problem(response, 422, "validation_error")
@@ -66,8 +78,9 @@ async def test_malformed_registrations_are_422_without_echoing_input(service: Se
 
 
 async def test_invalid_json_is_422(service: Service) -> None:
-    response = await service.client.post("/auth/register", content=b"{not json",
-                                         headers={"content-type": "application/json"})
+    response = await service.client.post(
+        "/auth/register", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert_problem(response, 422, "validation_error")
 
 

@@ -39,8 +39,7 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_whole_session(service
     assert_problem(reuse, 401, "refresh_token_reused")
     assert AuthEvent.REFRESH_REUSE in service.metrics.events
     # Both the attacker's and the victim's descendants are dead now.
-    assert_problem(await service.client.get("/users/me", headers=bearer(rotated["access_token"])), 401,
-                   "invalid_token")
+    assert_problem(await service.client.get("/users/me", headers=bearer(rotated["access_token"])), 401, "invalid_token")
     again = await service.client.post("/auth/refresh", json={"refresh_token": rotated["refresh_token"]})
     assert_problem(again, 401, "invalid_token")
     audit = await query(service.settings, "SELECT event_type FROM audit_events WHERE user_id = :id", id=user["id"])
@@ -51,8 +50,7 @@ async def test_refresh_rejects_unknown_and_access_tokens(service: Service) -> No
     user = await service.register()
     tokens = await service.login(user["email"])
     for token in ("x" * 43, tokens["access_token"]):
-        assert_problem(await service.client.post("/auth/refresh", json={"refresh_token": token}), 401,
-                       "invalid_token")
+        assert_problem(await service.client.post("/auth/refresh", json={"refresh_token": token}), 401, "invalid_token")
 
 
 async def test_a_refresh_token_is_not_an_access_token(service: Service) -> None:
@@ -81,8 +79,11 @@ async def test_logout_stops_the_access_token_at_once(service: Service) -> None:
     assert (await service.client.get("/users/me", headers=headers)).status_code == 200  # warms the cache
     assert (await service.client.post("/auth/logout", headers=headers)).status_code == 204
     assert_problem(await service.client.get("/users/me", headers=headers), 401, "invalid_token")
-    assert_problem(await service.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}),
-                   401, "invalid_token")
+    assert_problem(
+        await service.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}),
+        401,
+        "invalid_token",
+    )
     assert_problem(await service.client.post("/auth/logout", headers=headers), 401, "invalid_token")
 
 
@@ -109,8 +110,9 @@ async def test_revoked_sessions_stay_revoked_when_redis_is_unreachable(settings:
         tokens = await online.login(user["email"])
         kept = await online.login(user["email"])
         await online.client.post("/auth/logout", headers=bearer(tokens["access_token"]))
-        assert_problem(await offline.client.get("/users/me", headers=bearer(tokens["access_token"])), 401,
-                       "invalid_token")
+        assert_problem(
+            await offline.client.get("/users/me", headers=bearer(tokens["access_token"])), 401, "invalid_token"
+        )
         # Sessions are not lost either: the other one still works, served from PostgreSQL.
         assert (await offline.client.get("/users/me", headers=bearer(kept["access_token"]))).status_code == 200
 
@@ -118,8 +120,9 @@ async def test_revoked_sessions_stay_revoked_when_redis_is_unreachable(settings:
 async def test_logout_all_ends_every_session(service: Service) -> None:
     user = await service.register()
     sessions = [await service.login(user["email"]) for _ in range(3)]
-    assert (await service.client.post("/auth/logout-all", headers=bearer(sessions[0]["access_token"]))).status_code \
-        == 204
+    assert (
+        await service.client.post("/auth/logout-all", headers=bearer(sessions[0]["access_token"]))
+    ).status_code == 204
     for tokens in sessions:
         assert (await service.client.get("/users/me", headers=bearer(tokens["access_token"]))).status_code == 401
     assert_problem(await service.client.post("/auth/logout-all"), 401, "not_authenticated")
@@ -149,16 +152,16 @@ async def test_revoke_one_of_own_sessions(service: Service) -> None:
     assert (await service.client.delete(f"/auth/sessions/{other_id}", headers=headers)).status_code == 204
     assert (await service.client.get("/users/me", headers=bearer(other["access_token"]))).status_code == 401
     assert (await service.client.get("/users/me", headers=headers)).status_code == 200
-    assert_problem(await service.client.delete(f"/auth/sessions/{other_id}", headers=headers), 404,
-                   "session_not_found")
+    assert_problem(await service.client.delete(f"/auth/sessions/{other_id}", headers=headers), 404, "session_not_found")
 
 
 async def test_cannot_revoke_someone_elses_session_and_cannot_tell_it_exists(service: Service) -> None:
     _, mine = await service.signed_in_user()
     victim = await service.register()
     victim_tokens = await service.login(victim["email"])
-    victim_session = (await service.client.get("/auth/sessions", headers=bearer(victim_tokens["access_token"]))
-                      ).json()[0]["id"]
+    victim_session = (await service.client.get("/auth/sessions", headers=bearer(victim_tokens["access_token"]))).json()[
+        0
+    ]["id"]
     not_own = await service.client.delete(f"/auth/sessions/{victim_session}", headers=mine)
     unknown = await service.client.delete(f"/auth/sessions/{uuid.uuid4()}", headers=mine)
     assert_problem(not_own, 404, "session_not_found")
@@ -179,10 +182,14 @@ async def test_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(set
             assert response.status_code == 200, response.text
             tokens = response.json()
         clock.advance(minutes=8)  # 26 minutes since login: past the 25-minute absolute lifetime
-        assert_problem(await svc.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}),
-                       401, "invalid_token")
+        assert_problem(
+            await svc.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}),
+            401,
+            "invalid_token",
+        )
 
         idle = await svc.login(user["email"])
         clock.advance(minutes=11)  # idle for longer than 10 minutes
-        assert_problem(await svc.client.post("/auth/refresh", json={"refresh_token": idle["refresh_token"]}),
-                       401, "invalid_token")
+        assert_problem(
+            await svc.client.post("/auth/refresh", json={"refresh_token": idle["refresh_token"]}), 401, "invalid_token"
+        )

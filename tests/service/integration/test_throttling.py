@@ -26,10 +26,14 @@ def from_ip(ip: str) -> dict[str, str]:
     return {"x-forwarded-for": ip}
 
 
-@pytest.mark.parametrize(("limits", "sequential_limit"), [
-    ({"login_free_failures_before_backoff": 5}, 5),
-    ({"login_free_failures_before_backoff": 100_000, "login_max_failures_per_account_per_hour": 20}, 20),
-], ids=["backoff", "account-cap"])
+@pytest.mark.parametrize(
+    ("limits", "sequential_limit"),
+    [
+        ({"login_free_failures_before_backoff": 5}, 5),
+        ({"login_free_failures_before_backoff": 100_000, "login_max_failures_per_account_per_hour": 20}, 20),
+    ],
+    ids=["backoff", "account-cap"],
+)
 async def test_300_concurrent_guesses_check_no_more_passwords_than_one_guess_at_a_time(
     settings: Settings, limits: dict[str, int], sequential_limit: int
 ) -> None:
@@ -37,10 +41,12 @@ async def test_300_concurrent_guesses_check_no_more_passwords_than_one_guess_at_
     burst = with_settings(settings, redis_pool_wait_seconds=60, **limits)
     async with serving(burst, clock=FixedClock(), hasher=cheap_hasher()) as svc:
         user = await svc.register()
-        responses = await asyncio.gather(*(
-            svc.client.post("/auth/login", json={"email": user["email"], "password": f"Guess-{i}-Ferret"})
-            for i in range(300)
-        ))
+        responses = await asyncio.gather(
+            *(
+                svc.client.post("/auth/login", json={"email": user["email"], "password": f"Guess-{i}-Ferret"})
+                for i in range(300)
+            )
+        )
         checks = svc.metrics.events.count(AuthEvent.LOGIN_FAILURE)
     statuses = Counter(r.status_code for r in responses)
     print(f"\npassword checks per 300 concurrent guesses: {checks} (statuses {dict(statuses)})")
@@ -49,52 +55,71 @@ async def test_300_concurrent_guesses_check_no_more_passwords_than_one_guess_at_
     assert_problem(next(r for r in responses if r.status_code == 429), 429, "login_throttled")
 
 
-@pytest.mark.parametrize(("method", "path", "body", "audited_as"), [
-    ("POST", "/users/me/password", {"current_password": WRONG, "new_password": NEW_PASSWORD},
-     "password_change_failed"),
-    ("DELETE", "/users/me", {"password": WRONG}, "account_deletion_failed"),
-], ids=["password-change", "deletion"])
+@pytest.mark.parametrize(
+    ("method", "path", "body", "audited_as"),
+    [
+        (
+            "POST",
+            "/users/me/password",
+            {"current_password": WRONG, "new_password": NEW_PASSWORD},
+            "password_change_failed",
+        ),
+        ("DELETE", "/users/me", {"password": WRONG}, "account_deletion_failed"),
+    ],
+    ids=["password-change", "deletion"],
+)
 async def test_a_burst_of_wrong_reauthentications_stays_within_the_sequential_limit(
     settings: Settings, method: str, path: str, body: dict[str, str], audited_as: str
 ) -> None:
     async with serving(settings, clock=FixedClock(), hasher=cheap_hasher()) as svc:
         user, headers = await svc.signed_in_user()
-        responses = await asyncio.gather(*(svc.client.request(method, path, headers=headers, json=body)
-                                           for _ in range(40)))
+        responses = await asyncio.gather(
+            *(svc.client.request(method, path, headers=headers, json=body) for _ in range(40))
+        )
         codes = Counter(r.json()["code"] for r in responses)
         free = settings.login_free_failures_before_backoff
         assert codes == {"wrong_password": free, "reauth_throttled": 40 - free}, codes
         throttled = assert_problem(next(r for r in responses if r.status_code == 429), 429, "reauth_throttled")
         assert throttled["detail"]
         assert int(next(r for r in responses if r.status_code == 429).headers["retry-after"]) >= 1
-        rows = await query(settings, "SELECT event_type, details, host(ip) AS ip FROM audit_events "
-                                     "WHERE user_id = :id", id=user["id"])
+        rows = await query(
+            settings, "SELECT event_type, details, host(ip) AS ip FROM audit_events WHERE user_id = :id", id=user["id"]
+        )
         failures = [r for r in rows if r.event_type == audited_as]
         assert len(failures) == free
         assert failures[0].details == {"reason": "wrong_password"} and failures[0].ip == "203.0.113.7"
         # Re-authentication shares the account's guess budget with login: the same source is backed off there too.
-        assert_problem(await svc.client.post("/auth/login", json={"email": user["email"], "password": WRONG}),
-                       429, "login_throttled")
+        assert_problem(
+            await svc.client.post("/auth/login", json={"email": user["email"], "password": WRONG}),
+            429,
+            "login_throttled",
+        )
 
 
 async def test_a_strangers_failures_do_not_lock_the_victim_out(settings: Settings) -> None:
-    async with serving(with_settings(settings, trusted_proxy_count=1), clock=FixedClock(),
-                       hasher=cheap_hasher()) as svc:
+    async with serving(
+        with_settings(settings, trusted_proxy_count=1), clock=FixedClock(), hasher=cheap_hasher()
+    ) as svc:
         user = await svc.register()
         stranger = [
-            (await svc.client.post("/auth/login", json={"email": user["email"], "password": WRONG},
-                                   headers=from_ip("198.51.100.66"))).status_code
+            (
+                await svc.client.post(
+                    "/auth/login", json={"email": user["email"], "password": WRONG}, headers=from_ip("198.51.100.66")
+                )
+            ).status_code
             for _ in range(8)
         ]
         assert stranger == [401] * 5 + [429] * 3
         # The victim's source has no failures of its own: neither a typo nor the right password is backed off.
-        typo = await svc.client.post("/auth/login", json={"email": user["email"], "password": WRONG},
-                                     headers=from_ip("192.0.2.10"))
+        typo = await svc.client.post(
+            "/auth/login", json={"email": user["email"], "password": WRONG}, headers=from_ip("192.0.2.10")
+        )
         assert_problem(typo, 401, "invalid_credentials")
         await svc.login(user["email"], **from_ip("192.0.2.10"))
         # The stranger stays backed off.
-        again = await svc.client.post("/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD},
-                                      headers=from_ip("198.51.100.66"))
+        again = await svc.client.post(
+            "/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD}, headers=from_ip("198.51.100.66")
+        )
         assert_problem(again, 429, "login_throttled")
 
 
@@ -103,11 +128,15 @@ async def test_guesses_spread_over_many_sources_are_still_capped_per_account(set
     async with serving(capped, clock=FixedClock(), hasher=cheap_hasher()) as svc:
         user = await svc.register()
         for i in range(10):
-            response = await svc.client.post("/auth/login", json={"email": user["email"], "password": WRONG},
-                                             headers=from_ip(f"198.51.100.{i + 100}"))
+            response = await svc.client.post(
+                "/auth/login",
+                json={"email": user["email"], "password": WRONG},
+                headers=from_ip(f"198.51.100.{i + 100}"),
+            )
             assert response.status_code == 401
-        capped_out = await svc.client.post("/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD},
-                                           headers=from_ip("192.0.2.100"))
+        capped_out = await svc.client.post(
+            "/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD}, headers=from_ip("192.0.2.100")
+        )
         assert_problem(capped_out, 429, "login_throttled")
         assert 3500 <= int(capped_out.headers["retry-after"]) <= 3600
 
@@ -117,8 +146,13 @@ async def test_every_login_attempt_counts_toward_the_per_source_limit(settings: 
     async with serving(limited, clock=FixedClock(), hasher=cheap_hasher()) as svc:
         user = await svc.register()
         statuses = [
-            (await svc.client.post("/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD},
-                                   headers=from_ip("198.51.100.201"))).status_code
+            (
+                await svc.client.post(
+                    "/auth/login",
+                    json={"email": user["email"], "password": STRONG_PASSWORD},
+                    headers=from_ip("198.51.100.201"),
+                )
+            ).status_code
             for _ in range(5)
         ]
         assert statuses == [200, 200, 200, 200, 429]
@@ -128,17 +162,25 @@ async def test_every_login_attempt_counts_toward_the_per_source_limit(settings: 
 async def test_registrations_are_throttled_per_source_even_in_a_burst(settings: Settings) -> None:
     limited = with_settings(settings, trusted_proxy_count=1, registration_max_per_ip_per_hour=3)
     async with serving(limited, clock=FixedClock(), hasher=cheap_hasher()) as svc:
-        responses = await asyncio.gather(*(
-            svc.client.post("/auth/register", headers=from_ip("198.51.100.202"), json={
-                "email": unique_email(), "password": STRONG_PASSWORD, "display_name": "Burst"})
-            for _ in range(10)
-        ))
+        responses = await asyncio.gather(
+            *(
+                svc.client.post(
+                    "/auth/register",
+                    headers=from_ip("198.51.100.202"),
+                    json={"email": unique_email(), "password": STRONG_PASSWORD, "display_name": "Burst"},
+                )
+                for _ in range(10)
+            )
+        )
         assert Counter(r.status_code for r in responses) == {201: 3, 429: 7}
         throttled = next(r for r in responses if r.status_code == 429)
         assert_problem(throttled, 429, "registration_throttled")
         assert 3500 <= int(throttled.headers["retry-after"]) <= 3600
-        other = await svc.client.post("/auth/register", headers=from_ip("192.0.2.202"), json={
-            "email": unique_email(), "password": STRONG_PASSWORD, "display_name": "Elsewhere"})
+        other = await svc.client.post(
+            "/auth/register",
+            headers=from_ip("192.0.2.202"),
+            json={"email": unique_email(), "password": STRONG_PASSWORD, "display_name": "Elsewhere"},
+        )
         assert other.status_code == 201, other.text
         me = await svc.client.post("/auth/login", json={"email": other.json()["email"], "password": STRONG_PASSWORD})
         assert (await svc.client.get("/users/me", headers=bearer(me.json()["access_token"]))).status_code == 200

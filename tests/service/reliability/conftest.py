@@ -33,20 +33,23 @@ def secrets_ledger(signing_key: str) -> SecretsLedger:
 @pytest.fixture(scope="session")
 def live_service(database_url: str, redis_base_url: str, signing_key: str) -> Iterator[ServiceProcess]:
     prefix = f"test-live-{uuid.uuid4().hex[:10]}:"
-    process = ServiceProcess({
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_base_url,
-        "REDIS_KEY_PREFIX": prefix,
-        "JWT_PRIVATE_KEY": signing_key,
-        "LOG_LEVEL": "DEBUG",
-        "LOGIN_MAX_FAILURES_PER_IP_PER_HOUR": "100000",
-        "LOGIN_MAX_ATTEMPTS_PER_IP_PER_HOUR": "100000", "REGISTRATION_MAX_PER_IP_PER_HOUR": "100000",
-        # The fuzzer fails hundreds of logins, most with unparseable emails that share one throttle key; the tests
-        # that use this process after it must not inherit that backoff (throttling has tests of its own).
-        "LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR": "100000",
-        "LOGIN_FREE_FAILURES_BEFORE_BACKOFF": "100000",
-        "DB_POOL_SIZE": "5",
-    }).start()
+    process = ServiceProcess(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_base_url,
+            "REDIS_KEY_PREFIX": prefix,
+            "JWT_PRIVATE_KEY": signing_key,
+            "LOG_LEVEL": "DEBUG",
+            "LOGIN_MAX_FAILURES_PER_IP_PER_HOUR": "100000",
+            "LOGIN_MAX_ATTEMPTS_PER_IP_PER_HOUR": "100000",
+            "REGISTRATION_MAX_PER_IP_PER_HOUR": "100000",
+            # The fuzzer fails hundreds of logins, most with unparseable emails that share one throttle key; the tests
+            # that use this process after it must not inherit that backoff (throttling has tests of its own).
+            "LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR": "100000",
+            "LOGIN_FREE_FAILURES_BEFORE_BACKOFF": "100000",
+            "DB_POOL_SIZE": "5",
+        }
+    ).start()
     yield process
     process.close()
     client = redis.Redis.from_url(redis_base_url)
@@ -58,5 +61,6 @@ def live_service(database_url: str, redis_base_url: str, signing_key: str) -> It
 
 @pytest.fixture
 def timing_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"login_max_failures_per_account_per_hour": 100_000,
-                                       "login_free_failures_before_backoff": 100_000})
+    return settings.model_copy(
+        update={"login_max_failures_per_account_per_hour": 100_000, "login_free_failures_before_backoff": 100_000}
+    )

@@ -39,8 +39,9 @@ def _every_third(label: str) -> bool:
 
 
 def _fuzz_account_login(client: httpx.Client) -> dict[str, Any]:
-    response = client.post("/auth/login", json={"email": os.environ["AUTH_FUZZ_EMAIL"],
-                                                "password": os.environ["AUTH_FUZZ_PASSWORD"]})
+    response = client.post(
+        "/auth/login", json={"email": os.environ["AUTH_FUZZ_EMAIL"], "password": os.environ["AUTH_FUZZ_PASSWORD"]}
+    )
     response.raise_for_status()
     tokens: dict[str, Any] = response.json()
     return tokens
@@ -79,8 +80,9 @@ def _throwaway_session() -> str:
     base_url = os.environ["AUTH_FUZZ_BASE_URL"]
     email = f"throwaway-{uuid.uuid4().hex[:12]}@example.com"
     with httpx.Client(base_url=base_url, timeout=30) as client:
-        client.post("/auth/register", json={"email": email, "password": THROWAWAY_PASSWORD,
-                                            "display_name": "Throwaway"}).raise_for_status()
+        client.post(
+            "/auth/register", json={"email": email, "password": THROWAWAY_PASSWORD, "display_name": "Throwaway"}
+        ).raise_for_status()
         tokens = client.post("/auth/login", json={"email": email, "password": THROWAWAY_PASSWORD})
         tokens.raise_for_status()
     return str(tokens.json()["access_token"])

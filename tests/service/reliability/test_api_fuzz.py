@@ -76,18 +76,45 @@ def _ledger_secrets(text: str | None, ledger: SecretsLedger) -> None:
 
 
 @pytest.fixture(scope="module")
-def fuzz_run(live_service: ServiceProcess, secrets_ledger: SecretsLedger,
-             tmp_path_factory: pytest.TempPathFactory) -> FuzzRun:
+def fuzz_run(
+    live_service: ServiceProcess, secrets_ledger: SecretsLedger, tmp_path_factory: pytest.TempPathFactory
+) -> FuzzRun:
     email, _ = register_and_login(live_service.base_url, secrets_ledger, FUZZ_PASSWORD)
     reports = tmp_path_factory.mktemp("schemathesis")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "AUTH_FUZZ_BASE_URL": live_service.base_url,
-           "AUTH_FUZZ_EMAIL": email, "AUTH_FUZZ_PASSWORD": FUZZ_PASSWORD, "NO_COLOR": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "AUTH_FUZZ_BASE_URL": live_service.base_url,
+        "AUTH_FUZZ_EMAIL": email,
+        "AUTH_FUZZ_PASSWORD": FUZZ_PASSWORD,
+        "NO_COLOR": "1",
+    }
     completed = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run",
-         f"{live_service.base_url}/openapi.json", "--checks", "all", "--phases", ",".join(PHASES),
-         "--report", "json,har", "--report-json-path", str(reports / "report.json"),
-         "--report-har-path", str(reports / "run.har")],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False,
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--config-file",
+            str(CONFIG),
+            "run",
+            f"{live_service.base_url}/openapi.json",
+            "--checks",
+            "all",
+            "--phases",
+            ",".join(PHASES),
+            "--report",
+            "json,har",
+            "--report-json-path",
+            str(reports / "report.json"),
+            "--report-har-path",
+            str(reports / "run.har"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
     )
     output = completed.stdout + completed.stderr
     report_file, har_file = reports / "report.json", reports / "run.har"
@@ -105,11 +132,13 @@ def test_the_served_document_is_the_one_built_in_process(live_service: ServicePr
 def test_every_check_and_phase_passes_without_warnings(fuzz_run: FuzzRun) -> None:
     report = fuzz_run.report
     phases = ", ".join(f"{name} {state['status']}" for name, state in report["phases"].items())
-    summary = (f"schemathesis {report['schemathesis_version']}: {report['operations']['tested']} operations, "
-               f"phases {phases}, "
-               f"{report['test_cases']['generated']} cases generated, {len(report['failures'])} failures, "
-               f"{sum(len(found) for found in report['warnings'].values())} warnings, "
-               f"{report['running_time']:.0f} s")
+    summary = (
+        f"schemathesis {report['schemathesis_version']}: {report['operations']['tested']} operations, "
+        f"phases {phases}, "
+        f"{report['test_cases']['generated']} cases generated, {len(report['failures'])} failures, "
+        f"{sum(len(found) for found in report['warnings'].values())} warnings, "
+        f"{report['running_time']:.0f} s"
+    )
     print(f"\n{summary}")
     assert report["failures"] == [] and report["errors"] == [], fuzz_run.output
     assert {name: found for name, found in report["warnings"].items() if found} == {}, fuzz_run.output
@@ -123,17 +152,33 @@ def test_the_fuzzer_reached_the_success_and_the_failure_paths(fuzz_run: FuzzRun)
     """Passing checks mean little if every case was refused: each outcome that matters was produced."""
     reached = fuzz_run.statuses
     expected = {
-        "POST /auth/register": {201, 422}, "POST /auth/login": {200, 401, 422},
-        "POST /auth/refresh": {200, 401, 422}, "GET /users/me": {200}, "PATCH /users/me": {200, 422},
-        "POST /users/me/password": {204, 401, 422}, "DELETE /users/me": {204, 422},
-        "GET /auth/sessions": {200}, "POST /auth/logout": {204}, "POST /auth/logout-all": {204},
-        "GET /.well-known/jwks.json": {200}, "GET /health/live": {200}, "GET /health/ready": {200},
+        "POST /auth/register": {201, 422},
+        "POST /auth/login": {200, 401, 422},
+        "POST /auth/refresh": {200, 401, 422},
+        "GET /users/me": {200},
+        "PATCH /users/me": {200, 422},
+        "POST /users/me/password": {204, 401, 422},
+        "DELETE /users/me": {204, 422},
+        "GET /auth/sessions": {200},
+        "POST /auth/logout": {204},
+        "POST /auth/logout-all": {204},
+        "GET /.well-known/jwks.json": {200},
+        "GET /health/live": {200},
+        "GET /health/ready": {200},
         "OPTIONS /users/me": {405},
     }
-    missing = {label: sorted(statuses - set(reached[label])) for label, statuses in expected.items()
-               if not statuses <= set(reached[label])}
+    missing = {
+        label: sorted(statuses - set(reached[label]))
+        for label, statuses in expected.items()
+        if not statuses <= set(reached[label])
+    }
     assert not missing, f"never produced: {missing}; produced: {dict(reached)}"
-    revoked = sum(count for label, statuses in reached.items() if label.startswith("DELETE /auth/sessions/")
-                  for status, count in statuses.items() if status == 204)
+    revoked = sum(
+        count
+        for label, statuses in reached.items()
+        if label.startswith("DELETE /auth/sessions/")
+        for status, count in statuses.items()
+        if status == 204
+    )
     assert revoked > 0
     assert not any(status >= 500 for statuses in reached.values() for status in statuses)

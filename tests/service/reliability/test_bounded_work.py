@@ -24,23 +24,31 @@ GUARD_SECONDS = 30  # only against a hang; nothing below depends on how fast any
 
 async def test_wrong_password_deletions_leave_the_other_endpoints_answering(settings: Settings) -> None:
     # One pooled connection plus one overflow; throttles out of the way so every deletion reaches the hasher.
-    small = with_settings(settings, db_pool_size=1, login_free_failures_before_backoff=100_000,
-                          login_max_failures_per_account_per_hour=100_000)
+    small = with_settings(
+        settings,
+        db_pool_size=1,
+        login_free_failures_before_backoff=100_000,
+        login_max_failures_per_account_per_hour=100_000,
+    )
     hasher = GatedHasher(cheap_hasher())
     async with serving(small, hasher=hasher) as svc:
         _, victim = await svc.signed_in_user()
         _, bystander = await svc.signed_in_user()
         hasher.arm("verify", WRONG)  # every wrong-password check waits here until the test opens the gate
-        deletions = [asyncio.create_task(svc.client.request("DELETE", "/users/me", headers=victim,
-                                                            json={"password": WRONG})) for _ in range(20)]
+        deletions = [
+            asyncio.create_task(svc.client.request("DELETE", "/users/me", headers=victim, json={"password": WRONG}))
+            for _ in range(20)
+        ]
         await asyncio.wait_for(hasher.wait_for_entries("verify", WRONG, 1), GUARD_SECONDS)
 
         ready = await svc.client.get("/health/ready")
         me = await svc.client.get("/users/me", headers=bystander)
         hasher.open()
         statuses = Counter(r.status_code for r in await asyncio.gather(*deletions))
-    print(f"\nwhile 20 wrong-password deletions hash: readiness {ready.status_code}, other user's GET /users/me "
-          f"{me.status_code}, deletions {dict(statuses)}")
+    print(
+        f"\nwhile 20 wrong-password deletions hash: readiness {ready.status_code}, other user's GET /users/me "
+        f"{me.status_code}, deletions {dict(statuses)}"
+    )
     assert ready.status_code == 200, ready.text
     assert me.status_code == 200, me.text
     assert statuses == {401: 20}, statuses
@@ -51,9 +59,10 @@ async def test_a_full_hash_queue_answers_503_overloaded_at_once(settings: Settin
     hasher = Argon2PasswordHasher(context, concurrency=1, queue_limit=2)
     async with serving(settings, hasher=hasher) as svc:
         user = await svc.register(password=BLOCKING.replace("Blocking", "Unblocked"))
-        logins = [asyncio.create_task(svc.client.post("/auth/login", json={"email": user["email"],
-                                                                          "password": BLOCKING}))
-                  for _ in range(3)]  # one hashing, one queued, one past the bound
+        logins = [
+            asyncio.create_task(svc.client.post("/auth/login", json={"email": user["email"], "password": BLOCKING}))
+            for _ in range(3)
+        ]  # one hashing, one queued, one past the bound
         done, _ = await asyncio.wait(logins, timeout=GUARD_SECONDS, return_when=asyncio.FIRST_COMPLETED)
         context.released.set()
         responses = await asyncio.gather(*logins)
@@ -71,8 +80,9 @@ async def test_no_hash_is_computed_for_a_client_that_has_gone(settings: Settings
     hasher = GatedHasher(inner)
     async with serving(settings, hasher=hasher) as svc:
         user = await svc.register()
-        occupying = asyncio.create_task(svc.client.post("/auth/login", json={"email": user["email"],
-                                                                            "password": BLOCKING}))
+        occupying = asyncio.create_task(
+            svc.client.post("/auth/login", json={"email": user["email"], "password": BLOCKING})
+        )
         await asyncio.wait_for(hasher.wait_for_entries("verify", BLOCKING, 1), GUARD_SECONDS)
 
         disconnect = asyncio.Event()
@@ -107,11 +117,23 @@ async def _call_then_disconnect(app: FastAPI, path: str, body: bytes, disconnect
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode())],
-        "client": ("203.0.113.7", 40001), "server": ("testserver", 80), "state": {},
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("203.0.113.7", 40001),
+        "server": ("testserver", 80),
+        "state": {},
     }
     await app(scope, receive, send)
     return sent

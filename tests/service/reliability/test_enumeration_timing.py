@@ -54,10 +54,14 @@ async def test_unknown_email_and_wrong_password_take_the_same_time(timing_settin
     medians = {kind: statistics.median(values) for kind, values in timings.items()}
     print(f"\nlogin timing over {SAMPLES} interleaved samples each (real argon2id, ms):")
     for kind, values in timings.items():
-        print(f"  {kind:15} median {medians[kind]:6.2f}  p90 {_p90(values):6.2f}  "
-              f"min {min(values):6.2f}  max {max(values):6.2f}")
+        print(
+            f"  {kind:15} median {medians[kind]:6.2f}  p90 {_p90(values):6.2f}  "
+            f"min {min(values):6.2f}  max {max(values):6.2f}"
+        )
     difference = abs(medians["unknown email"] - medians["wrong password"])
     slower = max(medians.values())
-    print(f"  difference of medians {difference:.2f} ms = {difference / slower:.1%} of the slower "
-          f"(bound {MAX_RELATIVE_DIFFERENCE:.0%})")
+    print(
+        f"  difference of medians {difference:.2f} ms = {difference / slower:.1%} of the slower "
+        f"(bound {MAX_RELATIVE_DIFFERENCE:.0%})"
+    )
     assert difference <= MAX_RELATIVE_DIFFERENCE * slower, medians

@@ -34,12 +34,19 @@ def stack(signing_key: str) -> Iterator[tuple[ServiceProcess, RedisServer, Postg
             skip_or_fail_in_ci(f"fault injection needs {reason}")
     redis = RedisServer().start()
     postgres = PostgresServer().init().start()
-    service = ServiceProcess({
-        "DATABASE_URL": postgres.url, "DB_SSLMODE": "disable", "REDIS_URL": redis.url,
-        "JWT_PRIVATE_KEY": signing_key, "LOG_LEVEL": "DEBUG",
-        "LOGIN_MAX_FAILURES_PER_IP_PER_HOUR": "100000", "LOGIN_MAX_ATTEMPTS_PER_IP_PER_HOUR": "100000",
-        "REGISTRATION_MAX_PER_IP_PER_HOUR": "100000", "DB_POOL_SIZE": "5",
-    })
+    service = ServiceProcess(
+        {
+            "DATABASE_URL": postgres.url,
+            "DB_SSLMODE": "disable",
+            "REDIS_URL": redis.url,
+            "JWT_PRIVATE_KEY": signing_key,
+            "LOG_LEVEL": "DEBUG",
+            "LOGIN_MAX_FAILURES_PER_IP_PER_HOUR": "100000",
+            "LOGIN_MAX_ATTEMPTS_PER_IP_PER_HOUR": "100000",
+            "REGISTRATION_MAX_PER_IP_PER_HOUR": "100000",
+            "DB_POOL_SIZE": "5",
+        }
+    )
     try:
         service.start()
         yield service, redis, postgres
@@ -67,8 +74,9 @@ class Accounts:
 
     async def register(self) -> str:
         email = f"fault-{uuid.uuid4().hex[:10]}@example.com"
-        response = await self.http.post("/auth/register", json={"email": email, "password": PASSWORD,
-                                                                "display_name": "Fault"})
+        response = await self.http.post(
+            "/auth/register", json={"email": email, "password": PASSWORD, "display_name": "Fault"}
+        )
         assert response.status_code == 201, response.text
         self.user_ids.add(response.json()["id"])
         return email
@@ -123,9 +131,11 @@ async def background_traffic(
 
     async def loop() -> None:
         while not stop.is_set():
-            for request in (http.get("/users/me", headers=auth(tokens)),
-                            http.post("/auth/login", json={"email": email, "password": PASSWORD}),
-                            http.get("/health/ready")):
+            for request in (
+                http.get("/users/me", headers=auth(tokens)),
+                http.post("/auth/login", json={"email": email, "password": PASSWORD}),
+                http.get("/health/ready"),
+            ):
                 response = await request
                 statuses[response.status_code] += 1
                 assert response.status_code < 500 or response.headers["content-type"] == PROBLEM_JSON
@@ -199,8 +209,10 @@ async def test_postgres_restart(client: httpx.AsyncClient, stack: Any, secrets_l
         ready = await client.get("/health/ready")
         assert ready.status_code == 503 and ready.json()["failed"] == ["postgresql"], ready.text
         assert_unavailable(await client.post("/auth/login", json={"email": email, "password": PASSWORD}))
-        register = await client.post("/auth/register", json={"email": f"x-{uuid.uuid4().hex[:8]}@example.com",
-                                                             "password": PASSWORD, "display_name": "X"})
+        register = await client.post(
+            "/auth/register",
+            json={"email": f"x-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD, "display_name": "X"},
+        )
         assert_unavailable(register)
         assert_unavailable(await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}))
         # Reads may be answered from the Redis caches, or refused; a revoked session is refused either way.

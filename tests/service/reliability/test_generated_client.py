@@ -31,10 +31,21 @@ def generated(live_service: ServiceProcess, tmp_path_factory: pytest.TempPathFac
     root = tmp_path_factory.mktemp("generated-client")
     bin_dir = Path(sys.executable).parent
     completed = subprocess.run(
-        [str(bin_dir / "openapi-python-client"), "generate", "--url", f"{live_service.base_url}/openapi.json",
-         "--meta", "none", "--output-path", str(root / PACKAGE)],
+        [
+            str(bin_dir / "openapi-python-client"),
+            "generate",
+            "--url",
+            f"{live_service.base_url}/openapi.json",
+            "--meta",
+            "none",
+            "--output-path",
+            str(root / PACKAGE),
+        ],
         env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"},
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output
@@ -57,8 +68,9 @@ def _work_around_unimported_unset(package: Path) -> set[str]:
     for module in package.rglob("*.py"):
         text = module.read_text()
         if "| Unset" in text and "from ...types import UNSET, Response\n" in text:
-            module.write_text(text.replace("from ...types import UNSET, Response\n",
-                                           "from ...types import UNSET, Response, Unset\n"))
+            module.write_text(
+                text.replace("from ...types import UNSET, Response\n", "from ...types import UNSET, Response, Unset\n")
+            )
             patched.add(module.name)
     return patched
 
@@ -71,18 +83,21 @@ def test_the_generated_client_runs_the_whole_flow(
     generated: ModuleType, live_service: ServiceProcess, secrets_ledger: SecretsLedger
 ) -> None:
     models = _module("models")
-    register, login, refresh, logout = (_module(f"api.auth.{name}") for name in ("register", "login", "refresh",
-                                                                                "logout"))
+    register, login, refresh, logout = (
+        _module(f"api.auth.{name}") for name in ("register", "login", "refresh", "logout")
+    )
     get_me = _module("api.users.get_me")
     secrets_ledger.add("password", PASSWORD)
     anonymous = generated.Client(base_url=live_service.base_url, raise_on_unexpected_status=True)
     email = f"generated-{uuid.uuid4().hex[:10]}@example.com"
 
-    profile = register.sync(client=anonymous, body=models.RegisterRequest(email=email, password=PASSWORD,
-                                                                          display_name="Generated"))
+    profile = register.sync(
+        client=anonymous, body=models.RegisterRequest(email=email, password=PASSWORD, display_name="Generated")
+    )
     assert isinstance(profile, models.ProfileResponse) and profile.email == email
-    taken = register.sync(client=anonymous, body=models.RegisterRequest(email=email, password=PASSWORD,
-                                                                        display_name="Again"))
+    taken = register.sync(
+        client=anonymous, body=models.RegisterRequest(email=email, password=PASSWORD, display_name="Again")
+    )
     assert taken.code.value == "email_taken" and taken.status.value == 409
     wrong = login.sync(client=anonymous, body=models.LoginJsonLoginRequest(email=email, password="Wrong-Password-1"))
     assert wrong.code.value == "invalid_credentials"
@@ -93,16 +108,18 @@ def test_the_generated_client_runs_the_whole_flow(
         assert isinstance(pair, models.TokenResponse) and pair.token_type == "bearer"
         secrets_ledger.add_tokens(pair.to_dict())
 
-    signed_in = generated.AuthenticatedClient(base_url=live_service.base_url, token=tokens.access_token,
-                                              raise_on_unexpected_status=True)
+    signed_in = generated.AuthenticatedClient(
+        base_url=live_service.base_url, token=tokens.access_token, raise_on_unexpected_status=True
+    )
     me = get_me.sync(client=signed_in)
     assert isinstance(me, models.ProfileResponse) and me.id == profile.id and me.display_name == "Generated"
 
     rotated = refresh.sync(client=anonymous, body=models.RefreshRequest(refresh_token=tokens.refresh_token))
     assert isinstance(rotated, models.TokenResponse) and rotated.refresh_token != tokens.refresh_token
     secrets_ledger.add_tokens(rotated.to_dict())
-    signed_in = generated.AuthenticatedClient(base_url=live_service.base_url, token=rotated.access_token,
-                                              raise_on_unexpected_status=True)
+    signed_in = generated.AuthenticatedClient(
+        base_url=live_service.base_url, token=rotated.access_token, raise_on_unexpected_status=True
+    )
     assert get_me.sync(client=signed_in).id == profile.id
 
     assert logout.sync_detailed(client=signed_in).status_code == 204

@@ -16,10 +16,15 @@ from tests.support.servers import ServiceProcess
 def test_sigterm_drains_in_flight_requests_and_exits_zero(
     database_url: str, redis_base_url: str, signing_key: str
 ) -> None:
-    service = ServiceProcess({
-        "DATABASE_URL": database_url, "REDIS_URL": redis_base_url, "JWT_PRIVATE_KEY": signing_key,
-        "REDIS_KEY_PREFIX": f"test-shutdown-{uuid.uuid4().hex[:8]}:", "HASH_CONCURRENCY": "1",
-    }).start()
+    service = ServiceProcess(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_base_url,
+            "JWT_PRIVATE_KEY": signing_key,
+            "REDIS_KEY_PREFIX": f"test-shutdown-{uuid.uuid4().hex[:8]}:",
+            "HASH_CONCURRENCY": "1",
+        }
+    ).start()
     try:
         statuses: list[int] = []
         # Connections opened beforehand, so every request is on the wire before the signal.
@@ -28,9 +33,14 @@ def test_sigterm_drains_in_flight_requests_and_exits_zero(
             assert client.get("/health/live").status_code == 200
 
         def register(client: httpx.Client) -> None:
-            response = client.post("/auth/register", json={
-                "email": f"drain-{uuid.uuid4().hex[:12]}@example.com", "password": STRONG_PASSWORD,
-                "display_name": "Drain"})
+            response = client.post(
+                "/auth/register",
+                json={
+                    "email": f"drain-{uuid.uuid4().hex[:12]}@example.com",
+                    "password": STRONG_PASSWORD,
+                    "display_name": "Drain",
+                },
+            )
             statuses.append(response.status_code)
 
         # Eight argon2 hashes on one hashing thread take 150 ms or more: most are still queued at SIGTERM.

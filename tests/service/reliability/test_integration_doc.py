@@ -51,8 +51,9 @@ def monkeypatch_module() -> Any:
 @pytest.fixture(scope="module")
 def signed_in(live_service: ServiceProcess, secrets_ledger: SecretsLedger) -> dict[str, Any]:
     email, tokens = register_and_login(live_service.base_url, secrets_ledger, PASSWORD)
-    me = httpx.get(f"{live_service.base_url}/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"},
-                   timeout=10)
+    me = httpx.get(
+        f"{live_service.base_url}/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10
+    )
     return {"email": email, "user_id": me.json()["id"], **tokens}
 
 
@@ -88,37 +89,52 @@ def kid(live_service: ServiceProcess) -> str:
     return str(httpx.get(f"{live_service.base_url}/.well-known/jwks.json", timeout=10).json()["keys"][0]["kid"])
 
 
-@pytest.mark.parametrize(("change", "header", "error"), [
-    ({"aud": "another-service"}, {}, jwt.InvalidAudienceError),
-    ({"iss": "someone-else"}, {}, jwt.InvalidIssuerError),
-    ({"typ": "refresh"}, {}, jwt.InvalidTokenError),
-    ({"exp": int(time.time()) - 60}, {}, jwt.ExpiredSignatureError),
-    ({"sid": None}, {}, jwt.MissingRequiredClaimError),
-    ({}, {"typ": "JWT"}, jwt.InvalidTokenError),
-])
+@pytest.mark.parametrize(
+    ("change", "header", "error"),
+    [
+        ({"aud": "another-service"}, {}, jwt.InvalidAudienceError),
+        ({"iss": "someone-else"}, {}, jwt.InvalidIssuerError),
+        ({"typ": "refresh"}, {}, jwt.InvalidTokenError),
+        ({"exp": int(time.time()) - 60}, {}, jwt.ExpiredSignatureError),
+        ({"sid": None}, {}, jwt.MissingRequiredClaimError),
+        ({}, {"typ": "JWT"}, jwt.InvalidTokenError),
+    ],
+)
 def test_tokens_signed_with_our_key_but_not_access_tokens_for_us_are_rejected(
-    verify_access_token: Verifier, signed_in: dict[str, Any], signing_key: str, kid: str,
-    change: dict[str, Any], header: dict[str, Any], error: type[Exception],
+    verify_access_token: Verifier,
+    signed_in: dict[str, Any],
+    signing_key: str,
+    kid: str,
+    change: dict[str, Any],
+    header: dict[str, Any],
+    error: type[Exception],
 ) -> None:
-    claims = {key: value for key, value in {**_claims(signed_in["access_token"]), **change}.items()
-              if value is not None}
-    token = jwt.encode(claims, load_private_key(signing_key), algorithm="EdDSA",
-                       headers={"kid": kid, "typ": "at+jwt", **header})
+    claims = {
+        key: value for key, value in {**_claims(signed_in["access_token"]), **change}.items() if value is not None
+    }
+    token = jwt.encode(
+        claims, load_private_key(signing_key), algorithm="EdDSA", headers={"kid": kid, "typ": "at+jwt", **header}
+    )
     with pytest.raises(error):
         verify_access_token(token)
 
 
 def test_alg_none_is_rejected(verify_access_token: Verifier, signed_in: dict[str, Any], kid: str) -> None:
-    unsigned = jwt.encode(_claims(signed_in["access_token"]), "", algorithm="none",
-                          headers={"kid": kid, "typ": "at+jwt"})
+    unsigned = jwt.encode(
+        _claims(signed_in["access_token"]), "", algorithm="none", headers={"kid": kid, "typ": "at+jwt"}
+    )
     with pytest.raises(jwt.PyJWTError):
         verify_access_token(unsigned)
 
 
 def test_a_key_the_jwks_does_not_publish_is_rejected(verify_access_token: Verifier, signed_in: dict[str, Any]) -> None:
     """A token from a rotated-out or foreign key: the client looks the kid up again, finds nothing, refuses."""
-    foreign = jwt.encode(_claims(signed_in["access_token"]), ed25519.Ed25519PrivateKey.generate(),
-                         algorithm="EdDSA", headers={"kid": "not-our-key", "typ": "at+jwt"})
+    foreign = jwt.encode(
+        _claims(signed_in["access_token"]),
+        ed25519.Ed25519PrivateKey.generate(),
+        algorithm="EdDSA",
+        headers={"kid": "not-our-key", "typ": "at+jwt"},
+    )
     with pytest.raises(jwt.PyJWKClientError):
         verify_access_token(foreign)
 
@@ -143,20 +159,26 @@ def _statuses_with_codes(text: str) -> dict[int, set[str]]:
 
 def test_the_readme_api_table_agrees_with_the_served_document(live_service: ServiceProcess) -> None:
     document = httpx.get(f"{live_service.base_url}/openapi.json", timeout=10).json()
-    operations = {f"{method.upper()} {path}": operation for path, item in document["paths"].items()
-                  for method, operation in item.items()}
+    operations = {
+        f"{method.upper()} {path}": operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
     rows = _readme_api_rows()
     assert set(rows) == set(operations)
     for label, (success, failures) in rows.items():
         responses = operations[label]["responses"]
         documented_success = {int(status) for status in responses if int(status) < 400}
         assert set(_statuses_with_codes(success)) == documented_success, label
-        documented = {int(status): set(response["content"]["application/problem+json"]["schema"]["properties"]
-                                       ["code"]["enum"])
-                      for status, response in responses.items() if int(status) >= 400}
+        documented = {
+            int(status): set(response["content"]["application/problem+json"]["schema"]["properties"]["code"]["enum"])
+            for status, response in responses.items()
+            if int(status) >= 400
+        }
         for status, codes in _statuses_with_codes(failures).items():
             assert status in documented and codes <= documented[status], (label, status, codes)
         # What the table leaves to the paragraph below it: unreadable and oversized bodies, 500, and 503 outages.
-        implied = {400, 413, 500} | ({503} if documented.get(503, set()) <= {"dependency_unavailable",
-                                                                             "overloaded"} else set())
+        implied = {400, 413, 500} | (
+            {503} if documented.get(503, set()) <= {"dependency_unavailable", "overloaded"} else set()
+        )
         assert set(documented) - implied <= set(_statuses_with_codes(failures)), label

@@ -37,19 +37,35 @@ async def full_flow(http: httpx.AsyncClient, ledger: SecretsLedger) -> None:
         assert response.status_code == status, response.text
         return response
 
-    await expect(201, await http.post("/auth/register", json={"email": email, "password": FIRST_PASSWORD,
-                                                              "display_name": "Logs"}))
-    await expect(409, await http.post("/auth/register", json={"email": email, "password": FIRST_PASSWORD,
-                                                              "display_name": "Logs"}))
+    await expect(
+        201,
+        await http.post("/auth/register", json={"email": email, "password": FIRST_PASSWORD, "display_name": "Logs"}),
+    )
+    await expect(
+        409,
+        await http.post("/auth/register", json={"email": email, "password": FIRST_PASSWORD, "display_name": "Logs"}),
+    )
     # A body that fails validation while carrying a password (extra field, too-long password).
-    await expect(422, await http.post("/auth/register", json={"email": email, "password": FIRST_PASSWORD * 50,
-                                                              "display_name": "Logs", "x": FIRST_PASSWORD}))
+    await expect(
+        422,
+        await http.post(
+            "/auth/register",
+            json={"email": email, "password": FIRST_PASSWORD * 50, "display_name": "Logs", "x": FIRST_PASSWORD},
+        ),
+    )
     await expect(401, await http.post("/auth/login", json={"email": email, "password": SECOND_PASSWORD}))
     await expect(401, await http.post("/auth/login", json={"email": FIRST_PASSWORD, "password": FIRST_PASSWORD}))
-    tokens = (await expect(200, await http.post("/auth/login", json={"email": email,
-                                                                     "password": FIRST_PASSWORD}))).json()
-    form = (await expect(200, await http.post("/auth/login", data={"username": email, "password": FIRST_PASSWORD,
-                                                                   "grant_type": "password"}))).json()
+    tokens = (
+        await expect(200, await http.post("/auth/login", json={"email": email, "password": FIRST_PASSWORD}))
+    ).json()
+    form = (
+        await expect(
+            200,
+            await http.post(
+                "/auth/login", data={"username": email, "password": FIRST_PASSWORD, "grant_type": "password"}
+            ),
+        )
+    ).json()
     for pair in (tokens, form):
         ledger.add_tokens(pair)
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
@@ -59,20 +75,41 @@ async def full_flow(http: httpx.AsyncClient, ledger: SecretsLedger) -> None:
     await expect(401, await http.get("/users/me", headers={"Authorization": f"Bearer {FORGED_BEARER}"}))
     await expect(401, await http.get("/users/me", headers={"Authorization": f"Bearer {tokens['refresh_token']}"}))
     await expect(401, await http.get("/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}x"}))
-    rotated = (await expect(200, await http.post("/auth/refresh",
-                                                 json={"refresh_token": form["refresh_token"]}))).json()
+    rotated = (
+        await expect(200, await http.post("/auth/refresh", json={"refresh_token": form["refresh_token"]}))
+    ).json()
     ledger.add_tokens(rotated)
     await expect(401, await http.post("/auth/refresh", json={"refresh_token": form["refresh_token"]}))  # reuse
-    await expect(401, await http.post("/users/me/password", headers=headers,
-                                      json={"current_password": SECOND_PASSWORD, "new_password": FIRST_PASSWORD}))
-    await expect(204, await http.post("/users/me/password", headers=headers,
-                                      json={"current_password": FIRST_PASSWORD, "new_password": SECOND_PASSWORD}))
+    await expect(
+        401,
+        await http.post(
+            "/users/me/password",
+            headers=headers,
+            json={"current_password": SECOND_PASSWORD, "new_password": FIRST_PASSWORD},
+        ),
+    )
+    await expect(
+        204,
+        await http.post(
+            "/users/me/password",
+            headers=headers,
+            json={"current_password": FIRST_PASSWORD, "new_password": SECOND_PASSWORD},
+        ),
+    )
     await expect(204, await http.post("/auth/logout", headers=headers))
-    again = (await expect(200, await http.post("/auth/login", json={"email": email,
-                                                                    "password": SECOND_PASSWORD}))).json()
+    again = (
+        await expect(200, await http.post("/auth/login", json={"email": email, "password": SECOND_PASSWORD}))
+    ).json()
     ledger.add_tokens(again)
-    await expect(204, await http.request("DELETE", "/users/me", json={"password": SECOND_PASSWORD},
-                                         headers={"Authorization": f"Bearer {again['access_token']}"}))
+    await expect(
+        204,
+        await http.request(
+            "DELETE",
+            "/users/me",
+            json={"password": SECOND_PASSWORD},
+            headers={"Authorization": f"Bearer {again['access_token']}"},
+        ),
+    )
 
 
 def _raw_text(record: logging.LogRecord) -> str:
@@ -84,8 +121,9 @@ def _raw_text(record: logging.LogRecord) -> str:
     return "\n".join(parts)
 
 
-async def test_live_service_debug_logs_hold_no_secret(live_service: ServiceProcess,
-                                                      secrets_ledger: SecretsLedger) -> None:
+async def test_live_service_debug_logs_hold_no_secret(
+    live_service: ServiceProcess, secrets_ledger: SecretsLedger
+) -> None:
     async with httpx.AsyncClient(base_url=live_service.base_url, timeout=15) as http:
         await full_flow(http, secrets_ledger)
     output = live_service.output()

@@ -23,8 +23,12 @@ NEW_PASSWORD = "Saxophone-Lantern-Pebble-93"
 async def racy_service(settings: Settings) -> AsyncIterator[Service]:
     # Enough connections that requests really overlap inside PostgreSQL instead of queueing in the pool.
     # Failed logins are expected in these races: keep the per-account throttle out of the way.
-    racy = with_settings(settings, db_pool_size=20, login_max_failures_per_account_per_hour=100_000,
-                         login_free_failures_before_backoff=100_000)
+    racy = with_settings(
+        settings,
+        db_pool_size=20,
+        login_max_failures_per_account_per_hour=100_000,
+        login_free_failures_before_backoff=100_000,
+    )
     async with serving(racy) as svc:
         yield svc
 
@@ -43,19 +47,23 @@ async def test_fifty_concurrent_registrations_of_one_email_create_exactly_one_us
     local = f"race-{uuid.uuid4().hex[:10]}"
     # Same address in different letter cases: uniqueness is case-insensitive.
     emails = [f"{local}@example.com" if i % 2 else f"{local.upper()}@Example.COM" for i in range(50)]
-    responses = await asyncio.gather(*(
-        racy_service.client.post("/auth/register", json={"email": email, "password": STRONG_PASSWORD,
-                                                         "display_name": f"Racer {i}"})
-        for i, email in enumerate(emails)
-    ))
+    responses = await asyncio.gather(
+        *(
+            racy_service.client.post(
+                "/auth/register", json={"email": email, "password": STRONG_PASSWORD, "display_name": f"Racer {i}"}
+            )
+            for i, email in enumerate(emails)
+        )
+    )
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {201: 1, 409: 49}, statuses
     assert all(r.headers["content-type"] == "application/problem+json" for r in responses if r.status_code == 409)
     rows = await _fetchval(database_url, "SELECT count(*) FROM users WHERE lower(email) = lower($1)", emails[0])
     assert rows == 1
     winner = next(r.json() for r in responses if r.status_code == 201)
-    assert (await racy_service.client.post("/auth/login", json={"email": emails[0], "password": STRONG_PASSWORD})
-            ).status_code == 200
+    assert (
+        await racy_service.client.post("/auth/login", json={"email": emails[0], "password": STRONG_PASSWORD})
+    ).status_code == 200
     assert winner["email"].lower() == emails[0].lower()
 
 
@@ -64,10 +72,9 @@ async def test_concurrent_refreshes_with_one_token_let_one_win_and_then_revoke_t
 ) -> None:
     user = await racy_service.register()
     tokens = await racy_service.login(user["email"])
-    responses = await asyncio.gather(*(
-        racy_service.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
-        for _ in range(20)
-    ))
+    responses = await asyncio.gather(
+        *(racy_service.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}) for _ in range(20))
+    )
     statuses = Counter(r.status_code for r in responses)
     assert statuses == {200: 1, 401: 19}, statuses
     winner = next(r.json() for r in responses if r.status_code == 200)
@@ -109,8 +116,10 @@ async def test_password_change_racing_logins_leaves_no_session_opened_with_the_o
 
         async def change(token: str = changer["access_token"]) -> int:
             response = await racy_service.client.post(
-                "/users/me/password", headers=bearer(token),
-                json={"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD})
+                "/users/me/password",
+                headers=bearer(token),
+                json={"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD},
+            )
             return response.status_code
 
         # Old-password logins spread over the whole change (verify + hash + commit, queued behind the logins'
@@ -122,11 +131,9 @@ async def test_password_change_racing_logins_leaves_no_session_opened_with_the_o
         assert all(status in (200, 401) for _, status, _ in logins), logins
 
         for password, expected in ((STRONG_PASSWORD, 401), (NEW_PASSWORD, 200)):
-            after = await racy_service.client.post("/auth/login", json={"email": user["email"],
-                                                                        "password": password})
+            after = await racy_service.client.post("/auth/login", json={"email": user["email"], "password": password})
             assert after.status_code == expected, (password, after.text)
-        assert (await racy_service.client.get("/users/me", headers=bearer(changer["access_token"]))
-                ).status_code == 200
+        assert (await racy_service.client.get("/users/me", headers=bearer(changer["access_token"]))).status_code == 200
 
         survivors = []
         for password, status, body in logins:
@@ -150,21 +157,22 @@ async def test_account_deletion_racing_logins_never_fails_with_500_or_leaves_a_s
 
     async def login(delay: float) -> int:
         await asyncio.sleep(delay)
-        response = await racy_service.client.post("/auth/login", json={"email": user["email"],
-                                                                      "password": STRONG_PASSWORD})
+        response = await racy_service.client.post(
+            "/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD}
+        )
         return response.status_code
 
     async def delete() -> int:
         response = await racy_service.client.request(
-            "DELETE", "/users/me", headers=bearer(owner["access_token"]), json={"password": STRONG_PASSWORD})
+            "DELETE", "/users/me", headers=bearer(owner["access_token"]), json={"password": STRONG_PASSWORD}
+        )
         return response.status_code
 
     delete_status, *logins = await asyncio.gather(delete(), *(login(i * 0.012) for i in range(24)))
     assert delete_status == 204
     assert set(logins) <= {200, 401}, Counter(logins)
     users = await _fetchval(database_url, "SELECT count(*) FROM users WHERE lower(email) = lower($1)", user["email"])
-    sessions = await _fetchval(database_url, "SELECT count(*) FROM sessions WHERE user_id = $1",
-                               uuid.UUID(user["id"]))
+    sessions = await _fetchval(database_url, "SELECT count(*) FROM sessions WHERE user_id = $1", uuid.UUID(user["id"]))
     assert (users, sessions) == (0, 0)
 
 
@@ -177,8 +185,13 @@ async def test_a_profile_save_during_a_password_change_never_brings_the_old_pass
     async with serving(settings, hasher=hasher) as svc:
         user, headers = await svc.signed_in_user()
         hasher.arm("hash", NEW_PASSWORD)
-        change = asyncio.create_task(svc.client.post("/users/me/password", headers=headers, json={
-            "current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}))
+        change = asyncio.create_task(
+            svc.client.post(
+                "/users/me/password",
+                headers=headers,
+                json={"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD},
+            )
+        )
         await asyncio.wait_for(hasher.wait_for_entries("hash", NEW_PASSWORD, 1), 30)
         save = asyncio.create_task(svc.client.patch("/users/me", headers=headers, json={"bio": "autosaved"}))
         await asyncio.wait_for(_finished_or_waiting_on_a_row_lock(save, database_url), 30)
@@ -194,8 +207,10 @@ async def test_a_profile_save_during_a_password_change_never_brings_the_old_pass
 
 async def _finished_or_waiting_on_a_row_lock(request: asyncio.Task[Any], database_url: str) -> None:
     while not request.done():
-        waiting = await _fetchval(database_url, "SELECT count(*) FROM pg_stat_activity "
-                                                "WHERE datname = current_database() AND wait_event_type = 'Lock'")
+        waiting = await _fetchval(
+            database_url,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
         if waiting:
             return
         await asyncio.sleep(0.01)

@@ -61,8 +61,10 @@ def test_no_cgroup_files_at_all_means_no_quota(tmp_path: Path) -> None:
     assert cgroup_cpu_quota(tmp_path / "missing", tmp_path / "missing-self") is None
 
 
-@pytest.mark.parametrize(("cpus", "workers", "threads"), [
-    (0.5, 1, 1), (1.0, 1, 1), (2.0, 2, 1), (2.0, 1, 2), (4.0, 2, 2), (3.0, 2, 1), (16.0, 4, 4)])
+@pytest.mark.parametrize(
+    ("cpus", "workers", "threads"),
+    [(0.5, 1, 1), (1.0, 1, 1), (2.0, 2, 1), (2.0, 1, 2), (4.0, 2, 2), (3.0, 2, 1), (16.0, 4, 4)],
+)
 def test_one_thread_per_whole_cpu_of_the_workers_share(cpus: float, workers: int, threads: int) -> None:
     assert hashing_threads_per_worker(cpus, workers) == threads
 

@@ -26,4 +26,9 @@ def test_every_auth_event_is_a_valid_emf_document_without_personal_data() -> Non
 
 def test_metric_names_match_the_container_contract() -> None:
     assert {e.value for e in AuthEvent} == {
-        "Registrations", "LoginSuccesses", "LoginFailures", "LoginsThrottled", "RefreshReuseDetected"}
+        "Registrations",
+        "LoginSuccesses",
+        "LoginFailures",
+        "LoginsThrottled",
+        "RefreshReuseDetected",
+    }

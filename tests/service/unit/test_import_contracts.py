@@ -51,6 +51,9 @@ def test_the_application_contract_forbids_every_runtime_requirement() -> None:
 def test_the_application_contract_forbids_every_part_of_the_service_but_the_domain() -> None:
     forbidden = set(_contract("Application imports only")["forbidden_modules"])
     service = ROOT / "auth_service"
-    parts = {f"auth_service.{p.stem}" for p in service.iterdir()
-             if (p.suffix == ".py" or (p / "__init__.py").exists()) and p.stem != "__init__"}
+    parts = {
+        f"auth_service.{p.stem}"
+        for p in service.iterdir()
+        if (p.suffix == ".py" or (p / "__init__.py").exists()) and p.stem != "__init__"
+    }
     assert parts - forbidden == {"auth_service.application", "auth_service.domain"}

@@ -10,8 +10,10 @@ JWT = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlc2lnbmF0dXJl
 
 
 def test_scrub_removes_tokens_passwords_keys_and_urls_with_credentials() -> None:
-    text = scrub(f"auth Bearer abc.def token={JWT} password=hunter2hunter2 "
-                 "postgresql://aidlc_user:s3cr3t@db:5432/x -----BEGIN PRIVATE KEY-----\nMC4\n-----END PRIVATE KEY-----")
+    text = scrub(
+        f"auth Bearer abc.def token={JWT} password=hunter2hunter2 "
+        "postgresql://aidlc_user:s3cr3t@db:5432/x -----BEGIN PRIVATE KEY-----\nMC4\n-----END PRIVATE KEY-----"
+    )
     for secret in ("abc.def", JWT, "hunter2hunter2", "s3cr3t", "MC4"):
         assert secret not in text
     assert "postgresql://aidlc_user:[REDACTED]@db" in text

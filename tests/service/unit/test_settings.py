@@ -16,7 +16,9 @@ def test_database_parts_become_an_asyncpg_url_with_escaped_credentials(monkeypat
     monkeypatch.setenv("DB_PASSWORD", "p@ss/word:%")
     monkeypatch.setenv("DB_SSLMODE", "require")
     settings = Settings()
-    assert settings.sqlalchemy_url() == "postgresql+asyncpg://aidlc_user:p%40ss%2Fword%3A%25@db.internal:5432/aidlc_auth"
+    assert (
+        settings.sqlalchemy_url() == "postgresql+asyncpg://aidlc_user:p%40ss%2Fword%3A%25@db.internal:5432/aidlc_auth"
+    )
     assert settings.db_sslmode == "require"
 
 
@@ -62,7 +64,13 @@ def test_without_environment_the_service_is_a_deployment(monkeypatch: pytest.Mon
 
 def test_serve_refuses_to_start_without_environment_and_key() -> None:
     env = {"PATH": os.environ.get("PATH", ""), "DB_HOST": "127.0.0.1", "DB_PORT": "1", "PORT": "1"}
-    result = subprocess.run([sys.executable, "-m", "auth_service", "serve"], env=env, cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "auth_service", "serve"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "JWT_PRIVATE_KEY is required" in result.stdout + result.stderr

@@ -17,8 +17,9 @@ NOW = datetime.now(UTC)
 
 
 def issuer(pem: str | None = None, audience: str = "aidlc", iss: str = "aidlc-auth") -> JwtTokenIssuer:
-    return JwtTokenIssuer(load_private_key(pem or generate_private_key_pem()), issuer=iss, audience=audience,
-                          ttl_seconds=900)
+    return JwtTokenIssuer(
+        load_private_key(pem or generate_private_key_pem()), issuer=iss, audience=audience, ttl_seconds=900
+    )
 
 
 def _segments(token: str) -> list[dict[str, Any]]:
@@ -43,9 +44,13 @@ def test_round_trip_carries_the_required_claims() -> None:
 
 
 def test_p256_keys_sign_es256_and_verify_from_the_jwks() -> None:
-    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-    ).decode()
+    pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+        .decode()
+    )
     tokens = issuer(pem)
     token = tokens.issue(uuid4(), uuid4(), NOW).token
     jwk = tokens.public_jwks()["keys"][0]
@@ -114,22 +119,32 @@ def test_rejects_wrong_audience_and_issuer() -> None:
 def test_rejects_other_token_types_and_missing_claims() -> None:
     pem = generate_private_key_pem()
     key = load_private_key(pem)
-    base = {"iss": "aidlc-auth", "aud": "aidlc", "sub": str(uuid4()), "sid": str(uuid4()), "jti": "x",
-            "iat": int(time.time()), "exp": int(time.time()) + 60}
+    base = {
+        "iss": "aidlc-auth",
+        "aud": "aidlc",
+        "sub": str(uuid4()),
+        "sid": str(uuid4()),
+        "jti": "x",
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+    }
     tokens = issuer(pem)
     with pytest.raises(InvalidToken):
         tokens.verify(jwt.encode({**base, "typ": "refresh"}, key, algorithm="EdDSA"))
     with pytest.raises(InvalidToken):
-        tokens.verify(jwt.encode({k: v for k, v in base.items() if k != "sid"} | {"typ": "access"}, key,
-                                 algorithm="EdDSA"))
+        tokens.verify(
+            jwt.encode({k: v for k, v in base.items() if k != "sid"} | {"typ": "access"}, key, algorithm="EdDSA")
+        )
     with pytest.raises(InvalidToken):
         tokens.verify("not-a-jwt")
 
 
 def test_rejects_keys_of_unsupported_types() -> None:
-    pem = ec.generate_private_key(ec.SECP384R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    pem = (
+        ec.generate_private_key(ec.SECP384R1())
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
     with pytest.raises(ValueError, match="Ed25519 or EC P-256"):
         load_private_key(pem)
 

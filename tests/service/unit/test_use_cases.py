@@ -74,15 +74,28 @@ def p() -> FakePorts:
 
 def a_user(p: FakePorts, email: str = "ada@example.com", password: str = PASSWORD, scheme: str = "current") -> User:
     now = p.clock.now()
-    user = User(id=uuid4(), email=Email(email), display_name="Ada", password_hash=p.hasher.make(password, scheme),
-                created_at=now, updated_at=now)
+    user = User(
+        id=uuid4(),
+        email=Email(email),
+        display_name="Ada",
+        password_hash=p.hasher.make(password, scheme),
+        created_at=now,
+        updated_at=now,
+    )
     p.tables.users[user.id] = user
     return user
 
 
 def login(p: FakePorts) -> Login:
-    return Login(uow=p.uow, hasher=p.hasher, limiter=p.limiter, tokens=p.tokens, metrics=p.metrics, clock=p.clock,
-                 session_policy=SESSION_POLICY)
+    return Login(
+        uow=p.uow,
+        hasher=p.hasher,
+        limiter=p.limiter,
+        tokens=p.tokens,
+        metrics=p.metrics,
+        clock=p.clock,
+        session_policy=SESSION_POLICY,
+    )
 
 
 def refresh(p: FakePorts) -> Refresh:
@@ -98,19 +111,36 @@ def reauthenticate(p: FakePorts) -> Reauthenticate:
 
 
 def change_password(p: FakePorts) -> ChangePassword:
-    return ChangePassword(reauthenticate=reauthenticate(p), uow=p.uow, hasher=p.hasher,
-                          common_passwords=p.common_passwords, session_cache=p.session_cache,
-                          profile_cache=p.profile_cache, clock=p.clock)
+    return ChangePassword(
+        reauthenticate=reauthenticate(p),
+        uow=p.uow,
+        hasher=p.hasher,
+        common_passwords=p.common_passwords,
+        session_cache=p.session_cache,
+        profile_cache=p.profile_cache,
+        clock=p.clock,
+    )
 
 
 def delete_account(p: FakePorts) -> DeleteAccount:
-    return DeleteAccount(reauthenticate=reauthenticate(p), uow=p.uow, session_cache=p.session_cache,
-                         profile_cache=p.profile_cache, clock=p.clock)
+    return DeleteAccount(
+        reauthenticate=reauthenticate(p),
+        uow=p.uow,
+        session_cache=p.session_cache,
+        profile_cache=p.profile_cache,
+        clock=p.clock,
+    )
 
 
 def register(p: FakePorts) -> Register:
-    return Register(uow=p.uow, hasher=p.hasher, common_passwords=p.common_passwords, limiter=p.limiter,
-                    metrics=p.metrics, clock=p.clock)
+    return Register(
+        uow=p.uow,
+        hasher=p.hasher,
+        common_passwords=p.common_passwords,
+        limiter=p.limiter,
+        metrics=p.metrics,
+        clock=p.clock,
+    )
 
 
 async def signed_in(p: FakePorts, user: User) -> tuple[TokenPair, Principal]:
@@ -344,8 +374,9 @@ async def test_reuse_detection_writes_the_tombstone_before_the_database(p: FakeP
 
 async def test_a_cached_active_session_authenticates_without_the_database(p: FakePorts) -> None:
     pair, principal = await signed_in(p, a_user(p))
-    p.session_cache.entries[principal.session_id] = CachedSessionState(principal.user_id,
-                                                                        p.clock.now().replace(year=2027))
+    p.session_cache.entries[principal.session_id] = CachedSessionState(
+        principal.user_id, p.clock.now().replace(year=2027)
+    )
     p.db.unavailable = True
     assert await authenticate(p)(pair.access_token) == principal
 
@@ -373,8 +404,7 @@ async def test_redis_down_falls_back_to_the_database(p: FakePorts) -> None:
 
 async def test_a_revoked_row_is_invalid_on_a_cache_miss(p: FakePorts) -> None:
     pair, principal = await signed_in(p, a_user(p))
-    p.tables.sessions[principal.session_id] = replace(p.tables.sessions[principal.session_id],
-                                                      revoked_at=p.clock.now())
+    p.tables.sessions[principal.session_id] = replace(p.tables.sessions[principal.session_id], revoked_at=p.clock.now())
     with pytest.raises(InvalidToken):
         await authenticate(p)(pair.access_token)
     assert principal.session_id not in p.session_cache.entries
@@ -383,8 +413,10 @@ async def test_a_revoked_row_is_invalid_on_a_cache_miss(p: FakePorts) -> None:
 async def test_a_cached_state_of_another_user_or_past_its_time_is_not_trusted(p: FakePorts) -> None:
     pair, principal = await signed_in(p, a_user(p))
     p.db.unavailable = True  # so any fall-through to the database shows
-    for stale in (CachedSessionState(uuid4(), p.clock.now().replace(year=2027)),
-                  CachedSessionState(principal.user_id, p.clock.now())):
+    for stale in (
+        CachedSessionState(uuid4(), p.clock.now().replace(year=2027)),
+        CachedSessionState(principal.user_id, p.clock.now()),
+    ):
         p.session_cache.entries[principal.session_id] = stale
         with pytest.raises(DependencyUnavailable):
             await authenticate(p)(pair.access_token)
@@ -416,8 +448,9 @@ async def test_logout_revokes_only_this_session_tombstone_first(p: FakePorts) ->
     await Logout(uow=p.uow, session_cache=p.session_cache, clock=p.clock)(principal, CONTEXT)
     assert p.tables.revoked_reasons == {principal.session_id: "logout"}
     assert p.session_cache.entries == {principal.session_id: Revoked.TOMBSTONE}
-    assert index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke") < index_of(p.journal,
-                                                                                                 "db: commit")
+    assert (
+        index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke") < index_of(p.journal, "db: commit")
+    )
     assert audit_types(p)[-1] == AuditEventType.LOGGED_OUT and p.tables.audit[-1].session_id == principal.session_id
     assert p.tables.sessions[other.session_id].revoked_at is None
 
@@ -531,8 +564,11 @@ async def test_deleting_the_account_tombstones_every_session_before_the_rows_go(
     await delete_account(p)(current, PASSWORD, CONTEXT)
     assert user.id not in p.tables.users and p.tables.sessions == {} and p.tables.refresh_tokens == {}
     assert p.session_cache.entries == {current.session_id: Revoked.TOMBSTONE, other.session_id: Revoked.TOMBSTONE}
-    assert (index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke")
-            < index_of(p.journal, "db: delete user"))
+    assert (
+        index_of(p.journal, "cache: tombstone")
+        < index_of(p.journal, "db: revoke")
+        < index_of(p.journal, "db: delete user")
+    )
     assert audit_types(p)[-1] == AuditEventType.ACCOUNT_DELETED and p.tables.audit[-1].user_id == user.id
 
 
@@ -589,8 +625,9 @@ async def test_the_own_profile_comes_from_the_caches_and_a_tombstone_still_wins(
     user = a_user(p)
     pair, principal = await signed_in(p, user)
     get_profile = GetProfile(uow=p.uow, profile_cache=p.profile_cache)
-    get_own = GetOwnProfile(tokens=p.tokens, caches=p.session_and_profile_cache, authenticate=authenticate(p),
-                            get_profile=get_profile)
+    get_own = GetOwnProfile(
+        tokens=p.tokens, caches=p.session_and_profile_cache, authenticate=authenticate(p), get_profile=get_profile
+    )
     assert (await get_own(pair.access_token)).email == user.email.value  # fills both caches from PostgreSQL
     p.db.unavailable = True
     assert (await get_own(pair.access_token)).id == user.id  # both from the caches
@@ -633,9 +670,14 @@ async def test_no_audit_event_holds_a_password_a_token_or_a_hash(p: FakePorts) -
     await delete_account(p)(principal, NEW_PASSWORD, CONTEXT)
 
     assert audit_types(p) == [
-        AuditEventType.REGISTERED, AuditEventType.LOGIN_FAILED, AuditEventType.LOGIN_SUCCEEDED,
-        AuditEventType.REFRESH_REUSE_DETECTED, AuditEventType.LOGIN_SUCCEEDED, AuditEventType.PASSWORD_CHANGE_FAILED,
-        AuditEventType.PASSWORD_CHANGED, AuditEventType.ACCOUNT_DELETED,
+        AuditEventType.REGISTERED,
+        AuditEventType.LOGIN_FAILED,
+        AuditEventType.LOGIN_SUCCEEDED,
+        AuditEventType.REFRESH_REUSE_DETECTED,
+        AuditEventType.LOGIN_SUCCEEDED,
+        AuditEventType.PASSWORD_CHANGE_FAILED,
+        AuditEventType.PASSWORD_CHANGED,
+        AuditEventType.ACCOUNT_DELETED,
     ]
     secrets = {PASSWORD, NEW_PASSWORD, "Wrong-Guess-Secret-1", "Wrong-Guess-Secret-2", *hashes}
     for pair in (first, second, third):
@@ -693,4 +735,3 @@ def test_account_keys_are_per_canonical_address_and_hold_no_address() -> None:
     assert account_key(Email("Ada@Example.COM")) == account_key(Email("ada@example.com"))
     assert account_key(Email("ada@example.com")) != account_key(Email("bob@example.com"))
     assert "ada" not in account_key(Email("ada@example.com"))
-
