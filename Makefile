@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test run lint plan cost bench clean check-python preview up smoke logs alarms destroy image-check
+.PHONY: test test-fast run lint plan cost bench clean check-python preview up smoke logs alarms destroy image-check
 
 # Supported interpreters: the image and CI run 3.11; the pinned wheels cover 3.11-3.13. Checked before any
 # virtualenv is created, so an unsupported Python stops here with a clear message instead of failing in pip.
@@ -45,6 +45,13 @@ $(BENCH_STAMP): bench/requirements.txt
 ## lint + architecture contracts + the whole test suite against real PostgreSQL/Redis
 test: lint
 	$(BIN)/python -m pytest
+
+# Servers pointed at a closed port: a test that needs PostgreSQL or Redis and is not marked real_servers fails here.
+UNREACHABLE_SERVERS := TEST_POSTGRES_ADMIN_URL=postgresql://postgres@127.0.0.1:9/postgres TEST_REDIS_URL=redis://127.0.0.1:9/0
+
+## the tests that need no PostgreSQL, Redis or server process (no lint): the quick loop while changing code
+test-fast: $(STAMP)
+	$(UNREACHABLE_SERVERS) $(BIN)/python -m pytest -m "not real_servers"
 
 ## serve the API on http://127.0.0.1:8000 (/docs), starting throwaway PostgreSQL/Redis if none is reachable
 run: $(STAMP)

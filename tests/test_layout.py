@@ -1,8 +1,8 @@
 """The shape of the test tree: conftest.py files hold fixtures, and what tests share lives in tests/support.
 
-pytest loads every conftest.py by itself, for its fixtures. Helpers that test modules import belong in
+pytest loads every conftest.py by itself, for its fixtures and hooks. Helpers that test modules import belong in
 tests/support, where a reader looks for them, so no module imports a conftest and a conftest defines nothing but
-fixtures (constants aside).
+fixtures and pytest hooks (constants aside).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def test_conftest_files_define_only_fixtures() -> None:
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.ClassDef) or (
                 isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                and not node.name.startswith("pytest_")
                 and not any(is_fixture(decorator) for decorator in node.decorator_list)
             ):
                 offenders.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno} {node.name}")

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from devenv.database_admin import create_database, drop_database
+from devenv.processes import free_port, stop_child
 from devenv.services import admin_postgres_url, with_database
 from scripts import smoke_test
 from scripts.offline_stack import ROOT
@@ -98,13 +99,6 @@ def test_only_http_urls(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "BASE_URL must be" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def run_coroutine(coroutine: Coroutine[Any, Any, None]) -> None:
     """On a private loop: asyncio.run() would leave the main thread without a current loop, which the Pulumi
     mocks of later tests rely on."""
@@ -119,7 +113,7 @@ def run_coroutine(coroutine: Coroutine[Any, Any, None]) -> None:
 def local_service() -> Iterator[str]:
     """The real service as `make run` starts it (`python -m devenv run`), on a free port and a database of its
     own (`make run`'s fixed `aidlc_auth` database may carry another checkout's migrations on a shared machine)."""
-    port = _free_port()
+    port = free_port()
     admin = admin_postgres_url()
     database = f"smoke_{uuid.uuid4().hex[:10]}"
     run_coroutine(create_database(admin, database))
@@ -130,12 +124,7 @@ def local_service() -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_child(process)
         run_coroutine(drop_database(admin, database))
 
 

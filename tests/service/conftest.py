@@ -44,15 +44,12 @@ def signing_key() -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_prefix() -> str:
-    return f"test-{uuid.uuid4().hex[:10]}:"
-
-
-@pytest.fixture(scope="session", autouse=True)
-async def _clean_redis_namespace(redis_base_url: str, redis_prefix: str) -> AsyncIterator[None]:
-    yield
+async def redis_prefix(redis_base_url: str) -> AsyncIterator[str]:
+    """This run's Redis key namespace; its keys are deleted when the run ends."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}:"
+    yield prefix
     client = Redis.from_url(redis_base_url)
-    keys = [key async for key in client.scan_iter(match=f"{redis_prefix}*", count=500)]
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
     if keys:
         await client.delete(*keys)
     await client.aclose()
