@@ -604,10 +604,10 @@ async def test_registration_is_admitted_when_the_limiter_is_down(p: FakePorts) -
 
 
 async def test_a_weak_password_is_refused_before_the_limiter_counts_it(p: FakePorts) -> None:
+    p.limiter.refuse_registrations = RetryAfter(seconds=60)  # asked first, it would answer RegistrationThrottled
     for weak in ("password1234", "short", "ada@example.com-2024"):
         with pytest.raises(WeakPassword):
             await register(p)("ada@example.com", weak, "Ada", CONTEXT)
-    p.limiter.refuse_registrations = RetryAfter(seconds=60)  # would have refused, had it been asked
     assert p.hasher.hashed == [] and p.tables.users == {}
 
 
