@@ -58,9 +58,9 @@ from auth_service.domain.errors import (
     WeakPassword,
     WrongPassword,
 )
-from auth_service.domain.model import User
+from auth_service.domain.model import Session, User
 from auth_service.domain.values import Email
-from tests.service.fakes import SESSION_POLICY, FakePorts
+from tests.service.fakes import ACCESS_TOKEN_TTL, SESSION_POLICY, FakePorts
 
 PASSWORD = "Gorilla-Marmalade-Tundra-42"
 NEW_PASSWORD = "Velvet-Quarry-Lantern-77"
@@ -402,6 +402,16 @@ async def test_redis_down_falls_back_to_the_database(p: FakePorts) -> None:
     assert await authenticate(p)(pair.access_token) == principal
 
 
+async def test_an_expired_access_token_is_refused_even_while_its_session_is_cached_as_active(p: FakePorts) -> None:
+    pair, principal = await signed_in(p, a_user(p))
+    p.session_cache.entries[principal.session_id] = CachedSessionState(
+        principal.user_id, p.clock.now().replace(year=2027)
+    )
+    p.clock.advance(seconds=ACCESS_TOKEN_TTL + 60)  # past the few seconds of leeway the real issuer allows
+    with pytest.raises(InvalidToken):
+        await authenticate(p)(pair.access_token)
+
+
 async def test_a_revoked_row_is_invalid_on_a_cache_miss(p: FakePorts) -> None:
     pair, principal = await signed_in(p, a_user(p))
     p.tables.sessions[principal.session_id] = replace(p.tables.sessions[principal.session_id], revoked_at=p.clock.now())
@@ -512,6 +522,23 @@ async def test_changing_the_password_ends_every_other_session(p: FakePorts) -> N
     assert index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke")
     assert audit_types(p)[-1] == AuditEventType.PASSWORD_CHANGED
     assert user.id not in p.profile_cache.entries
+
+
+async def test_a_session_opened_while_the_new_password_was_hashed_is_ended_too(p: FakePorts) -> None:
+    user = a_user(p)
+    _, current = await signed_in(p, user)
+    late = Session.start(
+        id=uuid4(), user_id=user.id, now=p.clock.now(), policy=SESSION_POLICY, user_agent=None, ip=None
+    )
+
+    def log_in_meanwhile(statement: str) -> None:
+        if statement == "users.lock":  # a login that committed just before the password change locked the row
+            p.db.before_statement = None
+            p.tables.sessions[late.id] = late
+
+    p.db.before_statement = log_in_meanwhile
+    await change_password(p)(current, PASSWORD, NEW_PASSWORD, CONTEXT)
+    assert p.tables.revoked_reasons == {late.id: "password_changed"}
 
 
 async def test_a_wrong_current_password_changes_nothing_and_is_audited(p: FakePorts) -> None:
