@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 from devenv.database_admin import create_database, drop_database
+from devenv.processes import free_port
 from devenv.services import admin_postgres_url, with_database
 from scripts import smoke_test
 from scripts.offline_stack import ROOT
@@ -85,9 +85,7 @@ def test_stops_at_the_first_wrong_answer(fake_service: str, capsys: pytest.Captu
 
 
 def test_unreachable_service_is_a_clear_failure(capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     assert smoke_test.main([f"http://127.0.0.1:{port}", "--timeout", "2"]) == 1
     assert "no answer from" in capsys.readouterr().err
 
@@ -96,13 +94,6 @@ def test_unreachable_service_is_a_clear_failure(capsys: pytest.CaptureFixture[st
 def test_only_http_urls(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert smoke_test.main([url]) == 1
     assert "BASE_URL must be" in capsys.readouterr().err
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def run_coroutine(coroutine: Coroutine[Any, Any, None]) -> None:
@@ -119,7 +110,7 @@ def run_coroutine(coroutine: Coroutine[Any, Any, None]) -> None:
 def local_service() -> Iterator[str]:
     """The real service as `make run` starts it (`python -m devenv run`), on a free port and a database of its
     own (`make run`'s fixed `aidlc_auth` database may carry another checkout's migrations on a shared machine)."""
-    port = _free_port()
+    port = free_port()
     admin = admin_postgres_url()
     database = f"smoke_{uuid.uuid4().hex[:10]}"
     run_coroutine(create_database(admin, database))
