@@ -96,6 +96,7 @@ class FakeDatabase:
         self.tables = Tables()
         self.journal = journal
         self.transactions = 0
+        self.open_units = 0  # units of work entered and not yet left: each holds a pooled connection
         self.before_statement: Callable[[str], None] | None = None
         self.unavailable = False
 
@@ -291,12 +292,13 @@ class FakeUnitOfWork:
 
     async def __aenter__(self) -> Self:
         self._db.transactions += 1
+        self._db.open_units += 1
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        return None  # uncommitted writes of an atomic unit of work are dropped with it
+        self._db.open_units -= 1  # uncommitted writes of an atomic unit of work are dropped with it
 
     async def commit(self) -> None:
         self._tx.commit()
@@ -324,12 +326,15 @@ class FakeHasher:
         self.hashed: list[str] = []
         self.verified: list[str | None] = []  # the stored hash each verification ran against (None: the dummy)
         self.on_verify: Callable[[], None] | None = None  # runs after the verification, as time passes while hashing
+        self.on_hash: Callable[[], None] | None = None  # the same, after a hash is made
 
     def make(self, password: str, scheme: str = "current") -> str:
         return f"{scheme}${next(self._salts)}${password}"
 
     async def hash(self, password: str) -> str:
         self.hashed.append(password)
+        if self.on_hash is not None:
+            self.on_hash()
         return self.make(password)
 
     async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:

@@ -286,6 +286,21 @@ async def test_a_limiter_down_after_a_correct_password_does_not_fail_the_login(p
     assert pair.access_token and len(p.tables.sessions) == 1
 
 
+async def test_passwords_are_hashed_and_verified_with_no_unit_of_work_open(p: FakePorts) -> None:
+    """Hashing may wait in the hasher's queue: holding a connection meanwhile would let one account's requests
+    exhaust the pool. (A password changed while hashing is verified again under the row lock, on purpose.)"""
+    units_open_while_hashing: list[int] = []
+    p.hasher.on_verify = p.hasher.on_hash = lambda: units_open_while_hashing.append(p.db.open_units)
+    await register(p)("ada@example.com", PASSWORD, "Ada", CONTEXT)
+    [user] = p.tables.users.values()
+    _, principal = await signed_in(p, user)
+    with pytest.raises(InvalidCredentials):
+        await login(p)("nobody@example.com", PASSWORD, CONTEXT)
+    await change_password(p)(principal, PASSWORD, NEW_PASSWORD, CONTEXT)
+    await delete_account(p)(principal, NEW_PASSWORD, CONTEXT)
+    assert units_open_while_hashing == [0] * 6  # register, login, unknown email, change (verify, hash), delete
+
+
 # --- SettledGuess --------------------------------------------------------------------------------------------------
 
 
