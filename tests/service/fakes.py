@@ -95,7 +95,7 @@ class FakeDatabase:
     def __init__(self, journal: list[str]) -> None:
         self.tables = Tables()
         self.journal = journal
-        self.transactions = 0
+        self.units_entered = 0  # units of work entered, atomic or not
         self.open_units = 0  # units of work entered and not yet left: each holds a pooled connection
         self.before_statement: Callable[[str], None] | None = None
         self.unavailable = False
@@ -291,7 +291,7 @@ class FakeUnitOfWork:
         self.audit: AuditLog = FakeAuditLog(self._tx)
 
     async def __aenter__(self) -> Self:
-        self._db.transactions += 1
+        self._db.units_entered += 1
         self._db.open_units += 1
         return self
 

@@ -178,7 +178,7 @@ async def test_a_throttled_login_computes_no_hash_and_reads_nothing(p: FakePorts
     with pytest.raises(LoginThrottled) as refused:
         await login(p)(user.email.value, PASSWORD, CONTEXT)
     assert refused.value.retry_after_seconds == 42
-    assert p.hasher.verified == [] and p.db.transactions == 0
+    assert p.hasher.verified == [] and p.db.units_entered == 0
     assert p.metrics.events == [AuthEvent.LOGIN_THROTTLED] and p.tables.audit == []
 
 
