@@ -38,6 +38,7 @@ from auth_service.adapters.security.hashing import Argon2PasswordHasher  # noqa:
 from auth_service.adapters.security.tokens import generate_private_key_pem  # noqa: E402
 from auth_service.bootstrap import create_app, password_hasher  # noqa: E402
 from auth_service.settings import Settings  # noqa: E402
+from bench.apps import clean_redis  # noqa: E402
 from bench.seeding import seed_users  # noqa: E402
 from devenv.database_admin import create_database, drop_database  # noqa: E402
 from devenv.services import admin_postgres_url, redis_url, with_database  # noqa: E402
@@ -311,7 +312,7 @@ async def main() -> None:
         print(f"full results: {path.relative_to(REPO)}", file=sys.stderr)
     finally:
         await drop_database(admin, name)
-        await _clean_redis(settings.redis_url, prefix)
+        await asyncio.to_thread(clean_redis, settings.redis_url, prefix)
 
 
 def _hash_until(stop: threading.Event) -> None:
@@ -394,16 +395,6 @@ async def login_stages(app: Any, emails: list[str]) -> dict[str, float]:
 async def _live(app: Asgi) -> None:
     status, _ = await call(app, "GET", "/health/live")
     assert status == 200
-
-
-async def _clean_redis(url: str, prefix: str) -> None:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(url)
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 if __name__ == "__main__":

@@ -78,9 +78,6 @@ class Resource:
         plain: dict[str, Any] = unwrap_secrets(self.inputs)
         return plain
 
-    def secret_input_keys(self) -> set[str]:
-        return {key for key, value in self.inputs.items() if is_secret_wrapper(value)}
-
 
 @dataclass
 class StackGraph:

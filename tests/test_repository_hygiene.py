@@ -1,6 +1,7 @@
 """The repository's habits, checked: pre-commit runs `make lint`; `make lint` checks the formatting and
 type-checks every Python file; every tracked text file speaks of the repository itself (no paths outside it, no
-references to the tracker's tickets, no narration of who asked for what)."""
+references to the tracker's tickets, no narration of who asked for what); every repository path a Markdown file
+cites exists."""
 
 from __future__ import annotations
 
@@ -125,3 +126,66 @@ def test_make_lint_type_checks_every_python_file_strictly() -> None:
     python_files = [Path(name) for name in tracked_text_files() if name.endswith(".py")]
     unchecked = [str(file) for file in python_files if not any(file.is_relative_to(path) for path in checked)]
     assert unchecked == []
+
+
+# --------------------------------------------------------------------------- docs cite what the repository has
+
+CODE_SPAN = re.compile(r"`([^`\s]+)`")
+RELATIVE_LINK = re.compile(r"\]\((?![a-z]+:|#)([^)\s]+)\)")
+PLACEHOLDER = re.compile(r"[<*{$]")
+
+
+def is_ignored(path: str) -> bool:
+    """Output of a local run (bench/results/...): cited as evidence, never committed."""
+    return subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0
+
+
+def names_something(citation: str) -> bool:
+    """A path that exists, or `dir/module.name` where dir/module.py defines name."""
+    path = citation.split("#")[0].rstrip("/")
+    if (ROOT / path).exists() or is_ignored(path):
+        return True
+    module, _, name = path.rpartition(".")
+    source = ROOT / f"{module}.py"
+    return bool(name) and source.is_file() and re.search(rf"\b(?:def|class) {name}\b", source.read_text()) is not None
+
+
+def missing_citations(doc: str, text: str, top_level: set[str]) -> list[str]:
+    """Repository paths a Markdown file cites in code spans (`tests/x.py`) or relative links that do not exist."""
+    missing = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for span in CODE_SPAN.findall(line):
+            citation = span.rstrip(".,:;)")
+            cites_the_repository = "/" in citation and citation.split("/")[0] in top_level
+            if cites_the_repository and not PLACEHOLDER.search(citation) and not names_something(citation):
+                missing.append(f"{doc}:{number}: {citation}")
+        for link in RELATIVE_LINK.findall(line):
+            target = (ROOT / doc).parent / link.split("#")[0]
+            if not target.exists():
+                missing.append(f"{doc}:{number}: {link}")
+    return missing
+
+
+def test_every_repository_path_the_docs_cite_exists() -> None:
+    files = tracked_text_files()
+    top_level = {name.split("/")[0] for name in files if "/" in name}
+    docs = {name: text for name, text in files.items() if name.endswith(".md")}
+    assert "docs/infra.md" in docs and "README.md" in docs
+    assert [miss for doc, text in docs.items() for miss in missing_citations(doc, text, top_level)] == []
+
+
+def test_the_citation_check_catches_what_it_is_for() -> None:
+    top_level = {"auth_service", "tests", "docs", "bench"}
+    text = "\n".join(
+        [
+            "`auth_service/application/common.py` and `tests/support/servers.no_such_helper`",  # gone
+            "`auth_service/application/sessions.py`, `tests/support/servers.skip_or_fail_in_ci`",  # there
+            "`tests/<folder>`, `docs/*.md`, `application/problem+json`, `bench/results/20261125T231952Z.json`",
+            "[the runbook](docs/no-such-runbook.md), [infra](docs/infra.md#ci-identity), [web](https://example.com)",
+        ]
+    )
+    assert missing_citations("README.md", text, top_level) == [
+        "README.md:1: auth_service/application/common.py",
+        "README.md:1: tests/support/servers.no_such_helper",
+        "README.md:4: docs/no-such-runbook.md",
+    ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -86,9 +85,7 @@ def test_stops_at_the_first_wrong_answer(fake_service: str, capsys: pytest.Captu
 
 
 def test_unreachable_service_is_a_clear_failure(capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     assert smoke_test.main([f"http://127.0.0.1:{port}", "--timeout", "2"]) == 1
     assert "no answer from" in capsys.readouterr().err
 

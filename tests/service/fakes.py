@@ -46,6 +46,7 @@ from auth_service.domain.model import Profile, Session, SessionPolicy, User
 from auth_service.domain.values import Email
 
 ACCESS_TOKEN_TTL = 900
+PROFILE_COLUMNS = frozenset({"display_name", "bio", "avatar_url"})
 SESSION_POLICY = SessionPolicy(absolute_lifetime=timedelta(days=30), idle_timeout=timedelta(days=7))
 
 
@@ -94,7 +95,8 @@ class FakeDatabase:
     def __init__(self, journal: list[str]) -> None:
         self.tables = Tables()
         self.journal = journal
-        self.transactions = 0
+        self.units_entered = 0  # units of work entered, atomic or not
+        self.open_units = 0  # units of work entered and not yet left: each holds a pooled connection
         self.before_statement: Callable[[str], None] | None = None
         self.unavailable = False
 
@@ -109,20 +111,30 @@ Write = Callable[[Tables], None]
 
 
 class Transaction:
-    """What one unit of work sees (`tables`) and how it changes them (`write`). Atomic: reads see a copy taken at
-    the start plus the transaction's own writes, and the writes reach the committed tables only on commit, replayed
-    one by one (so rows others changed meanwhile are not overwritten). Not atomic: every write lands at once."""
+    """What one unit of work sees (`tables`) and how it changes them (`write`), as PostgreSQL's READ COMMITTED (the
+    service's isolation level) has it. Atomic: each statement reads the latest committed rows plus the transaction's
+    own writes, and the writes reach the committed tables only on commit, replayed one by one (so rows others
+    changed meanwhile are not overwritten). Not atomic: every write lands at once."""
 
     def __init__(self, db: FakeDatabase, atomic: bool) -> None:
         self.db = db
         self.atomic = atomic
-        self.tables = db.tables.copy() if atomic else db.tables
         self._pending: list[Write] = []
 
+    @property
+    def tables(self) -> Tables:
+        if not self.atomic:
+            return self.db.tables
+        view = self.db.tables.copy()
+        for change in self._pending:
+            change(view)
+        return view
+
     def write(self, change: Write) -> None:
-        change(self.tables)
         if self.atomic:
             self._pending.append(change)
+        else:
+            change(self.db.tables)
 
     def commit(self) -> None:
         for change in self._pending:
@@ -136,9 +148,8 @@ class FakeUserRepository:
 
     async def add(self, user: User) -> None:
         self._tx.db.statement("users.add")
-        committed = self._tx.db.tables.users.values()  # the unique index sees every committed row
-        if any(u.email.canonical == user.email.canonical for u in [*committed, *self._tx.tables.users.values()]):
-            raise EmailAlreadyRegistered()
+        if any(u.email.canonical == user.email.canonical for u in self._tx.tables.users.values()):
+            raise EmailAlreadyRegistered()  # the unique index on the canonical address
         self._tx.write(lambda t: t.users.__setitem__(user.id, user))
 
     async def get(self, user_id: UUID) -> User | None:
@@ -150,15 +161,11 @@ class FakeUserRepository:
         return next((u for u in self._tx.tables.users.values() if u.email.canonical == email.canonical), None)
 
     async def lock(self, user_id: UUID) -> User | None:
-        """SELECT ... FOR UPDATE reads the latest committed row, whatever the transaction saw before."""
+        """SELECT ... FOR NO KEY UPDATE: the row lock is not modelled (no two use cases run at once here), only
+        the journal entry that says the lock was taken."""
         self._tx.db.statement("users.lock")
         self._tx.db.journal.append(f"db: lock user {user_id}")
-        current = self._tx.db.tables.users.get(user_id)
-        if current is None:
-            self._tx.tables.users.pop(user_id, None)
-        else:
-            self._tx.tables.users[user_id] = current
-        return current
+        return self._tx.tables.users.get(user_id)
 
     async def update(self, user: User) -> None:
         self._tx.db.statement("users.update")
@@ -173,6 +180,8 @@ class FakeUserRepository:
         self, user_id: UUID, fields: Mapping[str, str | None], updated_at: datetime
     ) -> User | None:
         self._tx.db.statement("users.update_profile")
+        if not set(fields) <= PROFILE_COLUMNS:  # as the real repository: never the hash, the address or the id
+            raise ValueError(f"not profile columns: {sorted(set(fields) - PROFILE_COLUMNS)}")
 
         def change(t: Tables) -> None:
             if user_id in t.users:
@@ -215,7 +224,7 @@ class FakeSessionRepository:
         self, session: Session, refresh_token_hash: bytes, password_hash: str, event: AuditEvent
     ) -> bool:
         self._tx.db.statement("sessions.add_after_login")
-        user = self._tx.db.tables.users.get(session.user_id)  # under the row lock: the latest committed row
+        user = self._tx.tables.users.get(session.user_id)  # the latest committed row, under its lock
         if user is None or user.password_hash != password_hash:
             return False
         self._tx.write(self._add(session, refresh_token_hash))
@@ -282,13 +291,14 @@ class FakeUnitOfWork:
         self.audit: AuditLog = FakeAuditLog(self._tx)
 
     async def __aenter__(self) -> Self:
-        self._db.transactions += 1
+        self._db.units_entered += 1
+        self._db.open_units += 1
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        return None  # uncommitted writes of an atomic unit of work are dropped with it
+        self._db.open_units -= 1  # uncommitted writes of an atomic unit of work are dropped with it
 
     async def commit(self) -> None:
         self._tx.commit()
@@ -316,12 +326,15 @@ class FakeHasher:
         self.hashed: list[str] = []
         self.verified: list[str | None] = []  # the stored hash each verification ran against (None: the dummy)
         self.on_verify: Callable[[], None] | None = None  # runs after the verification, as time passes while hashing
+        self.on_hash: Callable[[], None] | None = None  # the same, after a hash is made
 
     def make(self, password: str, scheme: str = "current") -> str:
         return f"{scheme}${next(self._salts)}${password}"
 
     async def hash(self, password: str) -> str:
         self.hashed.append(password)
+        if self.on_hash is not None:
+            self.on_hash()
         return self.make(password)
 
     async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
@@ -337,7 +350,11 @@ class FakeHasher:
 
 
 class FakeTokenIssuer:
-    def __init__(self) -> None:
+    """Tokens are names of the claims it issued; `verify` refuses an unknown token and an expired one (without the
+    few seconds of clock leeway the real issuer allows)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self._clock = clock
         self._issued: dict[str, AccessClaims] = {}
         self._ids = itertools.count(1)
 
@@ -349,7 +366,7 @@ class FakeTokenIssuer:
 
     def verify(self, token: str) -> AccessClaims:
         claims = self._issued.get(token)
-        if claims is None:
+        if claims is None or claims.expires_at <= self._clock.now():
             raise InvalidToken()
         return claims
 
@@ -490,7 +507,7 @@ class FakePorts:
         self.db = FakeDatabase(self.journal)
         self.clock = FakeClock()
         self.hasher = FakeHasher()
-        self.tokens = FakeTokenIssuer()
+        self.tokens = FakeTokenIssuer(self.clock)
         self.common_passwords = FakeCommonPasswords("password1234", "correcthorse")
         self.limiter = FakeRateLimiter()
         self.session_cache = FakeSessionCache(self.journal)

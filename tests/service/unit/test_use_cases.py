@@ -58,9 +58,9 @@ from auth_service.domain.errors import (
     WeakPassword,
     WrongPassword,
 )
-from auth_service.domain.model import User
+from auth_service.domain.model import Session, User
 from auth_service.domain.values import Email
-from tests.service.fakes import SESSION_POLICY, FakePorts
+from tests.service.fakes import ACCESS_TOKEN_TTL, SESSION_POLICY, FakePorts
 
 PASSWORD = "Gorilla-Marmalade-Tundra-42"
 NEW_PASSWORD = "Velvet-Quarry-Lantern-77"
@@ -178,7 +178,7 @@ async def test_a_throttled_login_computes_no_hash_and_reads_nothing(p: FakePorts
     with pytest.raises(LoginThrottled) as refused:
         await login(p)(user.email.value, PASSWORD, CONTEXT)
     assert refused.value.retry_after_seconds == 42
-    assert p.hasher.verified == [] and p.db.transactions == 0
+    assert p.hasher.verified == [] and p.db.units_entered == 0
     assert p.metrics.events == [AuthEvent.LOGIN_THROTTLED] and p.tables.audit == []
 
 
@@ -284,6 +284,21 @@ async def test_a_limiter_down_after_a_correct_password_does_not_fail_the_login(p
     p.hasher.on_verify = lambda: setattr(p.limiter, "unavailable", True)
     pair = await login(p)(user.email.value, PASSWORD, CONTEXT)
     assert pair.access_token and len(p.tables.sessions) == 1
+
+
+async def test_passwords_are_hashed_and_verified_with_no_unit_of_work_open(p: FakePorts) -> None:
+    """Hashing may wait in the hasher's queue: holding a connection meanwhile would let one account's requests
+    exhaust the pool. (A password changed while hashing is verified again under the row lock, on purpose.)"""
+    units_open_while_hashing: list[int] = []
+    p.hasher.on_verify = p.hasher.on_hash = lambda: units_open_while_hashing.append(p.db.open_units)
+    await register(p)("ada@example.com", PASSWORD, "Ada", CONTEXT)
+    [user] = p.tables.users.values()
+    _, principal = await signed_in(p, user)
+    with pytest.raises(InvalidCredentials):
+        await login(p)("nobody@example.com", PASSWORD, CONTEXT)
+    await change_password(p)(principal, PASSWORD, NEW_PASSWORD, CONTEXT)
+    await delete_account(p)(principal, NEW_PASSWORD, CONTEXT)
+    assert units_open_while_hashing == [0] * 6  # register, login, unknown email, change (verify, hash), delete
 
 
 # --- SettledGuess --------------------------------------------------------------------------------------------------
@@ -402,6 +417,16 @@ async def test_redis_down_falls_back_to_the_database(p: FakePorts) -> None:
     assert await authenticate(p)(pair.access_token) == principal
 
 
+async def test_an_expired_access_token_is_refused_even_while_its_session_is_cached_as_active(p: FakePorts) -> None:
+    pair, principal = await signed_in(p, a_user(p))
+    p.session_cache.entries[principal.session_id] = CachedSessionState(
+        principal.user_id, p.clock.now().replace(year=2027)
+    )
+    p.clock.advance(seconds=ACCESS_TOKEN_TTL + 60)  # past the few seconds of leeway the real issuer allows
+    with pytest.raises(InvalidToken):
+        await authenticate(p)(pair.access_token)
+
+
 async def test_a_revoked_row_is_invalid_on_a_cache_miss(p: FakePorts) -> None:
     pair, principal = await signed_in(p, a_user(p))
     p.tables.sessions[principal.session_id] = replace(p.tables.sessions[principal.session_id], revoked_at=p.clock.now())
@@ -514,6 +539,23 @@ async def test_changing_the_password_ends_every_other_session(p: FakePorts) -> N
     assert user.id not in p.profile_cache.entries
 
 
+async def test_a_session_opened_while_the_new_password_was_hashed_is_ended_too(p: FakePorts) -> None:
+    user = a_user(p)
+    _, current = await signed_in(p, user)
+    late = Session.start(
+        id=uuid4(), user_id=user.id, now=p.clock.now(), policy=SESSION_POLICY, user_agent=None, ip=None
+    )
+
+    def log_in_meanwhile(statement: str) -> None:
+        if statement == "users.lock":  # a login that committed just before the password change locked the row
+            p.db.before_statement = None
+            p.tables.sessions[late.id] = late
+
+    p.db.before_statement = log_in_meanwhile
+    await change_password(p)(current, PASSWORD, NEW_PASSWORD, CONTEXT)
+    assert p.tables.revoked_reasons == {late.id: "password_changed"}
+
+
 async def test_a_wrong_current_password_changes_nothing_and_is_audited(p: FakePorts) -> None:
     user = a_user(p)
     _, current = await signed_in(p, user)
@@ -604,10 +646,10 @@ async def test_registration_is_admitted_when_the_limiter_is_down(p: FakePorts) -
 
 
 async def test_a_weak_password_is_refused_before_the_limiter_counts_it(p: FakePorts) -> None:
+    p.limiter.refuse_registrations = RetryAfter(seconds=60)  # asked first, it would answer RegistrationThrottled
     for weak in ("password1234", "short", "ada@example.com-2024"):
         with pytest.raises(WeakPassword):
             await register(p)("ada@example.com", weak, "Ada", CONTEXT)
-    p.limiter.refuse_registrations = RetryAfter(seconds=60)  # would have refused, had it been asked
     assert p.hasher.hashed == [] and p.tables.users == {}
 
 
