@@ -12,23 +12,10 @@ from uuid import uuid4
 import pytest
 
 from auth_service.application.account import (
-    ChangePassword,
-    DeleteAccount,
-    GetOwnProfile,
-    GetProfile,
-    ListSessions,
     ProfileChanges,
     Reauthenticate,
-    RevokeSession,
-    UpdateProfile,
 )
 from auth_service.application.authentication import (
-    Authenticate,
-    Login,
-    Logout,
-    LogoutAll,
-    PublicSigningKeys,
-    Refresh,
     TokenPair,
     hash_refresh_token,
 )
@@ -44,8 +31,9 @@ from auth_service.application.ports import (
     RetryAfter,
     Revoked,
 )
-from auth_service.application.registration import Register
+from auth_service.application.service import AuthService
 from auth_service.application.sessions import Principal
+from auth_service.bootstrap import wire_use_cases
 from auth_service.domain.errors import (
     EmailAlreadyRegistered,
     InvalidCredentials,
@@ -86,65 +74,30 @@ def a_user(p: FakePorts, email: str = "ada@example.com", password: str = PASSWOR
     return user
 
 
-def login(p: FakePorts) -> Login:
-    return Login(
+def use_cases(p: FakePorts) -> AuthService:
+    """The use cases wired by the composition root's own function, on the fakes."""
+    return wire_use_cases(
         uow=p.uow,
         hasher=p.hasher,
-        limiter=p.limiter,
         tokens=p.tokens,
+        common_passwords=p.common_passwords,
+        limiter=p.limiter,
+        session_cache=p.session_cache,
+        profile_cache=p.profile_cache,
+        session_and_profile_cache=p.session_and_profile_cache,
         metrics=p.metrics,
         clock=p.clock,
         session_policy=SESSION_POLICY,
     )
 
 
-def refresh(p: FakePorts) -> Refresh:
-    return Refresh(uow=p.uow, tokens=p.tokens, session_cache=p.session_cache, metrics=p.metrics, clock=p.clock)
-
-
-def authenticate(p: FakePorts) -> Authenticate:
-    return Authenticate(uow=p.uow, tokens=p.tokens, session_cache=p.session_cache, clock=p.clock)
-
-
 def reauthenticate(p: FakePorts) -> Reauthenticate:
+    """The step password change and deletion share (not a use case of its own, so not on AuthService)."""
     return Reauthenticate(uow=p.uow, hasher=p.hasher, limiter=p.limiter, clock=p.clock)
 
 
-def change_password(p: FakePorts) -> ChangePassword:
-    return ChangePassword(
-        reauthenticate=reauthenticate(p),
-        uow=p.uow,
-        hasher=p.hasher,
-        common_passwords=p.common_passwords,
-        session_cache=p.session_cache,
-        profile_cache=p.profile_cache,
-        clock=p.clock,
-    )
-
-
-def delete_account(p: FakePorts) -> DeleteAccount:
-    return DeleteAccount(
-        reauthenticate=reauthenticate(p),
-        uow=p.uow,
-        session_cache=p.session_cache,
-        profile_cache=p.profile_cache,
-        clock=p.clock,
-    )
-
-
-def register(p: FakePorts) -> Register:
-    return Register(
-        uow=p.uow,
-        hasher=p.hasher,
-        common_passwords=p.common_passwords,
-        limiter=p.limiter,
-        metrics=p.metrics,
-        clock=p.clock,
-    )
-
-
 async def signed_in(p: FakePorts, user: User) -> tuple[TokenPair, Principal]:
-    pair = await login(p)(user.email.value, PASSWORD, CONTEXT)
+    pair = await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     claims = p.tokens.verify(pair.access_token)
     return pair, Principal(claims.user_id, claims.session_id)
 
@@ -162,7 +115,7 @@ def index_of(journal: list[str], prefix: str) -> int:
 
 async def test_login_opens_a_session_and_settles_the_guess_as_correct(p: FakePorts) -> None:
     user = a_user(p)
-    pair = await login(p)(user.email.value, PASSWORD, CONTEXT)
+    pair = await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     [session] = p.tables.sessions.values()
     assert session.user_id == user.id and session.ip == CONTEXT.ip and session.user_agent == CONTEXT.user_agent
     assert p.tables.refresh_tokens[hash_refresh_token(pair.refresh_token)].session_id == session.id
@@ -176,7 +129,7 @@ async def test_a_throttled_login_computes_no_hash_and_reads_nothing(p: FakePorts
     user = a_user(p)
     p.limiter.refuse_guesses = RetryAfter(seconds=42)
     with pytest.raises(LoginThrottled) as refused:
-        await login(p)(user.email.value, PASSWORD, CONTEXT)
+        await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     assert refused.value.retry_after_seconds == 42
     assert p.hasher.verified == [] and p.db.units_entered == 0
     assert p.metrics.events == [AuthEvent.LOGIN_THROTTLED] and p.tables.audit == []
@@ -184,7 +137,7 @@ async def test_a_throttled_login_computes_no_hash_and_reads_nothing(p: FakePorts
 
 async def test_the_guess_is_reserved_under_the_accounts_key_and_the_callers_address(p: FakePorts) -> None:
     user = a_user(p)
-    await login(p)("ADA@Example.com", PASSWORD, CONTEXT)
+    await use_cases(p).login("ADA@Example.com", PASSWORD, CONTEXT)
     [ticket] = p.limiter.reserved
     assert ticket.account_key == account_key(user.email) and ticket.source == CONTEXT.ip
     assert user.email.value not in ticket.account_key
@@ -193,7 +146,7 @@ async def test_the_guess_is_reserved_under_the_accounts_key_and_the_callers_addr
 async def test_a_wrong_password_fails_is_audited_and_counts_as_a_failed_guess(p: FakePorts) -> None:
     user = a_user(p)
     with pytest.raises(InvalidCredentials):
-        await login(p)(user.email.value, "not-the-password", CONTEXT)
+        await use_cases(p).login(user.email.value, "not-the-password", CONTEXT)
     [event] = p.tables.audit
     assert event.type == AuditEventType.LOGIN_FAILED and event.user_id == user.id
     assert event.details == {"reason": "wrong_password"}
@@ -203,7 +156,7 @@ async def test_a_wrong_password_fails_is_audited_and_counts_as_a_failed_guess(p:
 
 async def test_an_unknown_email_is_verified_against_the_dummy_hash(p: FakePorts) -> None:
     with pytest.raises(InvalidCredentials):
-        await login(p)("nobody@example.com", PASSWORD, CONTEXT)
+        await use_cases(p).login("nobody@example.com", PASSWORD, CONTEXT)
     assert p.hasher.verified == [None]  # the same work as a real account
     [event] = p.tables.audit
     assert event.user_id is None and event.details == {"reason": "unknown_email"}
@@ -212,13 +165,13 @@ async def test_an_unknown_email_is_verified_against_the_dummy_hash(p: FakePorts)
 
 async def test_an_unparseable_email_is_still_throttled_and_still_pays_for_a_hash(p: FakePorts) -> None:
     with pytest.raises(InvalidCredentials):
-        await login(p)("not an email", PASSWORD, CONTEXT)
+        await use_cases(p).login("not an email", PASSWORD, CONTEXT)
     assert len(p.limiter.reserved) == 1 and p.hasher.verified == [None]
 
 
 async def test_an_outdated_hash_is_replaced_on_login(p: FakePorts) -> None:
     user = a_user(p, scheme="outdated")
-    await login(p)(user.email.value, PASSWORD, CONTEXT)
+    await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     stored = p.tables.users[user.id].password_hash
     assert stored != user.password_hash and stored.startswith("current$")
     assert len(p.tables.sessions) == 1 and audit_types(p) == [AuditEventType.LOGIN_SUCCEEDED]
@@ -227,7 +180,7 @@ async def test_an_outdated_hash_is_replaced_on_login(p: FakePorts) -> None:
 
 async def test_a_current_hash_is_not_rewritten(p: FakePorts) -> None:
     user = a_user(p)
-    await login(p)(user.email.value, PASSWORD, CONTEXT)
+    await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     assert p.tables.users[user.id].password_hash == user.password_hash
     assert not any(line.startswith("db: lock") for line in p.journal)  # the one-statement path
 
@@ -241,7 +194,7 @@ async def test_a_password_changed_while_hashing_is_checked_again_and_wins(p: Fak
 
     p.hasher.on_verify = change_it
     with pytest.raises(InvalidCredentials):
-        await login(p)(user.email.value, PASSWORD, CONTEXT)
+        await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     assert p.hasher.verified[1] == p.tables.users[user.id].password_hash  # verified again against the new hash
     assert p.tables.sessions == {} and list(p.limiter.settled.values()) == ["failed"]
 
@@ -254,7 +207,7 @@ async def test_a_rehash_of_the_same_password_while_hashing_still_logs_in(p: Fake
         p.tables.users[user.id] = replace(user, password_hash=p.hasher.make(PASSWORD))
 
     p.hasher.on_verify = rehash_it
-    await login(p)(user.email.value, PASSWORD, CONTEXT)
+    await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     assert len(p.tables.sessions) == 1 and list(p.limiter.settled.values()) == ["correct"]
 
 
@@ -266,7 +219,7 @@ async def test_an_account_deleted_while_hashing_fails_like_an_unknown_email(p: F
 
     p.hasher.on_verify = delete_it
     with pytest.raises(InvalidCredentials):
-        await login(p)(user.email.value, PASSWORD, CONTEXT)
+        await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     [event] = p.tables.audit
     assert event.user_id is None and event.details == {"reason": "unknown_email"}
 
@@ -275,14 +228,14 @@ async def test_an_error_after_the_reservation_releases_the_guess(p: FakePorts) -
     user = a_user(p)
     p.db.unavailable = True
     with pytest.raises(DependencyUnavailable):
-        await login(p)(user.email.value, PASSWORD, CONTEXT)
+        await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     assert list(p.limiter.settled.values()) == ["released"]
 
 
 async def test_a_limiter_down_after_a_correct_password_does_not_fail_the_login(p: FakePorts) -> None:
     user = a_user(p)
     p.hasher.on_verify = lambda: setattr(p.limiter, "unavailable", True)
-    pair = await login(p)(user.email.value, PASSWORD, CONTEXT)
+    pair = await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     assert pair.access_token and len(p.tables.sessions) == 1
 
 
@@ -291,13 +244,13 @@ async def test_passwords_are_hashed_and_verified_with_no_unit_of_work_open(p: Fa
     exhaust the pool. (A password changed while hashing is verified again under the row lock, on purpose.)"""
     units_open_while_hashing: list[int] = []
     p.hasher.on_verify = p.hasher.on_hash = lambda: units_open_while_hashing.append(p.db.open_units)
-    await register(p)("ada@example.com", PASSWORD, "Ada", CONTEXT)
+    await use_cases(p).register("ada@example.com", PASSWORD, "Ada", CONTEXT)
     [user] = p.tables.users.values()
     _, principal = await signed_in(p, user)
     with pytest.raises(InvalidCredentials):
-        await login(p)("nobody@example.com", PASSWORD, CONTEXT)
-    await change_password(p)(principal, PASSWORD, NEW_PASSWORD, CONTEXT)
-    await delete_account(p)(principal, NEW_PASSWORD, CONTEXT)
+        await use_cases(p).login("nobody@example.com", PASSWORD, CONTEXT)
+    await use_cases(p).change_password(principal, PASSWORD, NEW_PASSWORD, CONTEXT)
+    await use_cases(p).delete_account(principal, NEW_PASSWORD, CONTEXT)
     assert units_open_while_hashing == [0] * 6  # register, login, unknown email, change (verify, hash), delete
 
 
@@ -342,7 +295,7 @@ async def test_refresh_rotates_the_token_and_touches_the_session(p: FakePorts) -
     user = a_user(p)
     first, principal = await signed_in(p, user)
     p.clock.advance(minutes=5)
-    second = await refresh(p)(first.refresh_token, CONTEXT)
+    second = await use_cases(p).refresh(first.refresh_token, CONTEXT)
     assert second.refresh_token != first.refresh_token
     assert p.tables.refresh_tokens[hash_refresh_token(first.refresh_token)].rotated_at == p.clock.now()
     assert p.tables.refresh_tokens[hash_refresh_token(second.refresh_token)].session_id == principal.session_id
@@ -352,35 +305,35 @@ async def test_refresh_rotates_the_token_and_touches_the_session(p: FakePorts) -
 
 async def test_an_unknown_refresh_token_is_invalid(p: FakePorts) -> None:
     with pytest.raises(InvalidToken):
-        await refresh(p)("never-issued", CONTEXT)
+        await use_cases(p).refresh("never-issued", CONTEXT)
 
 
 async def test_a_refresh_token_of_an_idle_session_is_invalid(p: FakePorts) -> None:
     first, _ = await signed_in(p, a_user(p))
     p.clock.advance(days=8)  # past the 7-day idle timeout
     with pytest.raises(InvalidToken):
-        await refresh(p)(first.refresh_token, CONTEXT)
+        await use_cases(p).refresh(first.refresh_token, CONTEXT)
 
 
 async def test_a_reused_refresh_token_ends_the_whole_session(p: FakePorts) -> None:
     user = a_user(p)
     first, principal = await signed_in(p, user)
-    second = await refresh(p)(first.refresh_token, CONTEXT)
+    second = await use_cases(p).refresh(first.refresh_token, CONTEXT)
     with pytest.raises(RefreshTokenReused):
-        await refresh(p)(first.refresh_token, CONTEXT)
+        await use_cases(p).refresh(first.refresh_token, CONTEXT)
     assert p.tables.revoked_reasons == {principal.session_id: "refresh_token_reused"}
     assert p.session_cache.entries[principal.session_id] is Revoked.TOMBSTONE
     assert audit_types(p)[-1] == AuditEventType.REFRESH_REUSE_DETECTED
     assert p.metrics.events[-1] == AuthEvent.REFRESH_REUSE
     with pytest.raises(InvalidToken):  # the other holder's token dies with the session
-        await refresh(p)(second.refresh_token, CONTEXT)
+        await use_cases(p).refresh(second.refresh_token, CONTEXT)
 
 
 async def test_reuse_detection_writes_the_tombstone_before_the_database(p: FakePorts) -> None:
     first, _ = await signed_in(p, a_user(p))
-    await refresh(p)(first.refresh_token, CONTEXT)
+    await use_cases(p).refresh(first.refresh_token, CONTEXT)
     with pytest.raises(RefreshTokenReused):
-        await refresh(p)(first.refresh_token, CONTEXT)
+        await use_cases(p).refresh(first.refresh_token, CONTEXT)
     assert index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke")
 
 
@@ -393,19 +346,19 @@ async def test_a_cached_active_session_authenticates_without_the_database(p: Fak
         principal.user_id, p.clock.now().replace(year=2027)
     )
     p.db.unavailable = True
-    assert await authenticate(p)(pair.access_token) == principal
+    assert await use_cases(p).authenticate(pair.access_token) == principal
 
 
 async def test_a_tombstone_wins_over_an_active_row(p: FakePorts) -> None:
     pair, principal = await signed_in(p, a_user(p))
     p.session_cache.entries[principal.session_id] = Revoked.TOMBSTONE
     with pytest.raises(InvalidToken):
-        await authenticate(p)(pair.access_token)
+        await use_cases(p).authenticate(pair.access_token)
 
 
 async def test_a_cache_miss_reads_the_database_and_fills_the_cache(p: FakePorts) -> None:
     pair, principal = await signed_in(p, a_user(p))
-    assert await authenticate(p)(pair.access_token) == principal
+    assert await use_cases(p).authenticate(pair.access_token) == principal
     cached = p.session_cache.entries[principal.session_id]
     assert isinstance(cached, CachedSessionState) and cached.user_id == principal.user_id
     assert cached.active_until == p.tables.sessions[principal.session_id].idle_expires_at
@@ -414,7 +367,7 @@ async def test_a_cache_miss_reads_the_database_and_fills_the_cache(p: FakePorts)
 async def test_redis_down_falls_back_to_the_database(p: FakePorts) -> None:
     pair, principal = await signed_in(p, a_user(p))
     p.session_cache.unavailable = True
-    assert await authenticate(p)(pair.access_token) == principal
+    assert await use_cases(p).authenticate(pair.access_token) == principal
 
 
 async def test_an_expired_access_token_is_refused_even_while_its_session_is_cached_as_active(p: FakePorts) -> None:
@@ -424,14 +377,14 @@ async def test_an_expired_access_token_is_refused_even_while_its_session_is_cach
     )
     p.clock.advance(seconds=ACCESS_TOKEN_TTL + 60)  # past the few seconds of leeway the real issuer allows
     with pytest.raises(InvalidToken):
-        await authenticate(p)(pair.access_token)
+        await use_cases(p).authenticate(pair.access_token)
 
 
 async def test_a_revoked_row_is_invalid_on_a_cache_miss(p: FakePorts) -> None:
     pair, principal = await signed_in(p, a_user(p))
     p.tables.sessions[principal.session_id] = replace(p.tables.sessions[principal.session_id], revoked_at=p.clock.now())
     with pytest.raises(InvalidToken):
-        await authenticate(p)(pair.access_token)
+        await use_cases(p).authenticate(pair.access_token)
     assert principal.session_id not in p.session_cache.entries
 
 
@@ -444,7 +397,7 @@ async def test_a_cached_state_of_another_user_or_past_its_time_is_not_trusted(p:
     ):
         p.session_cache.entries[principal.session_id] = stale
         with pytest.raises(DependencyUnavailable):
-            await authenticate(p)(pair.access_token)
+            await use_cases(p).authenticate(pair.access_token)
 
 
 async def test_a_state_stored_after_a_revocation_never_replaces_its_tombstone(p: FakePorts) -> None:
@@ -457,10 +410,10 @@ async def test_a_state_stored_after_a_revocation_never_replaces_its_tombstone(p:
             p.session_cache.entries[principal.session_id] = Revoked.TOMBSTONE
 
     p.db.before_statement = logout_meanwhile
-    await authenticate(p)(pair.access_token)
+    await use_cases(p).authenticate(pair.access_token)
     assert p.session_cache.entries[principal.session_id] is Revoked.TOMBSTONE
     with pytest.raises(InvalidToken):
-        await authenticate(p)(pair.access_token)
+        await use_cases(p).authenticate(pair.access_token)
 
 
 # --- Logout, logout-all, revoke one session ------------------------------------------------------------------------
@@ -470,7 +423,7 @@ async def test_logout_revokes_only_this_session_tombstone_first(p: FakePorts) ->
     user = a_user(p)
     _, principal = await signed_in(p, user)
     _, other = await signed_in(p, user)
-    await Logout(uow=p.uow, session_cache=p.session_cache, clock=p.clock)(principal, CONTEXT)
+    await use_cases(p).logout(principal, CONTEXT)
     assert p.tables.revoked_reasons == {principal.session_id: "logout"}
     assert p.session_cache.entries == {principal.session_id: Revoked.TOMBSTONE}
     assert (
@@ -484,7 +437,7 @@ async def test_logout_with_redis_down_changes_nothing(p: FakePorts) -> None:
     _, principal = await signed_in(p, a_user(p))
     p.session_cache.unavailable = True
     with pytest.raises(DependencyUnavailable):
-        await Logout(uow=p.uow, session_cache=p.session_cache, clock=p.clock)(principal, CONTEXT)
+        await use_cases(p).logout(principal, CONTEXT)
     assert p.tables.sessions[principal.session_id].revoked_at is None
     assert audit_types(p) == [AuditEventType.LOGIN_SUCCEEDED]
 
@@ -494,7 +447,7 @@ async def test_logout_all_revokes_every_session_of_the_user_and_no_one_elses(p: 
     _, first = await signed_in(p, user)
     _, second = await signed_in(p, user)
     _, theirs = await signed_in(p, someone_else)
-    await LogoutAll(uow=p.uow, session_cache=p.session_cache, clock=p.clock)(first, CONTEXT)
+    await use_cases(p).logout_all(first, CONTEXT)
     assert p.tables.revoked_reasons == {first.session_id: "logout_all", second.session_id: "logout_all"}
     assert set(p.session_cache.entries) == {first.session_id, second.session_id}
     assert p.tables.sessions[theirs.session_id].revoked_at is None
@@ -504,7 +457,7 @@ async def test_logout_all_revokes_every_session_of_the_user_and_no_one_elses(p: 
 async def test_revoking_a_session_that_is_not_ones_own_looks_like_an_unknown_one(p: FakePorts) -> None:
     _, mine = await signed_in(p, a_user(p))
     _, theirs = await signed_in(p, a_user(p, "bob@example.com"))
-    revoke = RevokeSession(uow=p.uow, session_cache=p.session_cache, clock=p.clock)
+    revoke = use_cases(p).revoke_session
     for session_id in (theirs.session_id, uuid4()):
         with pytest.raises(SessionNotFound):
             await revoke(mine, session_id, CONTEXT)
@@ -515,11 +468,11 @@ async def test_revoking_ones_own_other_session_tombstones_it_first(p: FakePorts)
     user = a_user(p)
     _, current = await signed_in(p, user)
     _, other = await signed_in(p, user)
-    await RevokeSession(uow=p.uow, session_cache=p.session_cache, clock=p.clock)(current, other.session_id, CONTEXT)
+    await use_cases(p).revoke_session(current, other.session_id, CONTEXT)
     assert p.tables.revoked_reasons == {other.session_id: "revoked_by_user"}
     assert index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke")
     assert audit_types(p)[-1] == AuditEventType.SESSION_REVOKED
-    sessions = await ListSessions(uow=p.uow, clock=p.clock)(current)
+    sessions = await use_cases(p).list_sessions(current)
     assert [(view.session.id, view.current) for view in sessions] == [(current.session_id, True)]
 
 
@@ -531,7 +484,7 @@ async def test_changing_the_password_ends_every_other_session(p: FakePorts) -> N
     _, current = await signed_in(p, user)
     _, other = await signed_in(p, user)
     p.profile_cache.entries[user.id] = object()  # type: ignore[assignment]
-    await change_password(p)(current, PASSWORD, NEW_PASSWORD, CONTEXT)
+    await use_cases(p).change_password(current, PASSWORD, NEW_PASSWORD, CONTEXT)
     assert p.tables.users[user.id].password_hash.endswith(f"${NEW_PASSWORD}")
     assert p.tables.revoked_reasons == {other.session_id: "password_changed"}
     assert index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke")
@@ -552,7 +505,7 @@ async def test_a_session_opened_while_the_new_password_was_hashed_is_ended_too(p
             p.tables.sessions[late.id] = late
 
     p.db.before_statement = log_in_meanwhile
-    await change_password(p)(current, PASSWORD, NEW_PASSWORD, CONTEXT)
+    await use_cases(p).change_password(current, PASSWORD, NEW_PASSWORD, CONTEXT)
     assert p.tables.revoked_reasons == {late.id: "password_changed"}
 
 
@@ -560,7 +513,7 @@ async def test_a_wrong_current_password_changes_nothing_and_is_audited(p: FakePo
     user = a_user(p)
     _, current = await signed_in(p, user)
     with pytest.raises(WrongPassword):
-        await change_password(p)(current, "not-the-password", NEW_PASSWORD, CONTEXT)
+        await use_cases(p).change_password(current, "not-the-password", NEW_PASSWORD, CONTEXT)
     assert p.tables.users[user.id].password_hash == user.password_hash and p.hasher.hashed == []
     assert p.tables.audit[-1].type == AuditEventType.PASSWORD_CHANGE_FAILED
     assert p.tables.audit[-1].details == {"reason": "wrong_password"}
@@ -572,7 +525,7 @@ async def test_a_throttled_reauthentication_computes_no_hash(p: FakePorts) -> No
     p.limiter.refuse_guesses = RetryAfter(seconds=7)
     verified_before = len(p.hasher.verified)
     with pytest.raises(ReauthThrottled):
-        await change_password(p)(current, PASSWORD, NEW_PASSWORD, CONTEXT)
+        await use_cases(p).change_password(current, PASSWORD, NEW_PASSWORD, CONTEXT)
     assert len(p.hasher.verified) == verified_before and p.hasher.hashed == []
 
 
@@ -580,7 +533,7 @@ async def test_a_common_new_password_is_refused_before_anything_is_written(p: Fa
     user = a_user(p)
     _, current = await signed_in(p, user)
     with pytest.raises(WeakPassword):
-        await change_password(p)(current, PASSWORD, "password1234", CONTEXT)
+        await use_cases(p).change_password(current, PASSWORD, "password1234", CONTEXT)
     assert p.tables.users[user.id] == user and p.hasher.hashed == []
 
 
@@ -595,7 +548,7 @@ async def test_a_password_changed_between_reauthentication_and_the_lock_wins(p: 
 
     p.db.before_statement = change_it
     with pytest.raises(WrongPassword):
-        await delete_account(p)(current, PASSWORD, CONTEXT)
+        await use_cases(p).delete_account(current, PASSWORD, CONTEXT)
     assert user.id in p.tables.users
 
 
@@ -603,7 +556,7 @@ async def test_deleting_the_account_tombstones_every_session_before_the_rows_go(
     user = a_user(p)
     _, current = await signed_in(p, user)
     _, other = await signed_in(p, user)
-    await delete_account(p)(current, PASSWORD, CONTEXT)
+    await use_cases(p).delete_account(current, PASSWORD, CONTEXT)
     assert user.id not in p.tables.users and p.tables.sessions == {} and p.tables.refresh_tokens == {}
     assert p.session_cache.entries == {current.session_id: Revoked.TOMBSTONE, other.session_id: Revoked.TOMBSTONE}
     assert (
@@ -618,7 +571,7 @@ async def test_a_wrong_password_keeps_the_account(p: FakePorts) -> None:
     user = a_user(p)
     _, current = await signed_in(p, user)
     with pytest.raises(WrongPassword):
-        await delete_account(p)(current, "not-the-password", CONTEXT)
+        await use_cases(p).delete_account(current, "not-the-password", CONTEXT)
     assert user.id in p.tables.users and p.tables.audit[-1].type == AuditEventType.ACCOUNT_DELETION_FAILED
 
 
@@ -626,7 +579,7 @@ async def test_a_wrong_password_keeps_the_account(p: FakePorts) -> None:
 
 
 async def test_registration_stores_the_hash_audits_and_counts(p: FakePorts) -> None:
-    profile = await register(p)("ada@example.com", PASSWORD, "  Ada  ", CONTEXT)
+    profile = await use_cases(p).register("ada@example.com", PASSWORD, "  Ada  ", CONTEXT)
     stored = p.tables.users[profile.id]
     assert stored.password_hash.endswith(f"${PASSWORD}") and profile.display_name == "Ada"
     assert audit_types(p) == [AuditEventType.REGISTERED] and p.metrics.events == [AuthEvent.REGISTRATION]
@@ -635,13 +588,13 @@ async def test_registration_stores_the_hash_audits_and_counts(p: FakePorts) -> N
 async def test_a_throttled_registration_computes_no_hash(p: FakePorts) -> None:
     p.limiter.refuse_registrations = RetryAfter(seconds=60)
     with pytest.raises(RegistrationThrottled):
-        await register(p)("ada@example.com", PASSWORD, "Ada", CONTEXT)
+        await use_cases(p).register("ada@example.com", PASSWORD, "Ada", CONTEXT)
     assert p.hasher.hashed == [] and p.tables.users == {}
 
 
 async def test_registration_is_admitted_when_the_limiter_is_down(p: FakePorts) -> None:
     p.limiter.unavailable = True
-    await register(p)("ada@example.com", PASSWORD, "Ada", CONTEXT)
+    await use_cases(p).register("ada@example.com", PASSWORD, "Ada", CONTEXT)
     assert len(p.tables.users) == 1
 
 
@@ -649,14 +602,14 @@ async def test_a_weak_password_is_refused_before_the_limiter_counts_it(p: FakePo
     p.limiter.refuse_registrations = RetryAfter(seconds=60)  # asked first, it would answer RegistrationThrottled
     for weak in ("password1234", "short", "ada@example.com-2024"):
         with pytest.raises(WeakPassword):
-            await register(p)("ada@example.com", weak, "Ada", CONTEXT)
+            await use_cases(p).register("ada@example.com", weak, "Ada", CONTEXT)
     assert p.hasher.hashed == [] and p.tables.users == {}
 
 
 async def test_an_email_taken_in_another_case_is_refused(p: FakePorts) -> None:
     a_user(p)
     with pytest.raises(EmailAlreadyRegistered):
-        await register(p)("ADA@example.com", PASSWORD, "Ada", CONTEXT)
+        await use_cases(p).register("ADA@example.com", PASSWORD, "Ada", CONTEXT)
     assert p.metrics.events == [] and p.tables.audit == []
 
 
@@ -666,10 +619,7 @@ async def test_an_email_taken_in_another_case_is_refused(p: FakePorts) -> None:
 async def test_the_own_profile_comes_from_the_caches_and_a_tombstone_still_wins(p: FakePorts) -> None:
     user = a_user(p)
     pair, principal = await signed_in(p, user)
-    get_profile = GetProfile(uow=p.uow, profile_cache=p.profile_cache)
-    get_own = GetOwnProfile(
-        tokens=p.tokens, caches=p.session_and_profile_cache, authenticate=authenticate(p), get_profile=get_profile
-    )
+    get_own = use_cases(p).get_own_profile
     assert (await get_own(pair.access_token)).email == user.email.value  # fills both caches from PostgreSQL
     p.db.unavailable = True
     assert (await get_own(pair.access_token)).id == user.id  # both from the caches
@@ -682,34 +632,34 @@ async def test_a_profile_update_writes_only_what_was_sent_and_forgets_the_cached
     user = a_user(p)
     _, principal = await signed_in(p, user)
     p.profile_cache.entries[user.id] = object()  # type: ignore[assignment]
-    update = UpdateProfile(uow=p.uow, profile_cache=p.profile_cache, clock=p.clock)
+    update = use_cases(p).update_profile
     profile = await update(principal, ProfileChanges(bio="  hello  ", fields_set=frozenset({"bio"})))
     assert profile.bio == "hello" and profile.display_name == "Ada"
     assert user.id not in p.profile_cache.entries
 
 
 async def test_the_public_keys_are_the_token_issuers(p: FakePorts) -> None:
-    assert PublicSigningKeys(tokens=p.tokens)() == p.tokens.public_jwks()
+    assert use_cases(p).public_jwks() == p.tokens.public_jwks()
 
 
 # --- Audit contents ------------------------------------------------------------------------------------------------
 
 
 async def test_no_audit_event_holds_a_password_a_token_or_a_hash(p: FakePorts) -> None:
-    await register(p)("ada@example.com", PASSWORD, "Ada", CONTEXT)
+    await use_cases(p).register("ada@example.com", PASSWORD, "Ada", CONTEXT)
     [user] = p.tables.users.values()
     with pytest.raises(InvalidCredentials):
-        await login(p)("ada@example.com", "Wrong-Guess-Secret-1", CONTEXT)
+        await use_cases(p).login("ada@example.com", "Wrong-Guess-Secret-1", CONTEXT)
     first, principal = await signed_in(p, user)
-    second = await refresh(p)(first.refresh_token, CONTEXT)
+    second = await use_cases(p).refresh(first.refresh_token, CONTEXT)
     with pytest.raises(RefreshTokenReused):
-        await refresh(p)(first.refresh_token, CONTEXT)
+        await use_cases(p).refresh(first.refresh_token, CONTEXT)
     third, principal = await signed_in(p, user)
     with pytest.raises(WrongPassword):
-        await change_password(p)(principal, "Wrong-Guess-Secret-2", NEW_PASSWORD, CONTEXT)
-    await change_password(p)(principal, PASSWORD, NEW_PASSWORD, CONTEXT)
+        await use_cases(p).change_password(principal, "Wrong-Guess-Secret-2", NEW_PASSWORD, CONTEXT)
+    await use_cases(p).change_password(principal, PASSWORD, NEW_PASSWORD, CONTEXT)
     hashes = {user.password_hash, p.tables.users[user.id].password_hash}
-    await delete_account(p)(principal, NEW_PASSWORD, CONTEXT)
+    await use_cases(p).delete_account(principal, NEW_PASSWORD, CONTEXT)
 
     assert audit_types(p) == [
         AuditEventType.REGISTERED,
