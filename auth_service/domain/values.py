@@ -102,15 +102,30 @@ BIO_MAX = 500
 AVATAR_URL_MAX = 2048
 
 
-def _has_control_characters(text: str, allow_newlines: bool = False) -> bool:
+# Text people show to each other (display name, bio, avatar URL) refuses two Unicode categories:
+# - Cc, control characters (a bio keeps tab and line breaks);
+# - Cf, format characters: invisible or reordering, so one string can look like another (`Admin\u202egnp.exe`
+#   shows as "Adminexe.png"): zero-width space and joiners, bidi embeddings, overrides and isolates, the BOM,
+#   the soft hyphen, tag characters, Arabic and other number signs. Emoji written with a zero-width joiner
+#   (family, profession sequences) and tag-character flags are refused with them; their parts are accepted.
+# Deliberately accepted: private-use characters (visible glyphs of icon fonts), code points unassigned in this
+# Python's Unicode database (emoji newer than it), and the text as typed, without normalization (NFC changes
+# lengths, NFKC rewrites visible characters; the identity is the email, never the display name). Lone
+# surrogates never arrive: the JSON parser refuses them.
+_REFUSED_IN_TEXT = frozenset({"Cc", "Cf"})
+
+
+def has_control_or_format_characters(text: str, allow_newlines: bool = False) -> bool:
     allowed = {"\n", "\r", "\t"} if allow_newlines else set()
-    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+    return any(unicodedata.category(ch) in _REFUSED_IN_TEXT and ch not in allowed for ch in text)
 
 
 def clean_display_name(raw: str) -> str:
     name = raw.strip()
-    if not name or len(name) > DISPLAY_NAME_MAX or _has_control_characters(name):
-        raise InvalidProfile(f"Display name must be 1-{DISPLAY_NAME_MAX} characters without control characters.")
+    if not name or len(name) > DISPLAY_NAME_MAX or has_control_or_format_characters(name):
+        raise InvalidProfile(
+            f"Display name must be 1-{DISPLAY_NAME_MAX} characters without control or invisible format characters."
+        )
     return name
 
 
@@ -118,8 +133,11 @@ def clean_bio(raw: str | None) -> str | None:
     if raw is None:
         return None
     bio = raw.strip()
-    if len(bio) > BIO_MAX or _has_control_characters(bio, allow_newlines=True):
-        raise InvalidProfile(f"Bio must be at most {BIO_MAX} characters.")
+    if len(bio) > BIO_MAX or has_control_or_format_characters(bio, allow_newlines=True):
+        raise InvalidProfile(
+            f"Bio must be at most {BIO_MAX} characters without control (except line breaks) or invisible format"
+            " characters."
+        )
     return bio or None
 
 
@@ -135,7 +153,7 @@ def clean_avatar_url(raw: str | None) -> str | None:
         parts.scheme not in ("http", "https")
         or not parts.hostname
         or len(url) > AVATAR_URL_MAX
-        or _has_control_characters(url)
+        or has_control_or_format_characters(url)
         or any(ch.isspace() for ch in url)
     ):
         raise InvalidProfile(f"Avatar URL must be an http(s) URL of at most {AVATAR_URL_MAX} characters.")
