@@ -77,8 +77,12 @@ _PASSWORD_RULES = (
     "Counted after NFC normalization, so text sent decomposed (a letter followed by a combining accent) counts "
     "as composed: normalize to NFC before checking the length on the client. Also refused with 422 "
     "`weak_password`, rules JSON Schema cannot express: one of the 30,000 "
-    "most common passwords, or a password that contains the local part of the account's email (3+ characters, "
-    "case-insensitive)."
+    "most common passwords; repeated or sequential characters (NIST SP 800-63B): a short unit said again and again "
+    "(`abcabcabc`), or runs of a character and its neighbours (`aaaaaaaa`, `abcdefgh`, `1234abcd`, `87654321`) "
+    "averaging 4 or more characters; a password that contains, case-insensitively and with leetspeak undone "
+    "(`p4ssw0rd`), a context-specific word of 3+ characters: the account's email local part or a piece of it "
+    "(split at punctuation), a label of its domain other than the top-level one, the service's name `aidlc`, or "
+    "the word `password`."
 )
 # The domain measures the length (after NFC) and answers `weak_password` with a precise message, so the model only
 # holds a generous transport bound and the document declares the policy's bounds.
