@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -95,7 +96,7 @@ def _is_repetitive(text: str) -> bool:
 def _is_sequential(text: str) -> bool:
     """Made of runs whose characters step through code points by -1, 0 or +1, averaging 4+ characters a run."""
     runs, step = 1, None
-    for previous, current in zip(text, text[1:], strict=False):
+    for previous, current in itertools.pairwise(text):
         difference = ord(current) - ord(previous)
         if difference in _SEQUENCE_STEPS and step in (None, difference):
             step = difference

@@ -22,7 +22,7 @@ async def _send_half_then_disconnect(
 ) -> list[MutableMapping[str, Any]]:
     """One ASGI request that delivers half its body (more to come), then reports `http.disconnect`."""
     sent: list[MutableMapping[str, Any]] = []
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"type": "http.request", "body": body[: len(body) // 2], "more_body": True},
         {"type": "http.disconnect"},
     ]
