@@ -85,3 +85,6 @@ pulumi.export("service_name", compute.service_name)
 pulumi.export("log_group_name", compute.log_group_name)
 pulumi.export("dashboard_name", monitoring.dashboard_name)
 pulumi.export("dashboard_url", monitoring.dashboard_url)
+# Public keys handed out of band (docs/integration.md): another unit pins them through a StackReference.
+pulumi.export("jwks", data.jwks)
+pulumi.export("jwks_parameter_name", data.jwks_parameter.name)

@@ -9,7 +9,8 @@ repeats the non-secret defaults so a reviewer sees them; a prod stack overrides 
 (e.g. `dbMultiAz: true`, `dbDeletionProtection: true`, `natGatewayPerAz: true`).
 
 Optional config secrets (`pulumi config set --secret ...`) replace the values the stack would
-otherwise generate: `dbPassword`, `redisAuthToken`, `jwtPrivateKey` (PEM, Ed25519 or EC P-256).
+otherwise generate: `dbPassword`, `redisAuthToken`, `jwtPrivateKey` (PEM, Ed25519 or EC P-256);
+`jwtNextPrivateKey` publishes the next signing key before the service signs with it (a key rotation's first step).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class DataSettings:
     db_password: pulumi.Output[str] | None = None  # from config secrets; generated when None
     redis_auth_token: pulumi.Output[str] | None = None
     jwt_private_key: pulumi.Output[str] | None = None
+    # Step one of a key rotation (docs/integration.md#key-rotation): published beside the signing key, not used.
+    jwt_next_private_key: pulumi.Output[str] | None = None
 
     def __post_init__(self) -> None:
         if self.db_max_allocated_storage_gib <= self.db_allocated_storage_gib:
@@ -239,6 +242,7 @@ def read_data_settings(config: pulumi.Config) -> DataSettings:
         db_password=config.get_secret("dbPassword"),
         redis_auth_token=config.get_secret("redisAuthToken"),
         jwt_private_key=config.get_secret("jwtPrivateKey"),
+        jwt_next_private_key=config.get_secret("jwtNextPrivateKey"),
     )
 
 

@@ -17,6 +17,7 @@ import pulumi_random as random
 import pulumi_tls as tls
 
 from components.config import DB_PORT, REDIS_PORT, DataSettings
+from components.signing_keys import public_jwks_json
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Data(pulumi.ComponentResource):
     db_log_groups: list[aws.cloudwatch.LogGroup]
     secret_versions: list[aws.secretsmanager.SecretVersion]
     secret_arns: ServiceSecretArns
+    jwks: pulumi.Output[str]
+    jwks_parameter: aws.ssm.Parameter
 
     def __init__(self, name: str, args: DataArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aidlc:data:Data", name, None, opts)
@@ -55,6 +58,7 @@ class Data(pulumi.ComponentResource):
         db_password = settings.db_password or self._generated_token("db-password", length=40)
         redis_auth_token = settings.redis_auth_token or self._generated_token("redis-auth-token", length=64)
         jwt_private_key = settings.jwt_private_key or self._generated_signing_key()
+        self.jwks = self._published_jwks(jwt_private_key, settings.jwt_next_private_key)
 
         self.db = self._postgres(args, db_password)
         self.redis = self._redis(args, redis_auth_token)
@@ -78,6 +82,8 @@ class Data(pulumi.ComponentResource):
                 "db_instance_identifier": self.db_instance_identifier,
                 "redis_primary_endpoint": self.redis_primary_endpoint,
                 "redis_replication_group_id": self.redis_replication_group_id,
+                "jwks": self.jwks,
+                "jwks_parameter_name": self.jwks_parameter.name,
             }
         )
 
@@ -111,6 +117,28 @@ class Data(pulumi.ComponentResource):
         # The version's `secret_arn` (`arn` is deprecated in pulumi-aws 7) is the secret's ARN, what ECS `valueFrom`
         # takes; it is known only once the value is stored.
         return version.secret_arn
+
+    # --- public keys --------------------------------------------------------------------------
+
+    def _published_jwks(
+        self, signing_key: pulumi.Output[str], next_key: pulumi.Output[str] | None
+    ) -> pulumi.Output[str]:
+        """The public JWKS (components/signing_keys.py), as a plain output and an SSM parameter: other units pin
+        it instead of fetching it over plain HTTP. Public keys by construction, so the secret marker the private
+        keys carry is dropped on purpose."""
+        private_keys = [signing_key] if next_key is None else [signing_key, next_key]
+        jwks = pulumi.Output.unsecret(pulumi.Output.all(*private_keys).apply(lambda pems: public_jwks_json(*pems)))
+        self.jwks_parameter = aws.ssm.Parameter(
+            f"{self._name}-jwks",
+            name=f"/{self._name}/jwks",  # a hierarchy of this stack's own: the CI roles are scoped to it
+            description=f"Public JWKS of {self._name}'s access-token signing keys (signing key first)",
+            type="String",
+            tier="Standard",  # free; holds 4,096 characters, checked in signing_keys.py
+            data_type="text",
+            insecure_value=jwks,  # `value` would be marked secret; public keys are meant to be read
+            opts=self._child,
+        )
+        return jwks
 
     # --- PostgreSQL ---------------------------------------------------------------------------
 

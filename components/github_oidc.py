@@ -114,6 +114,7 @@ STACK_ROLE_READS = (
     "iam:ListAttachedRolePolicies",
     "iam:ListRoleTags",
 )
+STACK_PARAMETER_READS = ("ssm:GetParameter", "ssm:GetParameters", "ssm:ListTagsForResource")
 IMAGE_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
 
 
@@ -135,6 +136,11 @@ class StackScope:
     @property
     def stack_secrets(self) -> str:
         return self.arn("secretsmanager", f"secret:{self.name_prefix}-*")
+
+    @property
+    def stack_parameters(self) -> str:
+        """The stack's SSM parameters (the public JWKS) live under `/<name prefix>/`."""
+        return self.arn("ssm", f"parameter/{self.name_prefix}/*")
 
     @property
     def stack_repositories(self) -> str:
@@ -289,6 +295,8 @@ def deploy_policy(scope: StackScope) -> dict[str, Any]:
     return _policy(
         _allow("StackServices", [f"{service}:*" for service in DEPLOY_SERVICES], "*"),
         _allow("StackSecrets", ["secretsmanager:*"], scope.stack_secrets),
+        _allow("StackParameters", ["ssm:*"], scope.stack_parameters),
+        _describe_parameters(),
         _allow("EcrLogin", ["ecr:GetAuthorizationToken"], "*"),
         _allow("StackRepositories", ["ecr:*"], scope.stack_repositories),
         _allow("StackRolesOnlyWithTheBoundary", list(BOUNDED_ROLE_WRITES), scope.stack_roles, bounded),
@@ -318,6 +326,9 @@ def preview_policy(scope: StackScope) -> dict[str, Any]:
         # Refreshing a SecretVersion reads its value. The preview decrypts the same values from the stack's state
         # anyway (docs/infra.md#who-can-read-the-stacks-secrets); no other secret of the account is readable.
         _allow("RefreshStackSecretVersions", ["secretsmanager:GetSecretValue"], scope.stack_secrets),
+        # The stack's parameters hold public keys only; refreshing one reads its value and tags.
+        _allow("ReadStackParameters", list(STACK_PARAMETER_READS), scope.stack_parameters),
+        _describe_parameters(),
         _allow("WhoAmI", ["sts:GetCallerIdentity"], "*"),
     )
 
@@ -338,6 +349,12 @@ def boundary_policy(scope: StackScope) -> dict[str, Any]:
 
 def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _describe_parameters() -> dict[str, Any]:
+    """Reading an SSM parameter's tier and description takes DescribeParameters, which has no resource-level
+    permissions: metadata of the account's parameters, never a value."""
+    return _allow("DescribeParameterMetadata", ["ssm:DescribeParameters"], "*")
 
 
 def _allow(

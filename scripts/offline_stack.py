@@ -12,6 +12,7 @@ Used by tests/infra, `make plan`, `make cost` and scripts/container_env.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import runpy
@@ -39,6 +40,7 @@ ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
 SECRET = "aws:secretsmanager/secret:Secret"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
 Key = tuple[str, str]  # (type, logical name): unique in a stack, unlike the logical name alone
@@ -188,7 +190,8 @@ def unwrap_secrets(value: Any) -> Any:
 class RecordingMocks(pulumi_mocks.Mocks):
     """Answers every registration with its inputs plus the computed outputs the program reads."""
 
-    def __init__(self) -> None:
+    def __init__(self, stack_references: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.stack_references = dict(stack_references or {})  # "org/project/stack" -> that stack's outputs
         self.resources: list[Resource] = []
         self.generated_secrets: dict[str, str] = {}
         self.options: dict[Key, tuple[set[Key], bool]] = {}  # filled by `record_options`
@@ -205,6 +208,8 @@ class RecordingMocks(pulumi_mocks.Mocks):
         self.options[(args.type_, args.name)] = (keys, bool(args.opts.protect))
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(args.inputs["name"])
         computed = self._computed(args.typ, args.name, args.inputs)
         # AWS's id of a secret is its ARN (SecretVersion's `secretArn` echoes its `secretId`).
         resource_id = computed["arn"] if args.typ == SECRET else f"{args.name}-{args.typ.split(':')[-1].lower()}-id"
@@ -214,6 +219,12 @@ class RecordingMocks(pulumi_mocks.Mocks):
             Resource(args.typ, args.name, args.inputs, state, bool(args.custom), "", depends_on, protect)
         )
         return resource_id, state
+
+    def _stack_reference(self, stack: str) -> tuple[str, dict[str, Any]]:
+        """What the engine reads for a StackReference: the referenced stack's outputs (none of them secret)."""
+        if stack not in self.stack_references:
+            raise NotImplementedError(f"no mock outputs for the stack reference {stack!r}")
+        return stack, {"name": stack, "outputs": dict(self.stack_references[stack]), "secretOutputNames": []}
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         return self._invoke_result(args.token), []  # no check failures
@@ -259,7 +270,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
         if typ == "random:index/randomId:RandomId":
             return {"hex": "a1b2c3d4", "b64Url": "obLD1A"}
         if typ == "tls:index/privateKey:PrivateKey":
-            pem = self._secret(name, _ed25519_pkcs8_pem())
+            pem = self._secret(name, _ed25519_pkcs8_pem(seed=name))
             return {"privateKeyPem": pem, "privateKeyPemPkcs8": pem, "publicKeyPem": "public"}
         if typ == "aws:cloudwatch/logGroup:LogGroup":
             return {"arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{physical}"}
@@ -267,6 +278,8 @@ class RecordingMocks(pulumi_mocks.Mocks):
             return {"arn": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{physical}-AbCdEf"}
         if typ == "aws:secretsmanager/secretVersion:SecretVersion":
             return {"secretArn": inputs["secretId"], "versionId": f"{name}-version-1"}
+        if typ == "aws:ssm/parameter:Parameter":  # a hierarchical name starts with "/": no second slash
+            return {"arn": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{physical}", "version": 1.0}
         if typ == "aws:lb/loadBalancer:LoadBalancer":
             return {
                 "dnsName": f"{physical}-123456789.{REGION}.elb.amazonaws.com",
@@ -346,15 +359,21 @@ class Recorded:
 
 
 def build(
-    program: Callable[[], object], stack: str = "staging", config: Mapping[str, str] | None = None
+    program: Callable[[], object],
+    stack: str = "staging",
+    config: Mapping[str, str] | None = None,
+    stack_references: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Recorded]:
     """Run `program` (typically one component's constructor, with inputs the test chooses) under fresh mocks until
-    every registration finished; return what it registered. `config` defaults to the committed stack file's."""
+    every registration finished; return what it registered. `config` defaults to the committed stack file's;
+    `stack_references` answers each `pulumi.StackReference(name)` with the outputs given for that name."""
 
     def run() -> None:
         program()
 
-    mocks, _ = _run_under_mocks(run, PROJECT, stack, staging_config() if config is None else config, [])
+    mocks, _ = _run_under_mocks(
+        run, PROJECT, stack, staging_config() if config is None else config, [], stack_references
+    )
     return [Recorded(r.typ, r.name, r.plain, r.urn, unwrap_secrets(r.state)) for r in mocks.resources]
 
 
@@ -363,13 +382,18 @@ def of_type(resources: list[Recorded], typ: str) -> list[Recorded]:
 
 
 def _run_under_mocks(
-    program: Callable[[], None], project: str, stack: str, config: Mapping[str, str], secret_keys: list[str]
+    program: Callable[[], None],
+    project: str,
+    stack: str,
+    config: Mapping[str, str],
+    secret_keys: list[str],
+    stack_references: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[RecordingMocks, pulumi.Resource | None]:
     """Run `program` against a fresh root stack and fresh mocks; return the mocks (what was registered) and
     the root stack (what was exported)."""
     pulumi.runtime.set_all_config(dict(config), secret_keys)
     pulumi.runtime.reset_options(project=project, stack=stack)  # forget the previous run's root stack
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(stack_references)
     monitor = pulumi_mocks.MockMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     root = pulumi.runtime.get_root_resource()
@@ -427,8 +451,10 @@ def _attach_urns(resources: list[Resource], monitor: pulumi_mocks.MockMonitor) -
             resource.urn = urn
 
 
-def _ed25519_pkcs8_pem() -> str:
-    key = ed25519.Ed25519PrivateKey.generate()
+def _ed25519_pkcs8_pem(seed: str) -> str:
+    """The same key for the same resource in every run, as a real stack keeps its key from one `up` to the next:
+    outputs derived from it (the public JWKS) are then the same in every run of one program."""
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(f"offline-{seed}".encode()).digest())
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

@@ -109,7 +109,7 @@ class SmokeAccount:
 
     @classmethod
     def new(cls) -> SmokeAccount:
-        return cls(f"smoke+{secrets.token_hex(6)}@example.com", f"Smoke-{secrets.token_urlsafe(18)}")
+        return cls(f"smoke+{secrets.token_hex(6)}@example.com", f"Probe-{secrets.token_urlsafe(18)}")
 
     @property
     def credentials(self) -> dict[str, str]:

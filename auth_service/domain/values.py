@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -70,7 +71,48 @@ class Email:
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
-_LOCAL_PART_CHECK_MIN = 3
+# NIST SP 800-63B 3.1.1.2: refuse repetitive or sequential characters and context-specific words (the service's
+# name, the username and its derivatives). The rule sees only the password and the person's own email, so its
+# answer tells nothing about any other account.
+_CONTEXT_WORD_MIN = 3  # shorter pieces ("jo", "co") are too common to refuse in every password
+SERVICE_WORDS = ("aidlc", "password")  # the service's name, and the word the form asks for
+_SEQUENCE_STEPS = (-1, 0, 1)  # "4321", "aaaa", "abcd": each character the previous one's neighbour (or itself)
+_MEAN_RUN_REFUSED = 4  # made of such runs averaging 4+ characters ("aaaabbbb", "1234abcd"): refused
+_UNLEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
+
+
+def _unleet(text: str) -> str:
+    return text.translate(_UNLEET)
+
+
+def _is_repetitive(text: str) -> bool:
+    """One unit said again and again ("abcabcabc"), when the unit alone would be too short to be a password."""
+    return any(
+        len(text) % size == 0 and text == text[:size] * (len(text) // size)
+        for size in range(1, min(PASSWORD_MIN_LENGTH, len(text) // 2 + 1))
+    )
+
+
+def _is_sequential(text: str) -> bool:
+    """Made of runs whose characters step through code points by -1, 0 or +1, averaging 4+ characters a run."""
+    runs, step = 1, None
+    for previous, current in itertools.pairwise(text):
+        difference = ord(current) - ord(previous)
+        if difference in _SEQUENCE_STEPS and step in (None, difference):
+            step = difference
+        else:
+            runs, step = runs + 1, None
+    return len(text) >= _MEAN_RUN_REFUSED * runs
+
+
+def _context_words(email: Email) -> set[str]:
+    """The service's name, the email's local part and its pieces (`jane.doe+x` -> jane, doe, x), and the labels
+    of its domain but the top-level one (`mail.example.com` -> mail, example); each also with leetspeak undone."""
+    local = _fold(email.local_part)
+    labels = _fold(email.value.rpartition("@")[2]).split(".")[:-1]
+    pieces = {local, *"".join(ch if ch.isalnum() else " " for ch in local).split(), *labels, *SERVICE_WORDS}
+    words = {word for word in pieces if len(word) >= _CONTEXT_WORD_MIN}
+    return words | {_unleet(word) for word in words}
 
 
 def normalize_password(password: str) -> str:
@@ -92,9 +134,14 @@ def check_password_shape(password: str, email: Email) -> None:
         raise WeakPassword(f"Use at least {PASSWORD_MIN_LENGTH} characters.")
     if length > PASSWORD_MAX_LENGTH:
         raise WeakPassword(f"Use at most {PASSWORD_MAX_LENGTH} characters.")
-    local = _fold(email.local_part)
-    if len(local) >= _LOCAL_PART_CHECK_MIN and local in _fold(normalized):
-        raise WeakPassword("The password must not contain your email address.")
+    folded = _fold(normalized)
+    if _is_repetitive(folded) or _is_sequential(folded):
+        raise WeakPassword("The password must not be repeated or sequential characters (aaaa, abcd, 4321).")
+    if any(word in folded or word in _unleet(folded) for word in _context_words(email)):
+        raise WeakPassword(
+            "The password must not contain your email address or a part of it, the service's name or the word"
+            " 'password'."
+        )
 
 
 DISPLAY_NAME_MAX = 64
@@ -102,15 +149,30 @@ BIO_MAX = 500
 AVATAR_URL_MAX = 2048
 
 
-def _has_control_characters(text: str, allow_newlines: bool = False) -> bool:
+# Text people show to each other (display name, bio, avatar URL) refuses two Unicode categories:
+# - Cc, control characters (a bio keeps tab and line breaks);
+# - Cf, format characters: invisible or reordering, so one string can look like another (`Admin\u202egnp.exe`
+#   shows as "Adminexe.png"): zero-width space and joiners, bidi embeddings, overrides and isolates, the BOM,
+#   the soft hyphen, tag characters, Arabic and other number signs. Emoji written with a zero-width joiner
+#   (family, profession sequences) and tag-character flags are refused with them; their parts are accepted.
+# Deliberately accepted: private-use characters (visible glyphs of icon fonts), code points unassigned in this
+# Python's Unicode database (emoji newer than it), and the text as typed, without normalization (NFC changes
+# lengths, NFKC rewrites visible characters; the identity is the email, never the display name). Lone
+# surrogates never arrive: the JSON parser refuses them.
+_REFUSED_IN_TEXT = frozenset({"Cc", "Cf"})
+
+
+def has_control_or_format_characters(text: str, allow_newlines: bool = False) -> bool:
     allowed = {"\n", "\r", "\t"} if allow_newlines else set()
-    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+    return any(unicodedata.category(ch) in _REFUSED_IN_TEXT and ch not in allowed for ch in text)
 
 
 def clean_display_name(raw: str) -> str:
     name = raw.strip()
-    if not name or len(name) > DISPLAY_NAME_MAX or _has_control_characters(name):
-        raise InvalidProfile(f"Display name must be 1-{DISPLAY_NAME_MAX} characters without control characters.")
+    if not name or len(name) > DISPLAY_NAME_MAX or has_control_or_format_characters(name):
+        raise InvalidProfile(
+            f"Display name must be 1-{DISPLAY_NAME_MAX} characters without control or invisible format characters."
+        )
     return name
 
 
@@ -118,8 +180,11 @@ def clean_bio(raw: str | None) -> str | None:
     if raw is None:
         return None
     bio = raw.strip()
-    if len(bio) > BIO_MAX or _has_control_characters(bio, allow_newlines=True):
-        raise InvalidProfile(f"Bio must be at most {BIO_MAX} characters.")
+    if len(bio) > BIO_MAX or has_control_or_format_characters(bio, allow_newlines=True):
+        raise InvalidProfile(
+            f"Bio must be at most {BIO_MAX} characters without control (except line breaks) or invisible format"
+            " characters."
+        )
     return bio or None
 
 
@@ -135,7 +200,7 @@ def clean_avatar_url(raw: str | None) -> str | None:
         parts.scheme not in ("http", "https")
         or not parts.hostname
         or len(url) > AVATAR_URL_MAX
-        or _has_control_characters(url)
+        or has_control_or_format_characters(url)
         or any(ch.isspace() for ch in url)
     ):
         raise InvalidProfile(f"Avatar URL must be an http(s) URL of at most {AVATAR_URL_MAX} characters.")

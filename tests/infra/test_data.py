@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from auth_service.adapters.security.tokens import generate_private_key_pem
 from components.config import DataSettings
 from scripts.offline_stack import StackGraph, is_secret_wrapper
 
@@ -92,7 +93,7 @@ def test_config_secrets_replace_the_generated_ones(run_stack: Callable[..., Stac
     given = {
         "aidlc-auth:dbPassword": "ConfiguredDbPassword123",
         "aidlc-auth:redisAuthToken": "ConfiguredRedisToken1234567890",
-        "aidlc-auth:jwtPrivateKey": "-----BEGIN PRIVATE KEY-----\nconfigured\n-----END PRIVATE KEY-----\n",
+        "aidlc-auth:jwtPrivateKey": generate_private_key_pem(),  # a real key: the stack derives the public JWKS
     }
     graph = run_stack(secret_config=given)
 

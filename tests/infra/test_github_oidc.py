@@ -23,6 +23,8 @@ ISSUER = "token.actions.githubusercontent.com"
 
 STACK_ROLES = f"arn:aws:iam::{ACCOUNT}:role/auth-staging-*"
 STACK_SECRETS = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:auth-staging-*"
+STACK_PARAMETERS = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/auth-staging/*"  # the JWKS: /auth-staging/jwks
+DESCRIBE_PARAMETERS = {"Effect": "Allow", "Action": ["ssm:DescribeParameters"], "Resource": "*"}
 STACK_REPOSITORIES = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/auth-staging-*"
 BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/auth-staging-permissions-boundary"
 DEPLOY_ROLE = f"arn:aws:iam::{ACCOUNT}:role/auth-staging-github-deploy"
@@ -113,6 +115,8 @@ def test_deploy_role_policy_statement_by_statement(identity: StackGraph) -> None
     assert list(deploy) == [
         "StackServices",
         "StackSecrets",
+        "StackParameters",
+        "DescribeParameterMetadata",
         "EcrLogin",
         "StackRepositories",
         "StackRolesOnlyWithTheBoundary",
@@ -138,6 +142,8 @@ def test_deploy_role_policy_statement_by_statement(identity: StackGraph) -> None
         ],
     }
     assert deploy["StackSecrets"] == {"Effect": "Allow", "Action": ["secretsmanager:*"], "Resource": STACK_SECRETS}
+    assert deploy["StackParameters"] == {"Effect": "Allow", "Action": ["ssm:*"], "Resource": STACK_PARAMETERS}
+    assert deploy["DescribeParameterMetadata"] == DESCRIBE_PARAMETERS
     assert deploy["EcrLogin"] == {"Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"}
     assert deploy["StackRepositories"] == {"Effect": "Allow", "Action": ["ecr:*"], "Resource": STACK_REPOSITORIES}
     assert deploy["StackRolesOnlyWithTheBoundary"] == {
@@ -241,7 +247,14 @@ def test_deploy_role_is_denied_every_write_on_the_ci_identity(identity: StackGra
 
 def test_preview_role_policy_statement_by_statement(identity: StackGraph) -> None:
     preview = statements(identity, ROLE_POLICY, "preview")
-    assert list(preview) == ["DescribeStackResources", "ReadStackRoles", "RefreshStackSecretVersions", "WhoAmI"]
+    assert list(preview) == [
+        "DescribeStackResources",
+        "ReadStackRoles",
+        "RefreshStackSecretVersions",
+        "ReadStackParameters",
+        "DescribeParameterMetadata",
+        "WhoAmI",
+    ]
     # Descriptions, tags and policies only: no data store (S3, SSM, KMS) and no secret value on `*`.
     assert preview["DescribeStackResources"] == {
         "Effect": "Allow",
@@ -289,6 +302,13 @@ def test_preview_role_policy_statement_by_statement(identity: StackGraph) -> Non
         "Action": ["secretsmanager:GetSecretValue"],
         "Resource": STACK_SECRETS,
     }
+    # The public JWKS parameter: its value and tags on this stack's parameters only; metadata (no values) on `*`.
+    assert preview["ReadStackParameters"] == {
+        "Effect": "Allow",
+        "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:ListTagsForResource"],
+        "Resource": STACK_PARAMETERS,
+    }
+    assert preview["DescribeParameterMetadata"] == DESCRIBE_PARAMETERS
     assert preview["WhoAmI"] == {"Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": "*"}
     assert not identity.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"), "no ReadOnlyAccess"
 
@@ -296,7 +316,9 @@ def test_preview_role_policy_statement_by_statement(identity: StackGraph) -> Non
 def test_preview_role_can_refresh_what_the_main_stack_is_made_of(staging: StackGraph, identity: StackGraph) -> None:
     """Every AWS service the main stack uses has describe rights: a refresh reads each of its resources."""
     described = {
-        a.split(":")[0] for a in statements(identity, ROLE_POLICY, "preview")["DescribeStackResources"]["Action"]
+        action.split(":")[0]
+        for statement in statements(identity, ROLE_POLICY, "preview").values()
+        for action in statement["Action"]
     }
     used = {r.typ.split(":")[1].split("/")[0] for r in staging.resources if r.typ.startswith("aws:")}
     aws_service = {
@@ -308,6 +330,7 @@ def test_preview_role_can_refresh_what_the_main_stack_is_made_of(staging: StackG
         "rds": "rds",
         "elasticache": "elasticache",
         "secretsmanager": "secretsmanager",
+        "ssm": "ssm",
         "cloudwatch": "cloudwatch",
         "appautoscaling": "application-autoscaling",
         "iam": "iam",

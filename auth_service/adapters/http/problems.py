@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from auth_service.adapters.http.contract import PROBLEM_JSON, TITLES
@@ -110,6 +111,14 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(method for method in _METHOD_ORDER if method in allowed)
 
 
+async def _client_disconnected(request: Request, exc: Exception) -> ProblemResponse:
+    """The client went away while its body was still arriving. Routes with a body parameter get this from
+    FastAPI's body reader as a 400; login reads its body itself (JSON or the OAuth2 form) and gets the raw
+    `ClientDisconnect`. Either way it is the client's doing: a 400 nobody receives, logged as information."""
+    log.info("client disconnected while sending the request body")
+    return problem(400, "validation_error", "The request body was not received in full.")
+
+
 async def _dependency_unavailable(request: Request, exc: Exception) -> ProblemResponse:
     log.warning("dependency unavailable", extra={"dependency": getattr(exc, "dependency", "?")})
     return problem(
@@ -137,6 +146,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(domain.DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(DependencyUnavailable, _dependency_unavailable)
     app.add_exception_handler(Overloaded, _overloaded)
     app.add_exception_handler(Exception, _unexpected)

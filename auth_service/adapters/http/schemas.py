@@ -31,10 +31,23 @@ from auth_service.domain.values import (
 
 # Character classes spelled out code point by code point, so the ECMA-262 pattern in the document, pydantic's
 # Rust regex and Python's `re` agree: WHITESPACE is exactly what `str.isspace()`/`str.strip()` treat as space,
-# CONTROL is Unicode category Cc, BIO_FORBIDDEN is Cc except tab, line feed and carriage return.
+# CONTROL is Unicode categories Cc and Cf (the domain's rule: `has_control_or_format_characters`), BIO_FORBIDDEN
+# the same except tab, line feed and carriage return. FORMAT lists Cf's code points in the Basic Multilingual
+# Plane; the few above it (tag characters U+E0001 and U+E0020-E007F, U+110BD, U+110CD, U+13430-13438,
+# U+1BCA0-1BCA3, U+1D173-1D17A) cannot be written in a pattern that ECMA-262 and Python read alike, so the field
+# descriptions name them. tests/service/unit/test_values.py checks FORMAT against Python's Unicode database.
 _WHITESPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_CONTROL = r"\u0000-\u001f\u007f-\u009f"
-_BIO_FORBIDDEN = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f"
+FORMAT = (
+    r"\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+    r"\u2066-\u206f\ufeff\ufff9-\ufffb"
+)
+_CONTROL = r"\u0000-\u001f\u007f-\u009f" + FORMAT
+_BIO_FORBIDDEN = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f" + FORMAT
+_NO_FORMAT_CHARACTERS = (
+    "No control characters and no invisible format characters (Unicode category Cf: zero-width spaces and joiners,"
+    " bidi embeddings, overrides and isolates, the byte order mark, the soft hyphen, tag characters), so no text can"
+    " pass for another; emoji sequences joined by U+200D are refused with them."
+)
 
 # Surrounding whitespace is trimmed; what remains has at least one visible character and no control character.
 DISPLAY_NAME_PATTERN = rf"^[{_WHITESPACE}]*[^{_CONTROL}]*[^{_CONTROL}{_WHITESPACE}][^{_CONTROL}]*[{_WHITESPACE}]*$"
@@ -64,8 +77,12 @@ _PASSWORD_RULES = (
     "Counted after NFC normalization, so text sent decomposed (a letter followed by a combining accent) counts "
     "as composed: normalize to NFC before checking the length on the client. Also refused with 422 "
     "`weak_password`, rules JSON Schema cannot express: one of the 30,000 "
-    "most common passwords, or a password that contains the local part of the account's email (3+ characters, "
-    "case-insensitive)."
+    "most common passwords; repeated or sequential characters (NIST SP 800-63B): a short unit said again and again "
+    "(`abcabcabc`), or runs of a character and its neighbours (`aaaaaaaa`, `abcdefgh`, `1234abcd`, `87654321`) "
+    "averaging 4 or more characters; a password that contains, case-insensitively and with leetspeak undone "
+    "(`p4ssw0rd`), a context-specific word of 3+ characters: the account's email local part or a piece of it "
+    "(split at punctuation), a label of its domain other than the top-level one, the service's name `aidlc`, or "
+    "the word `password`."
 )
 # The domain measures the length (after NFC) and answers `weak_password` with a precise message, so the model only
 # holds a generous transport bound and the document declares the policy's bounds.
@@ -112,7 +129,7 @@ class RegisterRequest(StrictBody):
         min_length=1,
         max_length=DISPLAY_NAME_MAX,
         json_schema_extra={"pattern": DISPLAY_NAME_PATTERN},
-        description=f"1-{DISPLAY_NAME_MAX} characters after trimming surrounding whitespace; no control characters.",
+        description=f"1-{DISPLAY_NAME_MAX} characters after trimming surrounding whitespace. {_NO_FORMAT_CHARACTERS}",
     )
 
 
@@ -158,12 +175,12 @@ _DISPLAY_NAME_UPDATE = {
     "minLength": 1,
     "maxLength": DISPLAY_NAME_MAX,
     "pattern": DISPLAY_NAME_PATTERN,
-    "description": f"1-{DISPLAY_NAME_MAX} characters after trimming surrounding whitespace; no control characters. "
+    "description": f"1-{DISPLAY_NAME_MAX} characters after trimming surrounding whitespace. {_NO_FORMAT_CHARACTERS} "
     "Cannot be cleared (null is refused).",
 }
 _BIO_UPDATE = {
     "anyOf": [{"type": "string", "maxLength": BIO_MAX, "pattern": BIO_PATTERN}, {"type": "null"}],
-    "description": f"At most {BIO_MAX} characters; tab and line breaks allowed, other control characters not. "
+    "description": f"At most {BIO_MAX} characters; tab and line breaks allowed. {_NO_FORMAT_CHARACTERS} "
     "Empty or null clears it.",
 }
 _AVATAR_URL_UPDATE = {

@@ -1,5 +1,5 @@
 from tests.service.integration.helpers import assert_problem, query
-from tests.support.app import STRONG_PASSWORD, Service, bearer
+from tests.support.app import STRONG_PASSWORD, Service, bearer, unique_email
 
 NEW_PASSWORD = "Another-Strong-Passphrase-7"
 
@@ -101,3 +101,22 @@ async def test_delete_account_needs_the_password_and_removes_everything(service:
     assert [r.event_type for r in audit][-1] == "account_deleted"
     # The address is free again.
     await service.register(user["email"])
+
+
+async def test_invisible_format_characters_are_422_invalid_profile_and_declared(service: Service) -> None:
+    register = await service.client.post(
+        "/auth/register",
+        json={"email": unique_email(), "password": STRONG_PASSWORD, "display_name": "Admin\u202egnp.exe"},
+    )
+    assert "\u202e" not in assert_problem(register, 422, "invalid_profile")["detail"]
+    _, headers = await service.signed_in_user()
+    for change in ({"display_name": "Ada\u200b"}, {"bio": "Hello\ufeff"}, {"display_name": "Flag \U000e0067"}):
+        assert_problem(await service.client.patch("/users/me", headers=headers, json=change), 422, "invalid_profile")
+    assert (await service.client.get("/users/me", headers=headers)).json()["display_name"] == "Test User"
+    schemas = (await service.client.get("/openapi.json")).json()["components"]["schemas"]
+    for field in (
+        schemas["RegisterRequest"]["properties"]["display_name"],
+        schemas["ProfileUpdateRequest"]["properties"]["display_name"],
+        schemas["ProfileUpdateRequest"]["properties"]["bio"],
+    ):
+        assert "Unicode category Cf" in field["description"], field

@@ -7,6 +7,9 @@ what a negative case is negative about:
 - `DELETE /users/me` and `POST /users/me/password`: a valid generated body gets a fresh account's token and its real
   password, so deletion and password change reach their 204 (with the shared fuzzing account they could only ever
   answer 401 `wrong_password`, and succeeding would end the session every other case uses).
+- `POST /auth/register` and `POST /users/me/password`: a valid generated password that a rule JSON Schema cannot
+  express refuses (common, repetitive or sequential, or containing a part of the email: the field's description
+  states them) is replaced by one those rules accept, as a colliding email is made unique.
 - `POST /auth/login`, `POST /auth/refresh`, `DELETE /auth/sessions/{session_id}`: every third valid case carries
   the fuzzing account's real credentials, a live refresh token, or the id of a session of that account; random
   ones can only be refused (401, 404).
@@ -25,7 +28,13 @@ import httpx
 import schemathesis
 from schemathesis.core.parameters import ParameterLocation
 
-THROWAWAY_PASSWORD = "Throwaway-Pelican-Zircon-58"
+from auth_service.adapters.security.common_passwords import ZxcvbnCommonPasswords
+from auth_service.domain.errors import InvalidEmail, WeakPassword
+from auth_service.domain.values import Email, check_password_shape, normalize_password
+
+THROWAWAY_PASSWORD = "Pelican-Zircon-Lantern-58"
+ACCEPTABLE_PASSWORD = "Quokka-Marimba-Sextant-63"
+_COMMON_PASSWORDS = ZxcvbnCommonPasswords()
 _DOT_ATOM_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LOCAL_MAX, _EMAIL_MAX = 64, 254
 _PASSWORD_FIELDS = {"DELETE /users/me": "password", "POST /users/me/password": "current_password"}
@@ -76,9 +85,23 @@ def _unique_email(email: str) -> str:
     return f"{prefix}{local}@{domain}"
 
 
-def _throwaway_session() -> str:
+def _acceptable_password(password: str, email: str) -> str:
+    """`password`, unless a rule beyond the schema refuses it for `email`: then one those rules accept."""
+    try:
+        check_password_shape(password, Email(email))
+    except InvalidEmail:
+        return password  # the email is what gets refused
+    except WeakPassword:
+        return ACCEPTABLE_PASSWORD
+    return ACCEPTABLE_PASSWORD if _COMMON_PASSWORDS.is_common(normalize_password(password)) else password
+
+
+def _throwaway_email() -> str:
+    return f"throwaway-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def _throwaway_session(email: str) -> str:
     base_url = os.environ["AUTH_FUZZ_BASE_URL"]
-    email = f"throwaway-{uuid.uuid4().hex[:12]}@example.com"
     with httpx.Client(base_url=base_url, timeout=30) as client:
         client.post(
             "/auth/register", json={"email": email, "password": THROWAWAY_PASSWORD, "display_name": "Throwaway"}
@@ -105,9 +128,14 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         body["refresh_token"] = _fuzz_account_refresh_token()
     if label == "POST /auth/register" and isinstance(body.get("email"), str):
         body["email"] = _unique_email(body["email"])
+        if isinstance(body.get("password"), str):
+            body["password"] = _acceptable_password(body["password"], body["email"])
     field = _PASSWORD_FIELDS.get(label)
     if field is not None and isinstance(body.get(field), str):
+        email = _throwaway_email()
         body[field] = THROWAWAY_PASSWORD
+        if isinstance(body.get("new_password"), str):
+            body["new_password"] = _acceptable_password(body["new_password"], email)
         if case.headers is None:
             case.headers = {}
-        case.headers["Authorization"] = f"Bearer {_throwaway_session()}"
+        case.headers["Authorization"] = f"Bearer {_throwaway_session(email)}"

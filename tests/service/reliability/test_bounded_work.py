@@ -18,7 +18,7 @@ from tests.service.integration.helpers import assert_problem
 from tests.support.app import STRONG_PASSWORD, serving, with_settings
 
 WRONG = "Wrong-Password-1"
-BLOCKING = "Blocking-Password-88"
+BLOCKING = "Blocking-Passphrase-88"
 GUARD_SECONDS = 30  # only against a hang; nothing below depends on how fast anything is
 
 

@@ -23,7 +23,7 @@ from tests.support.secrets_ledger import SecretsLedger
 from tests.support.servers import ServiceProcess
 
 PACKAGE = "aidlc_auth_client"
-PASSWORD = "Generated-Heron-Basalt-36"
+PASSWORD = "Heron-Basalt-Quill-36"
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""docs/integration.md's token verifier, run exactly as written against the live service; README's API table
-checked against the served `/openapi.json`."""
+"""docs/integration.md's StackReference snippet and token verifier, run exactly as written against the live
+service (the stack computed offline with the service's signing key); README's API table checked against the
+served `/openapi.json`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,34 +17,34 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from auth_service.adapters.security.tokens import load_private_key
+from scripts.offline_stack import run_offline
+from tests.support.integration_doc import Verifier, jwks_through_stack_reference, pinned_verifier
 from tests.support.secrets_ledger import SecretsLedger, register_and_login
 from tests.support.servers import REPO_ROOT, ServiceProcess
 
-INTEGRATION_DOC = REPO_ROOT / "docs" / "integration.md"
 README = REPO_ROOT / "README.md"
+ISSUER, AUDIENCE = "aidlc-auth", "aidlc"  # the live service's (the settings' defaults)
 PASSWORD = "Integration-Okapi-Fennel-29"
-Verifier = Callable[[str], dict[str, Any]]
-
-
-def _python_blocks(markdown: Path) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```$", markdown.read_text(), flags=re.DOTALL | re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
-def verify_access_token(live_service: ServiceProcess, monkeypatch_module: pytest.MonkeyPatch) -> Verifier:
-    """The snippet from the doc, executed unchanged in a namespace of its own, configured by its env variables."""
-    snippet = next(block for block in _python_blocks(INTEGRATION_DOC) if "def verify_access_token" in block)
-    monkeypatch_module.setenv("AUTH_BASE_URL", live_service.base_url)
-    namespace: dict[str, Any] = {"__name__": "integration_doc_snippet"}
-    exec(compile(snippet, str(INTEGRATION_DOC), "exec"), namespace)  # noqa: S102 - our own documentation's code
-    verifier: Verifier = namespace["verify_access_token"]
-    return verifier
+def stack_jwks(signing_key: str) -> str:
+    """The `jwks` output of the stack deployed with the live service's signing key (its `jwtPrivateKey`)."""
+    graph = run_offline(secret_config={"aidlc-auth:jwtPrivateKey": signing_key})
+    jwks: str = graph.outputs["jwks"]
+    return jwks
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module() -> Any:
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
+def verify_access_token(live_service: ServiceProcess, stack_jwks: str) -> Verifier:
+    """The doc's two snippets, unchanged: the other unit's program reads the stack's `jwks` through a
+    StackReference (under mocks) and its verifier pins what that yields. Configured like the live service."""
+    return pinned_verifier(jwks_through_stack_reference({"jwks": stack_jwks}), ISSUER, AUDIENCE)
+
+
+def test_the_stack_publishes_exactly_the_keys_the_service_serves(live_service: ServiceProcess, stack_jwks: str) -> None:
+    served = httpx.get(f"{live_service.base_url}/.well-known/jwks.json", timeout=10).json()
+    assert json.loads(stack_jwks) == served
 
 
 @pytest.fixture(scope="module")
@@ -128,14 +127,14 @@ def test_alg_none_is_rejected(verify_access_token: Verifier, signed_in: dict[str
 
 
 def test_a_key_the_jwks_does_not_publish_is_rejected(verify_access_token: Verifier, signed_in: dict[str, Any]) -> None:
-    """A token from a rotated-out or foreign key: the client looks the kid up again, finds nothing, refuses."""
+    """A token from a rotated-out or foreign key: not pinned, refused (tests/infra/test_jwks.py: with no network)."""
     foreign = jwt.encode(
         _claims(signed_in["access_token"]),
         ed25519.Ed25519PrivateKey.generate(),
         algorithm="EdDSA",
         headers={"kid": "not-our-key", "typ": "at+jwt"},
     )
-    with pytest.raises(jwt.PyJWKClientError):
+    with pytest.raises(jwt.InvalidTokenError, match="pinned key"):
         verify_access_token(foreign)
 
 

@@ -68,10 +68,14 @@ def test_invalid_emails_are_rejected(raw: str) -> None:
     "password",
     [
         "8 chars!",  # minimum length, spaces allowed
-        "x" * 128,  # maximum length
+        ("Tundra-Okapi-" * 10)[:128],  # maximum length (a repeated unit of 8+ characters is not "repetitive")
         "пароль-очень-длинный",  # any Unicode
-        "🔐🔐🔐🔐🔐🔐🔐🔐",  # emoji count as one character each
+        "🔐🦊🌵🎻🚲🧭🪁🍋",  # emoji count as one character each
         "alllowercase-no-rules",  # no composition rules
+        "aaaa-Kettle-Moss",  # a short run inside a password is fine
+        "Fennel-Quay-2345-Lark",  # so is a short sequence
+        "qrst-Okapi-Zircon",
+        "Jo-Quokka-Lantern",  # "jo" is below the 3 characters a context word needs
     ],
 )
 def test_password_policy_accepts(password: str) -> None:
@@ -85,11 +89,42 @@ def test_password_policy_accepts(password: str) -> None:
         ("x" * 129, "at most 128"),
         ("my-jane.doe-password", "email"),
         ("JANE.DOE2024!", "email"),
+        ("aaaaaaaa", "repeated or sequential"),
+        ("abcdefgh", "repeated or sequential"),
+        ("12345678", "repeated or sequential"),
+        ("87654321", "repeated or sequential"),
+        ("zyxwvuts", "repeated or sequential"),
+        ("1234abcd", "repeated or sequential"),
+        ("aaaabbbbcccc", "repeated or sequential"),
+        ("abcabcabc", "repeated or sequential"),
+        ("Ab1!Ab1!Ab1!", "repeated or sequential"),
+        ("x" * 128, "repeated or sequential"),
+        ("🔐" * 8, "repeated or sequential"),
+        ("".join(chr(0xFF21 + i) for i in range(8)), "repeated or sequential"),  # full-width A-H: NFKC first
+        ("Password1!", "word 'password'"),
+        ("P4ssw0rd-Tundra", "word 'password'"),
+        ("my-AIDLC-login-2026", "service's name"),
+        ("Doe-Family-Tundra", "email"),  # a piece of the local part
+        ("Tundra-Jane-Okapi", "email"),
+        ("Example-Otter-Lark", "email"),  # a label of the email's domain
+        ("D03-Family-Tundra", "email"),  # leetspeak undone
     ],
 )
 def test_password_policy_rejects(password: str, reason: str) -> None:
     with pytest.raises(WeakPassword, match=reason):
         check_password_shape(password, EMAIL)
+
+
+def test_the_top_level_domain_is_not_a_context_word() -> None:
+    check_password_shape("Comet-Tundra-Okapi", EMAIL)  # example.com: "com" is everyone's
+
+
+def test_context_words_are_the_accounts_own_only() -> None:
+    """The rule reads nothing but the password and this account's email: another person's address changes
+    nothing, so a refusal can never tell whether some other account exists."""
+    check_password_shape("Marta-Okapi-Lantern", Email("someone@elsewhere.org"))
+    with pytest.raises(WeakPassword):
+        check_password_shape("Marta-Okapi-Lantern", Email("marta@elsewhere.org"))
 
 
 def test_password_is_never_truncated_or_case_folded_by_the_policy() -> None:
