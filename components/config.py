@@ -95,7 +95,9 @@ class ComputeSettings:
 
     def __post_init__(self) -> None:
         if self.cpu_architecture not in DOCKER_PLATFORMS:
-            raise ValueError(f"cpuArchitecture must be one of {sorted(DOCKER_PLATFORMS)}, got {self.cpu_architecture!r}")
+            raise ValueError(
+                f"cpuArchitecture must be one of {sorted(DOCKER_PLATFORMS)}, got {self.cpu_architecture!r}"
+            )
 
     @property
     def docker_platform(self) -> str:
@@ -370,7 +372,9 @@ def _utc(value: Any, window: Any) -> datetime:
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
-        raise ValueError(f"eventWindows[{window!r}]: {value!r} is not an ISO 8601 time like 2026-12-10T09:00:00Z") from None
+        raise ValueError(
+            f"eventWindows[{window!r}]: {value!r} is not an ISO 8601 time like 2026-12-10T09:00:00Z"
+        ) from None
     if moment.tzinfo is None:
         raise ValueError(f"eventWindows[{window!r}]: {value!r} needs a time zone, e.g. 2026-12-10T09:00:00Z")
     return moment.astimezone(UTC)
