@@ -23,7 +23,7 @@ from pulumi_aws.appautoscaling import (
     PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs as PredefinedMetric,
 )
 
-from components.capacity import Schedule, Window, plan_schedule, tasks_for_attendees
+from components.capacity import Schedule, Step, Window, plan_schedule, tasks_for_attendees
 from components.config import ComputeSettings, EventWindow, ScalingSettings
 
 
@@ -38,7 +38,7 @@ class AutoScalingArgs:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))  # when this `pulumi up` runs
 
 
-def event_windows(settings: ScalingSettings, task_cpu_units: int) -> list[Window]:
+def sized_windows(settings: ScalingSettings, task_cpu_units: int) -> list[Window]:
     """The configured windows with their lead time and task count; refuses one the task range cannot hold."""
     return [_window(w, settings, task_cpu_units) for w in settings.event_windows]
 
@@ -57,7 +57,8 @@ def _window(event: EventWindow, settings: ScalingSettings, task_cpu_units: int) 
 
 
 class AutoScaling(pulumi.ComponentResource):
-    """Scalable target for the service's desired count plus CPU, memory and request-count policies."""
+    """Scalable target for the service's desired count, CPU, memory and request-count policies, and one scheduled
+    action per change of the minimum the event windows ask for."""
 
     target: aws.appautoscaling.Target
     policies: dict[str, aws.appautoscaling.Policy]
@@ -69,7 +70,7 @@ class AutoScaling(pulumi.ComponentResource):
         super().__init__("aidlc:autoscaling:AutoScaling", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         s = args.settings
-        self.windows = event_windows(s, args.task_cpu_units)
+        self.windows = sized_windows(s, args.task_cpu_units)
         self.schedule = plan_schedule(self.windows, s.min_tasks, args.now)
         self.target = aws.appautoscaling.Target(
             f"{name}-target",
@@ -83,19 +84,7 @@ class AutoScaling(pulumi.ComponentResource):
             opts=child,
         )
         self.scheduled_actions = [
-            aws.appautoscaling.ScheduledAction(
-                f"{name}-at-{step.label}",
-                name=f"{name}-min-{step.min_tasks}-at-{step.label}",
-                service_namespace=self.target.service_namespace,
-                scalable_dimension=self.target.scalable_dimension,
-                resource_id=self.target.resource_id,
-                schedule=step.expression,  # UTC: no timezone is set
-                scalable_target_action=aws.appautoscaling.ScheduledActionScalableTargetActionArgs(
-                    min_capacity=step.min_tasks, max_capacity=s.max_tasks
-                ),
-                opts=child,
-            )
-            for step in self.schedule.steps
+            self._scheduled_action(name, step, s.max_tasks, child) for step in self.schedule.steps
         ]
         request_label = pulumi.Output.concat(args.alb_arn_suffix, "/", args.target_group_arn_suffix)
         metrics: dict[str, tuple[str, float, pulumi.Input[str] | None]] = {
@@ -114,6 +103,23 @@ class AutoScaling(pulumi.ComponentResource):
                 "scheduled_minimums": {step.expression: step.min_tasks for step in self.schedule.steps},
                 "policy_arns": {key: policy.arn for key, policy in self.policies.items()},
             }
+        )
+
+    def _scheduled_action(
+        self, name: str, step: Step, max_tasks: int, opts: pulumi.ResourceOptions
+    ) -> aws.appautoscaling.ScheduledAction:
+        return aws.appautoscaling.ScheduledAction(
+            f"{name}-at-{step.label}",
+            name=f"{name}-min-{step.min_tasks}-at-{step.label}",
+            service_namespace=self.target.service_namespace,
+            scalable_dimension=self.target.scalable_dimension,
+            resource_id=self.target.resource_id,
+            schedule=step.expression,  # UTC: no timezone is set
+            # The maximum too: a new minimum above a maximum set by hand would be refused.
+            scalable_target_action=aws.appautoscaling.ScheduledActionScalableTargetActionArgs(
+                min_capacity=step.min_tasks, max_capacity=max_tasks
+            ),
+            opts=opts,
         )
 
     def _policy(

@@ -41,7 +41,7 @@ def tasks_for_attendees(attendees_per_minute: float, task_cpu_units: int) -> int
         raise ValueError(f"need attendees >= 0 and task CPU > 0, got {attendees_per_minute}, {task_cpu_units}")
     cpu_ms_per_task_minute = task_cpu_units / CPU_UNITS_PER_VCPU * 60_000
     needed = attendees_per_minute * CPU_MS_PER_ATTENDEE / (cpu_ms_per_task_minute * PLANNED_UTILISATION)
-    return max(MIN_EVENT_TASKS, math.ceil(round(needed, 9)))
+    return max(MIN_EVENT_TASKS, math.ceil(round(needed, 9)))  # rounded: a crowd exactly at a boundary fits
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ import pulumi
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_monitor
 
+from components.capacity import DEFAULT_LEAD_MINUTES
+
 APP_PORT = 8000  # docs/container-contract.md
 DB_PORT = 5432
 REDIS_PORT = 6379
@@ -159,7 +161,7 @@ class ScalingSettings:
     scale_out_cooldown_seconds: int = 60
     scale_in_cooldown_seconds: int = 300
     event_windows: tuple[EventWindow, ...] = ()  # pre-scaled by scheduled actions (components/autoscaling.py)
-    event_lead_minutes: int = 15  # raise the minimum this long before a window opens (components/capacity.py)
+    event_lead_minutes: int = DEFAULT_LEAD_MINUTES  # raise the minimum this long before a window opens
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_tasks <= self.max_tasks:
