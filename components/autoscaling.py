@@ -114,7 +114,8 @@ class AutoScaling(pulumi.ComponentResource):
             service_namespace=self.target.service_namespace,
             scalable_dimension=self.target.scalable_dimension,
             resource_id=self.target.resource_id,
-            schedule=step.expression,  # UTC: no timezone is set
+            schedule=step.expression,
+            timezone="UTC",  # the at() times are UTC (the provider's default, stated)
             # The maximum too: a new minimum above a maximum set by hand would be refused.
             scalable_target_action=aws.appautoscaling.ScheduledActionScalableTargetActionArgs(
                 min_capacity=step.min_tasks, max_capacity=max_tasks

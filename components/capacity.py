@@ -66,7 +66,7 @@ class Step:
 
     @property
     def expression(self) -> str:
-        """Application Auto Scaling's one-time schedule, `at(yyyy-mm-ddThh:mm:ss)`, in UTC (no timezone set)."""
+        """Application Auto Scaling's one-time schedule, `at(yyyy-mm-ddThh:mm:ss)`, in UTC."""
         return f"at({self.at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S')})"
 
     @property

@@ -233,7 +233,7 @@ def test_scheduled_actions_raise_the_minimum_fifteen_minutes_ahead_and_lower_it_
     for action in actions:
         assert action["resourceId"] == "service/cluster/service"
         assert (action["serviceNamespace"], action["scalableDimension"]) == ("ecs", "ecs:service:DesiredCount")
-        assert "timezone" not in action  # the at() times are UTC
+        assert action["timezone"] == "UTC"  # the at() times are UTC
         assert not set(action["name"]) & set(":/|")  # characters a scheduled action's name may not have
 
 
