@@ -208,3 +208,10 @@ def test_readme_and_operations_quote_what_make_cost_prints() -> None:
     for key in ("idle month", "event hour", "month with event days"):
         assert f"${found[key]:.2f}" in readme, (key, found[key], readme)
         assert f"${found[key]:.2f}" in operations, (key, found[key])
+
+
+def test_the_event_is_the_largest_configured_window_else_the_default_crowd() -> None:
+    stack = cost.OfflineStack(resources=[], idle_tasks=1, window_tasks={}, task_cpu=512, lead_minutes=15)
+    assert cost._event_crowd(stack, Assumptions(event_attendees=1000)) == (3, "1,000 attendees a minute")
+    windows = cost.OfflineStack([], 1, {"keynote": 5, "workshop": 3}, 512, 15)
+    assert cost._event_crowd(windows, Assumptions()) == (5, "event window 'keynote'")
