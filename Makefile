@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: test test-fast run lint plan cost bench clean check-python preview up smoke logs alarms destroy image-check
+.PHONY: test test-fast run lint plan cost bench clean check-python preview up smoke logs alarms prescale destroy image-check
 
 # Supported interpreters: the image and CI run 3.11; the pinned wheels cover 3.11-3.13. Checked before any
 # virtualenv is created, so an unsupported Python stops here with a clear message instead of failing in pip.
@@ -126,6 +126,18 @@ logs: .require-pulumi .require-aws
 alarms: .require-pulumi .require-aws
 	$(PYTHON) -m scripts.alarms --prefix "auth-$(notdir $(STACK))" --region $(REGION) \
 	    --dashboard-url "$$($(PULUMI) stack output dashboard_url --stack $(STACK))"
+
+## a crowd nobody scheduled: raise the auto-scaling minimum to TASKS now, no deploy (make prescale TASKS=6)
+prescale: .require-tasks .require-pulumi .require-aws
+	cluster=$$($(PULUMI) stack output cluster_name --stack $(STACK)) && service=$$($(PULUMI) stack output service_name --stack $(STACK)) && \
+	$(AWS) application-autoscaling register-scalable-target --region $(REGION) --service-namespace ecs \
+	    --scalable-dimension ecs:service:DesiredCount --resource-id "service/$$cluster/$$service" --min-capacity $(TASKS) && \
+	$(AWS) application-autoscaling describe-scalable-targets --region $(REGION) --service-namespace ecs \
+	    --resource-ids "service/$$cluster/$$service" --query 'ScalableTargets[0].[MinCapacity,MaxCapacity]' --output text
+
+.PHONY: .require-tasks
+.require-tasks:
+	@case "$(TASKS)" in ''|*[!0-9]*|0) echo "make prescale: say how many tasks, e.g. make prescale TASKS=6 (docs/operations.md, Event windows)" >&2; exit 2;; esac
 
 ## delete every resource of the stack (RDS takes a final snapshot; see README, teardown); asks to confirm
 destroy: .require-pulumi

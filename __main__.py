@@ -52,7 +52,7 @@ compute = Compute(
         after_private_egress=network.private_egress,
     ),
 )
-AutoScaling(
+autoscaling = AutoScaling(
     config.name,
     AutoScalingArgs(
         cluster_name=compute.cluster_name,
@@ -60,6 +60,7 @@ AutoScaling(
         alb_arn_suffix=compute.alb_arn_suffix,
         target_group_arn_suffix=compute.target_group_arn_suffix,
         settings=config.scaling,
+        task_cpu_units=config.compute.task_cpu,
     ),
 )
 monitoring = Monitoring(

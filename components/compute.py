@@ -66,7 +66,11 @@ class Compute(pulumi.ComponentResource):
         self.repository, self.image = self._image(settings)
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
-            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+            settings=[
+                aws.ecs.ClusterSettingArgs(
+                    name="containerInsights", value="enabled" if settings.container_insights else "disabled"
+                )
+            ],
             opts=self._child,
         )
         self.log_group = aws.cloudwatch.LogGroup(
@@ -190,7 +194,7 @@ class Compute(pulumi.ComponentResource):
             network_mode="awsvpc",
             requires_compatibilities=["FARGATE"],
             runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-                operating_system_family="LINUX", cpu_architecture="X86_64"
+                operating_system_family="LINUX", cpu_architecture=settings.cpu_architecture
             ),
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,

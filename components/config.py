@@ -15,14 +15,20 @@ otherwise generate: `dbPassword`, `redisAuthToken`, `jwtPrivateKey` (PEM, Ed2551
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pulumi
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import get_monitor
+
+from components.capacity import DEFAULT_LEAD_MINUTES
 
 APP_PORT = 8000  # docs/container-contract.md
 DB_PORT = 5432
@@ -80,13 +86,28 @@ class ComputeSettings:
     log_level: str = "INFO"
     task_cpu: int = 512
     task_memory: int = 1024
-    desired_count: int = 2
+    desired_count: int = 1  # at creation only; then auto scaling owns the count (ScalingSettings.min_tasks)
     health_check_grace_period_seconds: int = 90
     log_retention_days: int = 30
     ecr_keep_images: int = 10
     ecr_force_delete: bool = True  # staging: `pulumi destroy` removes the pushed images too
     docker_context: str = "auth_service"
-    docker_platform: str = "linux/amd64"  # Fargate X86_64
+    # X86_64 until argon2id is measured on an arm64 host (docs/capacity.md, "Task architecture"): the tasks per
+    # attendee come from an x86 measurement. The image is built for whichever architecture the task names.
+    cpu_architecture: str = "X86_64"
+    # ~$6/month of custom metrics; the event's views (ALB healthy hosts, ECS CPU/memory, alarms) do not need it.
+    container_insights: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cpu_architecture not in DOCKER_PLATFORMS:
+            raise ValueError(
+                f"cpuArchitecture must be one of {sorted(DOCKER_PLATFORMS)}, got {self.cpu_architecture!r}"
+            )
+
+    @property
+    def docker_platform(self) -> str:
+        """The image build platform of the task definition's runtimePlatform.cpuArchitecture."""
+        return DOCKER_PLATFORMS[self.cpu_architecture]
 
     @property
     def web_concurrency(self) -> int:
@@ -94,19 +115,65 @@ class ComputeSettings:
         return max(1, self.task_cpu // 512)
 
 
+# Fargate's cpuArchitecture -> the platform `docker build` must produce for it (an image of the other
+# architecture dies at start with "exec format error").
+DOCKER_PLATFORMS = {"X86_64": "linux/amd64", "ARM64": "linux/arm64"}
+
+
+_WINDOW_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """A time the crowd is there: from `start` to `end` (UTC), `attendees` logging in within `arrival_minutes`.
+
+    `arrival_minutes` = 1 is the keynote's "everyone log in now"; docs/capacity.md sizes tasks per attendee a minute.
+    """
+
+    name: str
+    start: datetime
+    end: datetime
+    attendees: int
+    arrival_minutes: float = 1.0
+
+    def __post_init__(self) -> None:
+        where = f"eventWindows[{self.name!r}]"
+        if not _WINDOW_NAME.fullmatch(self.name):
+            raise ValueError(f"{where}: name must be 1-40 of a-z, 0-9 and '-', starting with a letter or digit")
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError(f"{where}: start and end need a time zone, e.g. 2026-12-10T09:00:00Z")
+        if self.end <= self.start:
+            raise ValueError(f"{where}: end {self.end.isoformat()} is not after start {self.start.isoformat()}")
+        if self.attendees < 0 or self.arrival_minutes <= 0:
+            raise ValueError(f"{where}: need attendees >= 0 and arrivalMinutes > 0")
+
+    @property
+    def attendees_per_minute(self) -> float:
+        return self.attendees / self.arrival_minutes
+
+
 @dataclass(frozen=True)
 class ScalingSettings:
-    min_tasks: int = 2  # one per AZ, the same as the service's desired count
-    max_tasks: int = 6
+    # Outside event windows one task: no AZ redundancy (a lost task or AZ is an outage until its replacement is
+    # healthy, ~3 minutes) and one task's CPU until target tracking adds more (docs/operations.md, "Event windows").
+    min_tasks: int = 1
+    max_tasks: int = 6  # bounds DB connections: pool x max tasks x deploy surge (docs/operations.md)
     cpu_target_percent: float = 60.0
     memory_target_percent: float = 75.0
     requests_per_target_per_minute: float = 600.0  # ~10 req/s per 0.5 vCPU task (argon2 logins are CPU-bound)
     scale_out_cooldown_seconds: int = 60
     scale_in_cooldown_seconds: int = 300
+    event_windows: tuple[EventWindow, ...] = ()  # pre-scaled by scheduled actions (components/autoscaling.py)
+    event_lead_minutes: int = DEFAULT_LEAD_MINUTES  # raise the minimum this long before a window opens
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_tasks <= self.max_tasks:
             raise ValueError(f"need 1 <= min_tasks <= max_tasks, got {self.min_tasks}..{self.max_tasks}")
+        names = [w.name for w in self.event_windows]
+        if len(set(names)) != len(names):
+            raise ValueError(f"eventWindows: names must be unique, got {names}")
+        if self.event_lead_minutes < 0:
+            raise ValueError(f"eventLeadMinutes must be >= 0, got {self.event_lead_minutes}")
 
 
 @dataclass(frozen=True)
@@ -262,6 +329,8 @@ def read_compute_settings(config: pulumi.Config, stack: str, region: str) -> Com
         log_retention_days=_int(config, "logRetentionDays", d.log_retention_days),
         ecr_keep_images=_int(config, "ecrKeepImages", d.ecr_keep_images),
         ecr_force_delete=_bool(config, "ecrForceDelete", d.ecr_force_delete),
+        cpu_architecture=_text(config, "cpuArchitecture", d.cpu_architecture),
+        container_insights=_bool(config, "containerInsights", d.container_insights),
     )
 
 
@@ -277,7 +346,44 @@ def read_scaling_settings(config: pulumi.Config) -> ScalingSettings:
         ),
         scale_out_cooldown_seconds=_int(config, "scalingScaleOutCooldownSeconds", d.scale_out_cooldown_seconds),
         scale_in_cooldown_seconds=_int(config, "scalingScaleInCooldownSeconds", d.scale_in_cooldown_seconds),
+        event_windows=read_event_windows(config),
+        event_lead_minutes=_int(config, "eventLeadMinutes", d.event_lead_minutes),
     )
+
+
+def read_event_windows(config: pulumi.Config) -> tuple[EventWindow, ...]:
+    """`eventWindows`: a list of {name, start, end, attendees, arrivalMinutes?}; times ISO 8601 with a zone."""
+    raw = config.get_object("eventWindows") or []
+    if not isinstance(raw, list):
+        raise ValueError("eventWindows must be a list of {name, start, end, attendees[, arrivalMinutes]}")
+    return tuple(_event_window(entry) for entry in raw)
+
+
+def _event_window(entry: Any) -> EventWindow:
+    if not isinstance(entry, Mapping) or not {"name", "start", "end", "attendees"} <= set(entry):
+        raise ValueError(f"eventWindows: each entry needs name, start, end and attendees, got {entry!r}")
+    unknown = set(entry) - {"name", "start", "end", "attendees", "arrivalMinutes"}
+    if unknown:
+        raise ValueError(f"eventWindows[{entry['name']!r}]: unknown keys {sorted(unknown)}")
+    return EventWindow(
+        name=str(entry["name"]),
+        start=_utc(entry["start"], entry["name"]),
+        end=_utc(entry["end"], entry["name"]),
+        attendees=int(entry["attendees"]),
+        arrival_minutes=float(entry.get("arrivalMinutes", 1)),
+    )
+
+
+def _utc(value: Any, window: Any) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(
+            f"eventWindows[{window!r}]: {value!r} is not an ISO 8601 time like 2026-12-10T09:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"eventWindows[{window!r}]: {value!r} needs a time zone, e.g. 2026-12-10T09:00:00Z")
+    return moment.astimezone(UTC)
 
 
 def read_alarm_thresholds(config: pulumi.Config) -> AlarmThresholds:

@@ -1,9 +1,12 @@
-"""`make cost`: the estimated monthly USD cost of the stack, per resource and per component, offline.
+"""`make cost`: the estimated USD cost of the stack, per resource and per component, offline: an idle month, an
+event hour, and a month with N event days, beside the deployment plan's ~$107.
 
 Runs the real program under the same recording mocks as the tests (scripts/offline_stack.py), prices every
 resource that costs money from the checked-in us-east-1 on-demand table (scripts/aws_prices_us_east_1.json),
-and prints the deployment plan's own estimates beside the result. Usage-based parts are assumptions, each a
-flag: `python -m scripts.cost --nat-gb 50 --log-gb 5 --alb-lcu 2`.
+and prints the deployment plan's own estimates beside the result. The idle month is the stack outside event
+windows (the scalable target's idle minimum, 730 h); an event runs the tasks components/capacity.py derives for
+the crowd (the stack's largest configured event window, else `--event-attendees`). Usage-based parts are
+assumptions, each a flag: `python -m scripts.cost --nat-gb 50 --log-gb 5 --alb-lcu 2 --event-days 3`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ class Assumptions:
     ecr_gb: float = 1.5  # stored images: ~150 MB x the 10 kept
     emf_metrics: int = 5  # AIDLC/Auth metrics x one dimension set
     container_insights_metrics: int = 20  # custom metrics Container Insights bills for one cluster/service
+    event_attendees: int = 2000  # the crowd of an event when the stack configures no event window
+    event_days: int = 2  # event days in "a month with N event days"
+    event_hours: float = 8.0  # hours of each event day at the event's task count (doors open to close)
+    event_alb_lcu: float = 2.0  # ALB LCUs during the event (a minute of 2,000 logins: ~35 new connections/s)
+    scale_in_minutes: float = 15.0  # after a window closes, target tracking removes the extra tasks gradually
 
 
 @dataclass(frozen=True)
@@ -63,11 +71,19 @@ def load_prices(path: Path = PRICE_FILE) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------- price arithmetic
 
 
-def fargate_monthly(tasks: int, cpu_units: int, memory_mib: int, p: Prices, hours: float) -> float:
-    per_task_hour = cpu_units / 1024 * _price(p, "fargate_vcpu_hour") + memory_mib / GIB_MIB * _price(
-        p, "fargate_gb_hour"
-    )
-    return tasks * per_task_hour * hours
+def fargate_monthly(
+    tasks: int, cpu_units: int, memory_mib: int, p: Prices, hours: float, architecture: str = "X86_64"
+) -> float:
+    return tasks * fargate_task_hour(cpu_units, memory_mib, p, architecture) * hours
+
+
+def fargate_task_hour(cpu_units: int, memory_mib: int, p: Prices, architecture: str = "X86_64") -> float:
+    """One task for one hour: vCPU-hours plus GB-hours, at the price of the task's CPU architecture."""
+    prefix = FARGATE_PRICE_PREFIX[architecture]
+    return cpu_units / 1024 * _price(p, f"{prefix}vcpu_hour") + memory_mib / GIB_MIB * _price(p, f"{prefix}gb_hour")
+
+
+FARGATE_PRICE_PREFIX = {"X86_64": "fargate_", "ARM64": "fargate_arm_"}
 
 
 def rds_monthly(instance_class: str, multi_az: bool, storage_gb: float, p: Prices, hours: float) -> float:
@@ -109,6 +125,7 @@ class Context:
     prices: Prices
     assumptions: Assumptions
     graph: Sequence[Resource]
+    idle_tasks: int | None = None  # outside event windows; None: the service's desired count
 
     @property
     def hours(self) -> float:
@@ -127,19 +144,43 @@ def _item(r: Resource, usd: float, detail: str) -> list[LineItem]:
 
 
 def _ecs_service(r: Resource, c: Context) -> list[LineItem]:
-    task = c.one("aws:ecs/taskDefinition:TaskDefinition").props
-    tasks, cpu, memory = int(r.props["desiredCount"]), int(task["cpu"]), int(task["memory"])
-    fargate = fargate_monthly(tasks, cpu, memory, c.prices, c.hours)
+    task = TaskSize.of(c.graph)
+    tasks = int(r.props["desiredCount"]) if c.idle_tasks is None else c.idle_tasks
+    fargate = fargate_monthly(tasks, task.cpu, task.memory, c.prices, c.hours, task.architecture)
     emf = c.assumptions.emf_metrics * c.prices["custom_metric_month"]
+    when = "24/7" if c.idle_tasks is None else "outside event windows, 24/7"
     return [
-        *_item(r, fargate, f"{tasks} Fargate tasks x {cpu / 1024:g} vCPU / {memory / GIB_MIB:g} GB, 24/7"),
+        *_item(r, fargate, f"{tasks} Fargate task{'s' * (tasks != 1)} x {task.describe()}, {when}"),
         LineItem(r.component, "AIDLC/Auth EMF metrics", emf, f"{c.assumptions.emf_metrics} custom metrics"),
     ]
 
 
+@dataclass(frozen=True)
+class TaskSize:
+    cpu: int
+    memory: int
+    architecture: str
+
+    @classmethod
+    def of(cls, graph: Sequence[Resource]) -> TaskSize:
+        (task,) = [r.props for r in graph if r.typ == "aws:ecs/taskDefinition:TaskDefinition"]
+        architecture = str((task.get("runtimePlatform") or {}).get("cpuArchitecture") or "X86_64")
+        return cls(int(task["cpu"]), int(task["memory"]), architecture)
+
+    def describe(self) -> str:
+        return f"{self.cpu / 1024:g} vCPU / {self.memory / GIB_MIB:g} GB {self.architecture}"
+
+
 def _ecs_cluster(r: Resource, c: Context) -> list[LineItem]:
+    if not _container_insights_on(r):
+        return _item(r, 0.0, "Container Insights off (config containerInsights)")
     n = c.assumptions.container_insights_metrics
     return _item(r, n * c.prices["custom_metric_month"], f"Container Insights, ~{n} custom metrics")
+
+
+def _container_insights_on(cluster: Resource) -> bool:
+    settings = cluster.props.get("settings") or []
+    return any(s.get("name") == "containerInsights" and s.get("value") != "disabled" for s in settings)
 
 
 def _rds(r: Resource, c: Context) -> list[LineItem]:
@@ -215,9 +256,68 @@ PRICERS: dict[str, Pricer] = {
 }
 
 
-def line_items(graph: Sequence[Resource], prices: Prices, assumptions: Assumptions) -> list[LineItem]:
-    context = Context(prices, assumptions, graph)
+def line_items(
+    graph: Sequence[Resource], prices: Prices, assumptions: Assumptions, idle_tasks: int | None = None
+) -> list[LineItem]:
+    context = Context(prices, assumptions, graph, idle_tasks)
     return [item for r in graph if r.typ in PRICERS for item in PRICERS[r.typ](r, context)]
+
+
+# ------------------------------------------------------------------------------------------------ events
+
+
+@dataclass(frozen=True)
+class EventCost:
+    """What an event adds to the idle stack: its extra tasks (and ALB capacity) for its hours."""
+
+    idle_month: float
+    idle_tasks: int
+    event_tasks: int
+    crowd: str  # where the event's task count comes from
+    task_hour: float
+    extra_hour: float  # an event hour on top of the idle stack's hourly cost
+    extra_day: float  # an event day: its hours plus the lead time and the scale-in after it
+    lead_minutes: float
+    arm_saving: float  # the idle tasks on ARM64 instead of X86_64, per month
+    hours_per_month: float
+
+    @property
+    def idle_hour(self) -> float:
+        return self.idle_month / self.hours_per_month
+
+    def month_with(self, days: int) -> float:
+        return self.idle_month + days * self.extra_day
+
+
+def event_cost(
+    idle_month: float,
+    idle_tasks: int,
+    event_tasks: int,
+    crowd: str,
+    task: TaskSize,
+    lead_minutes: float,
+    prices: Prices,
+    assumptions: Assumptions,
+) -> EventCost:
+    task_hour = fargate_task_hour(task.cpu, task.memory, prices, task.architecture)
+    extra_tasks_hour = (event_tasks - idle_tasks) * task_hour
+    extra_alb_hour = max(0.0, assumptions.event_alb_lcu - assumptions.alb_lcu) * _price(prices, "alb_lcu_hour")
+    around_hours = (lead_minutes + assumptions.scale_in_minutes) / 60
+    extra_day = (extra_tasks_hour + extra_alb_hour) * assumptions.event_hours + extra_tasks_hour * around_hours
+    arm_task_hour = fargate_task_hour(task.cpu, task.memory, prices, "ARM64")
+    arm_saving = max(0.0, task_hour - arm_task_hour) * idle_tasks * assumptions.hours_per_month
+    return EventCost(
+        idle_month,
+        idle_tasks,
+        event_tasks,
+        crowd,
+        task_hour,
+        extra_tasks_hour + extra_alb_hour,
+        extra_day,
+        lead_minutes,
+        arm_saving,
+        assumptions.hours_per_month,
+    )
 
 
 def by_component(items: Iterable[LineItem]) -> dict[str, float]:
@@ -230,8 +330,16 @@ def by_component(items: Iterable[LineItem]) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------------ report
 
 
-def report(items: Sequence[LineItem], plan: Mapping[str, Any], assumptions: Assumptions, table: Prices) -> str:
+def report(
+    items: Sequence[LineItem],
+    plan: Mapping[str, Any],
+    assumptions: Assumptions,
+    table: Prices,
+    event: EventCost | None = None,
+) -> str:
     lines = [f"Estimated monthly cost of the stack: {table['region']} on-demand prices as of {table['as_of']}", ""]
+    if event is not None:
+        lines += [f"idle month: the stack outside event windows ({event.idle_tasks} task), every hour of the month", ""]
     lines += [f"{'component':<12} {'resource':<48} {'USD/month':>10}  detail"]
     for item in sorted(items, key=lambda i: (i.component, -i.usd)):
         lines.append(f"{item.component:<12} {item.resource[:48]:<48} {item.usd:>10.2f}  {item.detail}")
@@ -240,6 +348,8 @@ def report(items: Sequence[LineItem], plan: Mapping[str, Any], assumptions: Assu
         lines.append(f"  {component:<12} {usd:>8.2f}")
     total = sum(item.usd for item in items)
     lines += [f"  {'TOTAL':<12} {total:>8.2f} USD/month", ""]
+    if event is not None:
+        lines += [*_event_lines(event, plan, assumptions, table["prices"]), ""]
     lines.append("deployment plan's estimates:")
     for env in ("dev", "prod"):
         parts = ", ".join(f"{k} ~${v}" for k, v in plan[env].items() if k != "total")
@@ -248,10 +358,50 @@ def report(items: Sequence[LineItem], plan: Mapping[str, Any], assumptions: Assu
     lines.append("assumptions: " + ", ".join(f"{f.name}={getattr(assumptions, f.name)}" for f in fields(assumptions)))
     lines.append(
         "not included: data transfer out to the internet, CloudWatch API/Logs Insights queries, "
-        "RDS backup beyond the free size, tasks added by auto scaling (each extra task: "
+        "RDS backup beyond the free size, tasks added by auto scaling beyond the event's (each extra task: "
         f"{fargate_monthly(1, 512, 1024, table['prices'], assumptions.hours_per_month):.2f} USD/month)"
     )
     return "\n".join(lines)
+
+
+def _event_lines(event: EventCost, plan: Mapping[str, Any], assumptions: Assumptions, prices: Prices) -> list[str]:
+    planned = float(plan["dev"]["total"])
+    verdict = "within" if event.idle_month <= planned else "over"
+    a, days, extra_tasks = assumptions, assumptions.event_days, event.event_tasks - event.idle_tasks
+    rows = [
+        (
+            "idle month",
+            event.idle_month,
+            f"{verdict} the plan's ~${planned:g} by {abs(planned - event.idle_month):.2f}",
+        ),
+        (
+            "event hour",
+            event.idle_hour + event.extra_hour,
+            f"{event.event_tasks} tasks for {event.crowd}: {event.idle_hour:.3f} idle"
+            f" + {event.extra_hour:.3f} for {extra_tasks} extra tasks and {a.event_alb_lcu:g} ALB LCU",
+        ),
+        (
+            "event day",
+            event.extra_day,
+            f"on top of the idle month: {a.event_hours:g} h + {event.lead_minutes:g} min lead"
+            f" + {a.scale_in_minutes:g} min scale-in",
+        ),
+        (f"month with {days} event days", event.month_with(days), "--event-days, --event-hours"),
+    ]
+    p = prices
+    return [
+        "events:",
+        *(f"  {label:<26} {usd:>8.2f} USD  ({detail})" for label, usd, detail in rows),
+        f"  ARM64 tasks would take {event.arm_saving:.2f} USD off the idle month; not used until argon2id is measured"
+        " on arm64 (docs/capacity.md)",
+        "unit prices used (USD):",
+        f"  Fargate {p['fargate_vcpu_hour']} per vCPU-hour + {p['fargate_gb_hour']} per GB-hour (x86);"
+        f" ARM64 {p['fargate_arm_vcpu_hour']} + {p['fargate_arm_gb_hour']}: one task-hour here {event.task_hour:.5f}",
+        f"  ALB {p['alb_hour']}/hour + {p['alb_lcu_hour']}/LCU-hour; public IPv4 {p['public_ipv4_hour']}/hour;"
+        f" NAT {p['nat_gateway_hour']}/hour + {p['nat_gateway_gb']}/GB",
+        f"  RDS and ElastiCache per instance-hour (table above); custom metric {p['custom_metric_month']}/month,"
+        f" alarm {p['alarm_month']}/month, dashboard {p['dashboard_month']}/month, secret {p['secret_month']}/month",
+    ]
 
 
 def _parse(argv: Sequence[str] | None) -> tuple[Assumptions, Path]:
@@ -266,12 +416,32 @@ def _parse(argv: Sequence[str] | None) -> tuple[Assumptions, Path]:
     return Assumptions(**{f.name: getattr(args, f.name) for f in fields(Assumptions)}), args.prices
 
 
-def stack_resources() -> list[Resource]:
-    """The staging stack as the mocks see it, each resource tagged with its component."""
+@dataclass(frozen=True)
+class OfflineStack:
+    resources: list[Resource]
+    idle_tasks: int
+    window_tasks: dict[str, int]  # each configured event window's tasks
+    task_cpu: int
+    lead_minutes: int
+
+
+def offline_stack() -> OfflineStack:
+    """The staging stack as the mocks see it, each resource tagged with its component, and its event settings."""
     from scripts.offline_stack import run_offline
 
     graph = run_offline()
-    return [Resource(r.typ, r.name, _component(r.parent_type), r.plain) for r in graph.resources if r.custom]
+    config, autoscaling = graph.component("config"), graph.component("autoscaling")
+    return OfflineStack(
+        resources=[Resource(r.typ, r.name, _component(r.parent_type), r.plain) for r in graph.resources if r.custom],
+        idle_tasks=config.scaling.min_tasks,
+        window_tasks={w.name: w.tasks for w in autoscaling.windows},
+        task_cpu=config.compute.task_cpu,
+        lead_minutes=config.scaling.event_lead_minutes,
+    )
+
+
+def stack_resources() -> list[Resource]:
+    return offline_stack().resources
 
 
 def _component(parent_type: str) -> str:
@@ -281,9 +451,30 @@ def _component(parent_type: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     assumptions, price_file = _parse(argv)
     table = load_prices(price_file)
-    items = line_items(stack_resources(), table["prices"], assumptions)
-    print(report(items, table["deployment_plan_estimates"], assumptions, table))
+    stack = offline_stack()
+    items = line_items(stack.resources, table["prices"], assumptions, idle_tasks=stack.idle_tasks)
+    event = event_cost(
+        sum(item.usd for item in items),
+        stack.idle_tasks,
+        *_event_crowd(stack, assumptions),
+        TaskSize.of(stack.resources),
+        stack.lead_minutes,
+        table["prices"],
+        assumptions,
+    )
+    print(report(items, table["deployment_plan_estimates"], assumptions, table, event))
     return 0
+
+
+def _event_crowd(stack: OfflineStack, assumptions: Assumptions) -> tuple[int, str]:
+    """The event's tasks: the stack's largest configured window, else `--event-attendees` in one minute."""
+    from components.capacity import tasks_for_attendees
+
+    if stack.window_tasks:
+        name, tasks = max(stack.window_tasks.items(), key=lambda kv: kv[1])
+        return tasks, f"event window {name!r}"
+    tasks = tasks_for_attendees(assumptions.event_attendees, stack.task_cpu)
+    return tasks, f"{assumptions.event_attendees:,} attendees a minute"
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ REVIEWED: dict[str, list[str]] = {
         "desiredCount", "networkConfiguration.assignPublicIp", "deploymentCircuitBreaker",
         "healthCheckGracePeriodSeconds", "waitForSteadyState",
     ],
+    "aws:appautoscaling/target:Target": ["minCapacity", "maxCapacity"],
+    "aws:appautoscaling/scheduledAction:ScheduledAction": ["schedule", "scalableTargetAction"],
 }  # fmt: skip
 
 

@@ -41,12 +41,12 @@ def policies(graph: list[Recorded]) -> dict[str, dict[str, Any]]:
     return {r.name.removeprefix("scale-"): r.inputs for r in of_type(graph, POLICY)}
 
 
-def test_target_scales_this_service_between_two_and_six(graph: list[Recorded]) -> None:
+def test_target_scales_this_service_between_one_and_six(graph: list[Recorded]) -> None:
     (target,) = of_type(graph, TARGET)
     t = target.inputs
     assert (t["serviceNamespace"], t["scalableDimension"]) == ("ecs", "ecs:service:DesiredCount")
     assert t["resourceId"] == f"service/{CLUSTER}/{SERVICE}"
-    assert (t["minCapacity"], t["maxCapacity"]) == (2, 6)
+    assert (t["minCapacity"], t["maxCapacity"]) == (1, 6)
 
 
 @pytest.mark.parametrize(
@@ -99,4 +99,4 @@ def test_settings_from_config() -> None:
         settings = read_scaling_settings(pulumi.Config("aidlc-auth"))
     finally:
         pulumi.runtime.set_all_config({})
-    assert (settings.min_tasks, settings.max_tasks, settings.cpu_target_percent) == (2, 12, 50)
+    assert (settings.min_tasks, settings.max_tasks, settings.cpu_target_percent) == (1, 12, 50)

@@ -81,7 +81,7 @@ def test_task_definition_runs_one_fargate_container_on_port_8000_with_awslogs(
         },
     }
     cluster = staging.one("aws:ecs/cluster:Cluster").plain
-    assert cluster["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+    assert cluster["settings"] == [{"name": "containerInsights", "value": "disabled"}]  # config containerInsights
 
 
 def test_tasks_run_in_private_subnets_without_public_ip(staging: StackGraph) -> None:
@@ -91,7 +91,7 @@ def test_tasks_run_in_private_subnets_without_public_ip(staging: StackGraph) -> 
     assert set(network["subnets"]) == {s.state["id"] for s in staging.subnets("private")}
     assert network["securityGroups"] == [staging.security_group("ecs").state["id"]]
     assert service["launchType"] == "FARGATE"
-    assert int(service["desiredCount"]) == 2
+    assert int(service["desiredCount"]) == 1
 
 
 def test_deployments_roll_back_on_failure_and_pulumi_waits_for_steady_state(staging: StackGraph) -> None:

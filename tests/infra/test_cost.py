@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from scripts import cost
@@ -111,3 +113,105 @@ def test_exported_postgresql_logs_and_the_storage_ceiling_are_priced() -> None:
     assert db.usd == pytest.approx(cost.rds_monthly("db.t4g.micro", False, 20, PRICES, HOURS))  # billed: allocated
     ceiling = cost.rds_monthly("db.t4g.micro", False, 100, PRICES, HOURS)
     assert f"up to 100 GB: at most {ceiling:.2f}" in db.detail
+
+
+# --- idle month, event hour, month with N event days ------------------------------------------------------
+
+
+def test_arm64_tasks_are_priced_at_the_graviton_rates() -> None:
+    # 0.5 x 0.03238 + 1 x 0.00356 per hour
+    assert cost.fargate_task_hour(512, 1024, PRICES, "ARM64") == pytest.approx(0.01975)
+    assert cost.fargate_task_hour(512, 1024, PRICES) == pytest.approx(0.5 * 0.04048 + 0.004445)
+
+
+def test_the_idle_month_prices_the_idle_task_count_and_container_insights_only_when_on() -> None:
+    graph = [
+        Resource(
+            "aws:ecs/taskDefinition:TaskDefinition",
+            "task",
+            "compute",
+            {"cpu": "512", "memory": "1024", "runtimePlatform": {"cpuArchitecture": "X86_64"}},
+        ),
+        Resource("aws:ecs/service:Service", "svc", "compute", {"desiredCount": 2.0}),
+        Resource(
+            "aws:ecs/cluster:Cluster",
+            "off",
+            "compute",
+            {"settings": [{"name": "containerInsights", "value": "disabled"}]},
+        ),
+        Resource(
+            "aws:ecs/cluster:Cluster",
+            "on",
+            "compute",
+            {"settings": [{"name": "containerInsights", "value": "enabled"}]},
+        ),
+    ]
+    items = {i.resource: i for i in cost.line_items(graph, PRICES, Assumptions(), idle_tasks=1)}
+    assert items["Service svc"].usd == pytest.approx(cost.fargate_monthly(1, 512, 1024, PRICES, HOURS))
+    assert "1 Fargate task x 0.5 vCPU / 1 GB X86_64, outside event windows" in items["Service svc"].detail
+    assert items["Cluster off"].usd == 0
+    assert items["Cluster on"].usd == pytest.approx(20 * 0.30)
+
+
+def test_an_event_adds_its_extra_tasks_for_its_hours_lead_and_scale_in() -> None:
+    task = cost.TaskSize(512, 1024, "X86_64")
+    assumptions = Assumptions(event_hours=8, event_alb_lcu=2, alb_lcu=0.5, scale_in_minutes=15, event_days=3)
+    event = cost.event_cost(100.0, 1, 5, "a crowd", task, 15, PRICES, assumptions)
+    task_hour = 0.5 * 0.04048 + 0.004445
+    extra_hour = 4 * task_hour + 1.5 * 0.008
+    assert event.extra_hour == pytest.approx(extra_hour)
+    assert event.idle_hour + event.extra_hour == pytest.approx(100 / 730 + extra_hour)
+    assert event.extra_day == pytest.approx(extra_hour * 8 + 4 * task_hour * 0.5)
+    assert event.month_with(3) == pytest.approx(100 + 3 * event.extra_day)
+    assert event.arm_saving == pytest.approx((task_hour - 0.01975) * 730)
+
+
+def _events_report() -> dict[str, float]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cost.main([]) == 0
+    text = out.getvalue()
+    values = {
+        "idle month": r"idle month\s+([\d.]+) USD",
+        "event hour": r"event hour\s+([\d.]+) USD",
+        "event day": r"event day\s+([\d.]+) USD",
+        "month with event days": r"month with \d+ event days\s+([\d.]+) USD",
+        "plan": r"over the plan's ~\$(\d+)|within the plan's ~\$(\d+)",
+    }
+    found: dict[str, float] = {}
+    for key, pattern in values.items():
+        match = re.search(pattern, text)
+        assert match, (key, text)
+        found[key] = float(next(g for g in match.groups() if g))
+    assert re.search(r"5 tasks for 2,000 attendees a minute", text), text
+    assert "unit prices used (USD):" in text and "0.04048 per vCPU-hour" in text
+    return found
+
+
+def test_the_staging_stack_idles_on_one_task_and_an_event_costs_cents_an_hour() -> None:
+    found = _events_report()
+    one_task = cost.fargate_monthly(1, 512, 1024, PRICES, HOURS)
+    assert found["idle month"] < 139.77 - one_task  # was 2 tasks and Container Insights, all month
+    assert 0 < found["event hour"] < 1 and found["plan"] == 107
+    assert found["month with event days"] == pytest.approx(found["idle month"] + 2 * found["event day"], abs=0.011)
+
+
+def test_readme_and_operations_quote_what_make_cost_prints() -> None:
+    from scripts.offline_stack import ROOT
+
+    found = _events_report()
+    readme = (ROOT / "README.md").read_text().split("### Cost", 1)[1].split("\n#", 1)[0]
+    operations = (ROOT / "docs" / "operations.md").read_text().split("## Cost", 1)[1]
+    for key in ("idle month", "event hour", "month with event days"):
+        assert f"${found[key]:.2f}" in readme, (key, found[key], readme)
+        assert f"${found[key]:.2f}" in operations, (key, found[key])
+
+
+def test_the_event_is_the_largest_configured_window_else_the_default_crowd() -> None:
+    stack = cost.OfflineStack(resources=[], idle_tasks=1, window_tasks={}, task_cpu=512, lead_minutes=15)
+    assert cost._event_crowd(stack, Assumptions(event_attendees=1000)) == (3, "1,000 attendees a minute")
+    windows = cost.OfflineStack([], 1, {"keynote": 5, "workshop": 3}, 512, 15)
+    assert cost._event_crowd(windows, Assumptions()) == (5, "event window 'keynote'")

@@ -72,7 +72,7 @@ def test_components_expose_what_monitoring_and_autoscaling_need(staging: StackGr
     assert resolve(compute.cluster_name) == staging.one("aws:ecs/cluster:Cluster").state["name"]
     assert resolve(compute.service_name) == staging.one("aws:ecs/service:Service").state["name"]
     assert resolve(compute.log_group_name) == staging.by_name("auth-staging-logs").state["name"]
-    assert compute.desired_count == 2
+    assert compute.desired_count == 1
     assert resolve(data.db_instance_identifier) == staging.one("aws:rds/instance:Instance").state["identifier"]
     redis = staging.one("aws:elasticache/replicationGroup:ReplicationGroup")
     assert resolve(data.redis_replication_group_id) == redis.state["id"]
