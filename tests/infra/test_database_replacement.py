@@ -80,7 +80,7 @@ def test_input_that_is_not_a_preview_is_an_error_not_a_pass(tmp_path: Path) -> N
 
 
 def test_the_check_reads_stdin_as_the_workflows_pipe_it() -> None:
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [sys.executable, "-m", "scripts.refuse_db_replacement"],
         input=(FIXTURES / "preview_replaces_the_database.json").read_text(),
         capture_output=True,
@@ -112,8 +112,8 @@ def test_the_deploy_checks_the_plan_before_pulumi_up() -> None:
 
 @pytest.mark.parametrize("target", ["preview", "up"])
 def test_make_preview_and_up_run_the_check_first(target: str) -> None:
-    recipe = subprocess.run(  # noqa: S603
-        ["make", "-n", target, "PULUMI=echo"],  # noqa: S607
+    recipe = subprocess.run(
+        ["make", "-n", target, "PULUMI=echo"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -124,8 +124,8 @@ def test_make_preview_and_up_run_the_check_first(target: str) -> None:
 
 
 def test_make_destroy_unprotects_exactly_the_database_first(staging: StackGraph) -> None:
-    recipe = subprocess.run(  # noqa: S603
-        ["make", "-n", "destroy", "PULUMI=pulumi"],  # noqa: S607
+    recipe = subprocess.run(
+        ["make", "-n", "destroy", "PULUMI=pulumi"],
         capture_output=True,
         text=True,
         cwd=ROOT,
