@@ -85,3 +85,8 @@ pulumi.export("service_name", compute.service_name)
 pulumi.export("log_group_name", compute.log_group_name)
 pulumi.export("dashboard_name", monitoring.dashboard_name)
 pulumi.export("dashboard_url", monitoring.dashboard_url)
+# The database's names, for the point-in-time-restore runbook (docs/operations.md).
+pulumi.export("db_instance_identifier", data.db_instance_identifier)
+pulumi.export("db_subnet_group_name", data.db_subnet_group_name)
+pulumi.export("db_parameter_group_name", data.db_parameter_group_name)
+pulumi.export("db_security_group_id", network.db_security_group.id)
