@@ -26,8 +26,12 @@ from scripts.refuse_db_replacement import destructive_database_steps, main
 RDS = "aws:rds/instance:Instance"
 FIXTURES = Path(__file__).parent / "fixtures"
 WORKFLOWS = ROOT / ".github" / "workflows"
-# Inputs of aws.rds.Instance that force a replacement (ForceNew in the provider) and that this program sets.
+# Inputs of aws.rds.Instance that force a replacement (ForceNew in terraform-provider-aws's aws_db_instance schema):
+# those this program sets, and the others, which it must not set without adding them to the snapshot's keepers.
 FORCE_NEW_INPUTS = ("identifier", "engine", "dbName", "username", "storageEncrypted")
+OTHER_FORCE_NEW_INPUTS = ("identifierPrefix", "kmsKeyId", "availabilityZone", "characterSetName",
+                          "ncharCharacterSetName", "timezone", "snapshotIdentifier", "restoreToPointInTime",
+                          "s3Import", "customIamInstanceProfile")  # fmt: skip
 
 
 def test_the_database_is_protected(staging: StackGraph) -> None:
@@ -40,6 +44,7 @@ def test_the_final_snapshot_suffix_changes_with_every_input_that_replaces_the_in
     keepers = suffix.plain["keepers"]
     assert keepers == {key: str(db[key]).lower() if isinstance(db[key], bool) else db[key] for key in FORCE_NEW_INPUTS}
     assert db["finalSnapshotIdentifier"] == f"{db['identifier']}-final-{suffix.state['hex']}"
+    assert not set(OTHER_FORCE_NEW_INPUTS) & db.keys(), "a replacing input the snapshot suffix does not follow"
 
 
 def test_another_identifier_gets_another_snapshot_suffix(run_stack: Callable[..., StackGraph]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 from collections.abc import Callable
 
@@ -95,3 +96,40 @@ def test_the_import_matches_the_restore_on_every_input_that_would_replace_it(
     before, after = staging.one(RDS).plain, restored.one(RDS).plain
     for key in ("engine", "dbName", "username", "storageEncrypted", "instanceClass", "parameterGroupName"):
         assert after[key] == before[key], key
+
+
+def _aws_commands(text: str) -> list[tuple[str, str, list[str]]]:
+    """(service, operation, flags) of every `aws <service> <operation> --flag ...` command, continuations joined;
+    the CLI's own `wait` subcommands are not API calls."""
+    commands = []
+    for line in re.sub(r"\\\n\s*", " ", text).splitlines():
+        words = shlex.split(line.split("#", 1)[0]) if "aws " in line else []
+        for n, word in enumerate(words[:-2]):
+            if word == "aws" and words[n + 2] != "wait":
+                rest = words[n + 3 :]
+                end = next((i for i, w in enumerate(rest) if w in {"&&", "||", ";", "|"}), len(rest))
+                flags = [w[2:] for w in rest[:end] if w.startswith("--")]
+                commands.append((words[n + 1], words[n + 2], flags))
+    return commands
+
+
+def test_every_aws_cli_flag_of_the_runbook_is_a_member_of_its_api_call() -> None:
+    """The CLI's flags are the API's members in kebab case (`--no-x` sets a boolean false); botocore's RDS model
+    says which exist, so a misspelt or invented flag fails here instead of in the middle of a restore."""
+    import botocore.session
+    from botocore import xform_name
+
+    session = botocore.session.get_session()
+    commands = [c for c in _aws_commands(runbook()) if c[0] == "rds"]
+    assert "restore-db-instance-to-point-in-time" in {operation for _, operation, _ in commands}
+    for service, cli_operation, flags in commands:
+        model = session.get_service_model(service)
+        (operation_name,) = [op for op in model.operation_names if xform_name(op, "-") == cli_operation]
+        members = model.operation_model(operation_name).input_shape.members
+        cli_names = {xform_name(name, "-"): shape for name, shape in members.items()}
+        for flag in flags:
+            plain = flag.removeprefix("no-")
+            shape = cli_names.get(flag) or cli_names.get(plain)
+            assert shape is not None, f"aws {service} {cli_operation} --{flag}: no such member"
+            if flag.startswith("no-"):
+                assert shape.type_name == "boolean", f"--{flag} negates a non-boolean"
