@@ -37,8 +37,11 @@ def max_connections(graph: StackGraph) -> int:
 
 
 def scaling_maximum(graph: StackGraph) -> int:
-    """The most tasks auto scaling may run: the target's maximum or any scheduled action's, whichever is higher."""
-    maxima = [int(t.plain["maxCapacity"]) for t in graph.of_type(SCALING_TARGET)]
+    """The most tasks auto scaling may run: the target's maximum, any scheduled action's, or any `*max_tasks*`
+    setting of components/config.py's ScalingSettings (an event window's maximum), whichever is highest."""
+    settings = vars(graph.component("config").scaling)
+    maxima = [int(value) for key, value in settings.items() if "max_tasks" in key and isinstance(value, int)]
+    maxima += [int(t.plain["maxCapacity"]) for t in graph.of_type(SCALING_TARGET)]
     for action in graph.of_type(SCHEDULED_ACTION):
         bounds = action.plain.get("scalableTargetAction") or {}
         if "maxCapacity" in bounds:
