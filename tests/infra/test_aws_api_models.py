@@ -104,6 +104,10 @@ def _policy_effect(inputs: dict[str, Any]) -> None:
     inputs["policy"] = json.dumps(policy)
 
 
+def _image_tag(inputs: dict[str, Any]) -> None:
+    inputs["imageName"] = inputs["imageName"].rsplit(":", 1)[0] + ":" + "t" * 301  # PutImage: tags up to 300
+
+
 def _log_group_name(inputs: dict[str, Any]) -> None:
     inputs["name"] = "/ecs/auth staging!"  # CreateLogGroup's pattern refuses spaces and !
 
@@ -117,6 +121,7 @@ PLANTED = [
     ("aws:rds/instance:Instance", "-db", _db_identifier, "DBInstanceIdentifier"),
     ("aws:iam/rolePolicy:RolePolicy", "-execution", _policy_effect, "Effect"),
     ("aws:cloudwatch/logGroup:LogGroup", "-staging-logs", _log_group_name, "logGroupName"),
+    ("docker:index/image:Image", "-image", _image_tag, "imageTag"),
 ]
 
 
