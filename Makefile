@@ -105,12 +105,19 @@ $(POLICY_STAMP): policy/requirements.txt
 	policy/venv/bin/python -m pip install --quiet -r policy/requirements.txt
 	touch $@
 
-## pulumi preview of the stack with the policy pack (what CI comments on pull requests)
+# The database's URN: `protect`ed in the program, unprotected only by `make destroy`.
+DB_URN := urn:pulumi:$(notdir $(STACK))::aidlc-auth::aidlc:data:Data$$aws:rds/instance:Instance::auth-$(notdir $(STACK))-db
+# A plan that deletes or replaces the database stops here (scripts/refuse_db_replacement.py).
+REFUSE_DB_REPLACEMENT = $(PULUMI) preview --stack $(STACK) --json | $(BIN)/python -m scripts.refuse_db_replacement
+
+## pulumi preview of the stack with the policy pack (what CI comments on pull requests); refuses a plan that replaces the database
 preview: .require-pulumi $(STAMP) $(POLICY_STAMP)
+	$(REFUSE_DB_REPLACEMENT)
 	$(PULUMI) preview --stack $(STACK) --policy-pack policy --diff
 
-## pulumi up of the stack with the policy pack, then the smoke test against its URL
+## pulumi up of the stack with the policy pack, then the smoke test against its URL; refuses a plan that replaces the database
 up: .require-pulumi $(STAMP) $(POLICY_STAMP)
+	$(REFUSE_DB_REPLACEMENT)
 	$(PULUMI) up --stack $(STACK) --policy-pack policy
 	$(MAKE) smoke
 
@@ -139,8 +146,10 @@ prescale: .require-tasks .require-pulumi .require-aws
 .require-tasks:
 	@case "$(TASKS)" in ''|*[!0-9]*|0) echo "make prescale: say how many tasks, e.g. make prescale TASKS=6 (docs/operations.md, Event windows)" >&2; exit 2;; esac
 
-## delete every resource of the stack (RDS takes a final snapshot; see README, teardown); asks to confirm
+## delete every resource of the stack: unprotects the database, then asks to confirm (RDS takes a final snapshot; README, teardown)
 destroy: .require-pulumi
+	@echo "make destroy: unprotecting the database; if you then answer no, the next make up protects it again."
+	$(PULUMI) state unprotect --stack $(STACK) --yes '$(DB_URN)'
 	$(PULUMI) destroy --stack $(STACK)
 
 # --- the container image, built and served here (no Docker engine: buildah on a stand-in base) -----------

@@ -89,3 +89,8 @@ pulumi.export("dashboard_url", monitoring.dashboard_url)
 # Public keys handed out of band (docs/integration.md): another unit pins them through a StackReference.
 pulumi.export("jwks", data.jwks)
 pulumi.export("jwks_parameter_name", data.jwks_parameter.name)
+# The database's names, for the point-in-time-restore runbook (docs/operations.md).
+pulumi.export("db_instance_identifier", data.db_instance_identifier)
+pulumi.export("db_subnet_group_name", data.db_subnet_group_name)
+pulumi.export("db_parameter_group_name", data.db_parameter_group_name)
+pulumi.export("db_security_group_id", network.db_security_group.id)

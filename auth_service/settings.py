@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     db_sslmode: SslMode = "prefer"
     # CA bundle (PEM) for verify-ca / verify-full; the image carries Amazon RDS's (auth_service/Dockerfile).
     db_sslrootcert: str | None = None
-    db_pool_size: int = Field(default=5, ge=1)  # + as many overflow; 6 tasks x 10 stays under db.t4g.micro's ~110
+    db_pool_size: int = Field(default=5, ge=1)  # + as many overflow; staging sets 2 (docs/operations.md)
 
     # Redis: redis:// or rediss:// (ElastiCache with transit encryption).
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.compute import TARGET_HEALTH_PATH
 from components.config import AlarmThresholds
 
 # What the service emits as CloudWatch Embedded Metric Format (docs/container-contract.md).
@@ -103,7 +104,8 @@ def alarm_specs(watched: WatchedResources, t: AlarmThresholds) -> list[AlarmSpec
                why="p95 target response time above threshold (3 of 5 minutes); no requests = no data = OK"),
         _alarm("unhealthy-hosts", ALB, "UnHealthyHostCount", tg, at_least=t.unhealthy_hosts, stat="Maximum",
                missing=NO_DATA_IS_FINE,
-               why="At least one target failed /health/ready for 5 minutes (longer than a rolling deployment)"),
+               why=f"At least one target failed the load balancer's health check ({TARGET_HEALTH_PATH}) for 5"
+                   " minutes (longer than a rolling deployment)"),
         _alarm("healthy-hosts-none", ALB, "HealthyHostCount", tg, below=1.0, stat="Minimum", window=TWO_MINUTES,
                missing=NO_DATA_IS_BAD,
                why="No healthy target for 2 minutes: the site is down. Missing data is"
@@ -116,7 +118,8 @@ def alarm_specs(watched: WatchedResources, t: AlarmThresholds) -> list[AlarmSpec
                    " instance always reports storage, silence means it is gone"),
         _alarm("rds-connections-high", RDS, "DatabaseConnections", db, above=t.rds_connections, stat="Maximum",
                window=TEN_MINUTES, missing=NO_DATA_IS_FINE,
-               why="RDS connections near the instance limit for 10 minutes"),
+               why="RDS connections above what every task of the scaling maximum, doubled by a rolling deploy,"
+                   " can open (a fraction of the pinned max_connections) for 10 minutes"),
         *[
             alarm
             for n, member in enumerate(watched.redis_member_cluster_ids, start=1)

@@ -265,7 +265,7 @@ class Compute(pulumi.ComponentResource):
             health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
             deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
             deployment_minimum_healthy_percent=100,
-            deployment_maximum_percent=200,
+            deployment_maximum_percent=settings.deployment_maximum_percent,
             wait_for_steady_state=True,  # a release that never turns healthy fails `pulumi up`
             propagate_tags="SERVICE",
             # Application Auto Scaling owns the task count after creation; without this every `pulumi up`
@@ -342,6 +342,9 @@ def _container_definition(
         "ACCESS_TOKEN_TTL_SECONDS": str(settings.access_token_ttl_seconds),
         "TRUSTED_PROXY_COUNT": "1",
         "WEB_CONCURRENCY": str(settings.web_concurrency),
+        # Sized so that every task of the scaling maximum, doubled by a rolling deploy, fits in max_connections
+        # (components/config.py, ConnectionBudget).
+        "DB_POOL_SIZE": str(settings.db_pool_size),
         # Each worker has half a vCPU: a second argon2 thread adds no throughput, only stalls the event loop
         # (docs/capacity.md: same logins per core, half the /health/live p99 during a login storm).
         "HASH_CONCURRENCY": "1",

@@ -35,6 +35,28 @@ DB_PORT = 5432
 REDIS_PORT = 6379
 GIB = 1024**3
 
+# --- PostgreSQL connections (docs/operations.md#database-connections) ---------------------------------------------
+# RDS's default max_connections is LEAST(DBInstanceClassMemory/9531392, 5000), where DBInstanceClassMemory is the
+# class's memory *minus* what the OS and RDS's own processes keep, a figure AWS does not publish: 1 GiB classes
+# report 81-87 where the paper value is 112. So the stack pins max_connections in its own parameter group, at or
+# below that observed default (80 per GiB), and sizes every pool against the pinned number, not a guess.
+MAX_CONNECTIONS_PER_GIB = 80
+DB_CLASS_MEMORY_GIB = {
+    "db.t4g.micro": 1,
+    "db.t4g.small": 2,
+    "db.t4g.medium": 4,
+    "db.t4g.large": 8,
+    "db.t4g.xlarge": 16,
+    "db.m7g.large": 8,
+    "db.r7g.large": 16,
+}
+# Slots the application can never have: superuser_reserved_connections (3, RDS's own rdsadmin) and
+# rds.rds_superuser_reserved_connections (2, kept free for an operator of the master role to get in and look).
+RDS_RESERVED_CONNECTIONS = 3 + 2
+# The DatabaseConnections alarm fires above this fraction of max_connections; the service at its worst (every
+# task of the scaling maximum, doubled by a rolling deploy, every pool full) must stay at or below it.
+DB_CONNECTIONS_ALARM_FRACTION = 0.75
+
 
 @dataclass(frozen=True)
 class NetworkSettings:
@@ -55,6 +77,8 @@ class DataSettings:
     db_backup_retention_days: int = 7
     db_multi_az: bool = False
     db_deletion_protection: bool = False
+    db_identifier: str | None = None  # None: `<namePrefix>-db`; another one adopts a restored instance (PITR)
+    db_max_connections: int | None = None  # pinned in the parameter group; None: MAX_CONNECTIONS_PER_GIB x memory
     db_name: str = "aidlc_auth"
     db_user: str = "aidlc_user"
     cache_node_type: str = "cache.t4g.micro"
@@ -73,6 +97,22 @@ class DataSettings:
                 f"dbMaxAllocatedStorageGib ({self.db_max_allocated_storage_gib}) must exceed"
                 f" dbAllocatedStorageGib ({self.db_allocated_storage_gib}): it is the storage autoscaling ceiling"
             )
+        if self.db_max_connections is None and self.db_instance_class not in DB_CLASS_MEMORY_GIB:
+            raise ValueError(
+                f"dbInstanceClass {self.db_instance_class}: its max_connections is not known here; set"
+                f" dbMaxConnections (at most its memory in GiB x {MAX_CONNECTIONS_PER_GIB})"
+            )
+
+    @property
+    def max_connections(self) -> int:
+        """PostgreSQL's max_connections, pinned in the stack's parameter group."""
+        if self.db_max_connections is not None:
+            return self.db_max_connections
+        return DB_CLASS_MEMORY_GIB[self.db_instance_class] * MAX_CONNECTIONS_PER_GIB
+
+    @property
+    def parameter_group_family(self) -> str:
+        return f"postgres{self.db_engine_version.split('.')[0]}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +127,9 @@ class ComputeSettings:
     task_cpu: int = 512
     task_memory: int = 1024
     desired_count: int = 1  # at creation only; then auto scaling owns the count (ScalingSettings.min_tasks)
+    # DB_POOL_SIZE of every worker; the service opens as many overflow connections again (max_overflow=pool_size)
+    db_pool_size: int = 2
+    deployment_maximum_percent: int = 200  # a rolling deploy starts a full new set beside the old one
     health_check_grace_period_seconds: int = 90
     log_retention_days: int = 30
     ecr_keep_images: int = 10
@@ -113,6 +156,11 @@ class ComputeSettings:
     def web_concurrency(self) -> int:
         """One uvicorn worker per 0.5 vCPU (docs/container-contract.md)."""
         return max(1, self.task_cpu // 512)
+
+    @property
+    def db_connections_per_task(self) -> int:
+        """Every worker's pool plus its overflow (auth_service/adapters/postgres/database.py)."""
+        return self.web_concurrency * 2 * self.db_pool_size
 
 
 # Fargate's cpuArchitecture -> the platform `docker build` must produce for it (an image of the other
@@ -187,7 +235,9 @@ class AlarmThresholds:
     unhealthy_hosts: float = 1.0
     rds_cpu_percent: float = 80.0
     rds_free_storage_bytes: float = 2.0 * GIB  # 10 % of the 20 GiB gp3 volume
-    rds_connections: float = 80.0  # db.t4g.micro allows roughly 110 connections
+    # DB_CONNECTIONS_ALARM_FRACTION of the pinned max_connections (80 on db.t4g.micro); read_alarm_thresholds
+    # derives it from the instance class in use unless `alarmRdsConnections` is set
+    rds_connections: float = 60.0
     redis_cpu_percent: float = 80.0
     redis_memory_percent: float = 80.0
     login_failures_per_5_minutes: float = 50.0
@@ -201,6 +251,50 @@ class StackConfig:
     compute: ComputeSettings
     scaling: ScalingSettings
     alarms: AlarmThresholds
+
+    def __post_init__(self) -> None:
+        connection_budget(self).refuse_overcommit()
+
+
+@dataclass(frozen=True)
+class ConnectionBudget:
+    """PostgreSQL connections: what the instance allows against what the service can open at its worst."""
+
+    max_connections: int
+    peak_tasks: int  # the scaling maximum during a rolling deploy (ECS rounds maximumPercent down)
+    connections_per_task: int
+    alarm_threshold: float
+
+    @property
+    def usable(self) -> int:
+        return self.max_connections - RDS_RESERVED_CONNECTIONS
+
+    @property
+    def peak(self) -> int:
+        return self.peak_tasks * self.connections_per_task
+
+    def refuse_overcommit(self) -> None:
+        if not self.peak <= self.alarm_threshold < self.usable:
+            raise ValueError(
+                f"PostgreSQL connections: {self.peak_tasks} tasks (scaling maximum x deploy surge) x"
+                f" {self.connections_per_task} per task = {self.peak} must stay at or below the alarm threshold"
+                f" {self.alarm_threshold:g}, itself below the {self.usable} usable of max_connections"
+                f" {self.max_connections}. Lower scalingMaxTasks, or raise dbInstanceClass (docs/operations.md"
+                "#database-connections)"
+            )
+
+
+def connection_budget(config: StackConfig) -> ConnectionBudget:
+    return ConnectionBudget(
+        max_connections=config.data.max_connections,
+        peak_tasks=config.scaling.max_tasks * config.compute.deployment_maximum_percent // 100,
+        connections_per_task=config.compute.db_connections_per_task,
+        alarm_threshold=config.alarms.rds_connections,
+    )
+
+
+def default_rds_connections_alarm(data: DataSettings) -> float:
+    return float(int(data.max_connections * DB_CONNECTIONS_ALARM_FRACTION))
 
 
 @dataclass(frozen=True)
@@ -244,13 +338,14 @@ def load_config() -> StackConfig:
     config = pulumi.Config()
     _refuse_ci_identity_settings(config)
     region = _text(pulumi.Config("aws"), "region", ComputeSettings.region)
+    data = read_data_settings(config)
     return StackConfig(
         name=_name_prefix(config, stack),
         network=read_network_settings(config),
-        data=read_data_settings(config),
+        data=data,
         compute=read_compute_settings(config, stack, region),
         scaling=read_scaling_settings(config),
-        alarms=read_alarm_thresholds(config),
+        alarms=read_alarm_thresholds(config, default_rds_connections_alarm(data)),
     )
 
 
@@ -303,6 +398,8 @@ def read_data_settings(config: pulumi.Config) -> DataSettings:
         db_backup_retention_days=_int(config, "dbBackupRetentionDays", d.db_backup_retention_days),
         db_multi_az=_bool(config, "dbMultiAz", d.db_multi_az),
         db_deletion_protection=_bool(config, "dbDeletionProtection", d.db_deletion_protection),
+        db_identifier=config.get("dbIdentifier"),
+        db_max_connections=config.get_int("dbMaxConnections"),
         cache_node_type=_text(config, "cacheNodeType", d.cache_node_type),
         cache_node_count=_int(config, "cacheNodeCount", d.cache_node_count),
         secret_recovery_window_days=_int(config, "secretRecoveryWindowDays", d.secret_recovery_window_days),
@@ -326,6 +423,7 @@ def read_compute_settings(config: pulumi.Config, stack: str, region: str) -> Com
         task_cpu=_int(config, "taskCpu", d.task_cpu),
         task_memory=_int(config, "taskMemory", d.task_memory),
         desired_count=_int(config, "desiredCount", d.desired_count),
+        db_pool_size=_int(config, "dbPoolSize", d.db_pool_size),
         log_retention_days=_int(config, "logRetentionDays", d.log_retention_days),
         ecr_keep_images=_int(config, "ecrKeepImages", d.ecr_keep_images),
         ecr_force_delete=_bool(config, "ecrForceDelete", d.ecr_force_delete),
@@ -386,7 +484,9 @@ def _utc(value: Any, window: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
-def read_alarm_thresholds(config: pulumi.Config) -> AlarmThresholds:
+def read_alarm_thresholds(
+    config: pulumi.Config, rds_connections_default: float = AlarmThresholds.rds_connections
+) -> AlarmThresholds:
     d = AlarmThresholds()
     return AlarmThresholds(
         ecs_cpu_percent=_float(config, "alarmEcsCpuPercent", d.ecs_cpu_percent),
@@ -396,7 +496,7 @@ def read_alarm_thresholds(config: pulumi.Config) -> AlarmThresholds:
         unhealthy_hosts=_float(config, "alarmUnhealthyHosts", d.unhealthy_hosts),
         rds_cpu_percent=_float(config, "alarmRdsCpuPercent", d.rds_cpu_percent),
         rds_free_storage_bytes=_float(config, "alarmRdsFreeStorageBytes", d.rds_free_storage_bytes),
-        rds_connections=_float(config, "alarmRdsConnections", d.rds_connections),
+        rds_connections=_float(config, "alarmRdsConnections", rds_connections_default),
         redis_cpu_percent=_float(config, "alarmRedisCpuPercent", d.redis_cpu_percent),
         redis_memory_percent=_float(config, "alarmRedisMemoryPercent", d.redis_memory_percent),
         login_failures_per_5_minutes=_float(config, "alarmLoginFailuresPer5Minutes", d.login_failures_per_5_minutes),

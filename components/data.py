@@ -42,6 +42,8 @@ class ServiceSecretArns:
 
 class Data(pulumi.ComponentResource):
     db: aws.rds.Instance
+    db_parameter_group: aws.rds.ParameterGroup
+    db_subnet_group_name: pulumi.Output[str]
     redis: aws.elasticache.ReplicationGroup
     db_log_groups: list[aws.cloudwatch.LogGroup]
     secret_versions: list[aws.secretsmanager.SecretVersion]
@@ -73,6 +75,7 @@ class Data(pulumi.ComponentResource):
         self.db_user = settings.db_user
         self.db_address = self.db.address
         self.db_instance_identifier = self.db.identifier
+        self.db_parameter_group_name = self.db_parameter_group.name
         self.redis_primary_endpoint = self.redis.primary_endpoint_address
         self.redis_replication_group_id = self.redis.id
         self.redis_member_cluster_ids = redis_member_cluster_ids(self.redis.id, settings.cache_node_count)
@@ -80,6 +83,8 @@ class Data(pulumi.ComponentResource):
             {
                 "db_address": self.db_address,
                 "db_instance_identifier": self.db_instance_identifier,
+                "db_parameter_group_name": self.db_parameter_group_name,
+                "db_subnet_group_name": self.db_subnet_group_name,
                 "redis_primary_endpoint": self.redis_primary_endpoint,
                 "redis_replication_group_id": self.redis_replication_group_id,
                 "jwks": self.jwks,
@@ -145,25 +150,34 @@ class Data(pulumi.ComponentResource):
     def _postgres(self, args: DataArgs, password: pulumi.Output[str]) -> aws.rds.Instance:
         settings = args.settings
         subnet_group = aws.rds.SubnetGroup(f"{self._name}-db", subnet_ids=args.private_subnet_ids, opts=self._child)
-        snapshot_suffix = random.RandomId(f"{self._name}-db-final-snapshot", byte_length=4, opts=self._child)
-        identifier = f"{self._name}-db"
+        self.db_parameter_group = self._db_parameter_group(settings)
+        identifier = settings.db_identifier or f"{self._name}-db"
+        replacing = replacing_inputs(identifier, settings)
+        # A new suffix whenever an input changes that replaces the instance: the replaced instance's final snapshot
+        # keeps the old name, so the new instance's own final snapshot can never collide with it.
+        snapshot_suffix = random.RandomId(
+            f"{self._name}-db-final-snapshot", byte_length=4, keepers=replacing, opts=self._child
+        )
         self.db_log_groups = [
             self._db_log_group(identifier, log_type, settings) for log_type in settings.db_log_exports
         ]
+        self.db_subnet_group_name = subnet_group.name
         return aws.rds.Instance(
             f"{self._name}-db",
-            # A fixed identifier names the exported log groups before the instance exists, and turns an accidental
-            # replacement into an "already exists" error instead of a new, empty database beside the old one.
-            identifier=identifier,
-            engine="postgres",
+            # A fixed identifier names the exported log groups before the instance exists. It also makes any
+            # replacement delete-before-create (an empty database): hence `protect` below and the plan check
+            # (scripts/refuse_db_replacement.py) in every preview and deploy.
+            identifier=replacing["identifier"],
+            engine=replacing["engine"],
             engine_version=settings.db_engine_version,
             instance_class=settings.db_instance_class,
+            parameter_group_name=self.db_parameter_group.name,
             storage_type="gp3",
             allocated_storage=settings.db_allocated_storage_gib,
             max_allocated_storage=settings.db_max_allocated_storage_gib,
-            storage_encrypted=True,
-            db_name=settings.db_name,
-            username=settings.db_user,
+            storage_encrypted=replacing["storageEncrypted"] == "true",
+            db_name=replacing["dbName"],
+            username=replacing["username"],
             password=password,
             port=DB_PORT,
             db_subnet_group_name=subnet_group.name,
@@ -171,15 +185,37 @@ class Data(pulumi.ComponentResource):
             publicly_accessible=False,
             multi_az=settings.db_multi_az,
             backup_retention_period=settings.db_backup_retention_days,
+            # An instance deleted by mistake can still be restored to any point of its backup window.
+            delete_automated_backups=False,
             deletion_protection=settings.db_deletion_protection,
             skip_final_snapshot=False,
-            final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{self._name}-db-final-{h}"),
+            final_snapshot_identifier=snapshot_suffix.hex.apply(lambda h: f"{identifier}-final-{h}"),
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
             enabled_cloudwatch_logs_exports=list(settings.db_log_exports),
             apply_immediately=settings.apply_immediately,
             # RDS would create the export's log groups itself, kept forever and left behind by `destroy`.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.db_log_groups),
+            # `protect`: the engine refuses any plan that deletes or replaces the database; teardown unprotects
+            # it explicitly (`make destroy`, README step 17).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.db_log_groups, protect=True),
+        )
+
+    def _db_parameter_group(self, settings: DataSettings) -> aws.rds.ParameterGroup:
+        """The instance's parameters: the family's defaults (rds.force_ssl=1 included) and a pinned
+        max_connections, so every pool is sized against a known ceiling (components/config.py)."""
+        return aws.rds.ParameterGroup(
+            f"{self._name}-db-params",
+            family=settings.parameter_group_family,
+            description=f"PostgreSQL parameters of {self._name}",
+            parameters=[
+                aws.rds.ParameterGroupParameterArgs(
+                    # Static: applied at creation, on an existing instance at its next reboot.
+                    name="max_connections",
+                    value=str(settings.max_connections),
+                    apply_method="pending-reboot",
+                )
+            ],
+            opts=self._child,
         )
 
     def _db_log_group(self, identifier: str, log_type: str, settings: DataSettings) -> aws.cloudwatch.LogGroup:
@@ -217,6 +253,18 @@ class Data(pulumi.ComponentResource):
             apply_immediately=settings.apply_immediately,
             opts=self._child,
         )
+
+
+def replacing_inputs(identifier: str, settings: DataSettings) -> dict[str, str]:
+    """The instance's inputs that force its replacement (ForceNew in the provider), as the snapshot suffix's
+    keepers: identifier, engine, database name, master user name, storage encryption."""
+    return {
+        "identifier": identifier,
+        "engine": "postgres",
+        "dbName": settings.db_name,
+        "username": settings.db_user,
+        "storageEncrypted": "true",
+    }
 
 
 def redis_member_cluster_ids(replication_group_id: pulumi.Input[str], count: int) -> list[pulumi.Output[str]]:

@@ -17,6 +17,7 @@ import sys
 from collections import defaultdict
 from typing import Any
 
+from components.config import ConnectionBudget, StackConfig, connection_budget
 from scripts.offline_stack import ROOT, Resource, StackGraph, is_secret_wrapper, run_offline
 
 # The inputs worth reading per resource type; other types print their name only.
@@ -33,11 +34,13 @@ REVIEWED: dict[str, list[str]] = {
         "securityGroupId", "ipProtocol", "fromPort", "toPort", "cidrIpv4", "referencedSecurityGroupId",
     ],
     "aws:rds/instance:Instance": [
-        "identifier", "engine", "engineVersion", "instanceClass", "storageType", "allocatedStorage",
-        "maxAllocatedStorage", "storageEncrypted", "publiclyAccessible", "multiAz", "backupRetentionPeriod",
-        "deletionProtection", "skipFinalSnapshot", "finalSnapshotIdentifier", "dbName", "username", "password",
-        "enabledCloudwatchLogsExports", "applyImmediately",
+        "identifier", "engine", "engineVersion", "instanceClass", "parameterGroupName", "storageType",
+        "allocatedStorage", "maxAllocatedStorage", "storageEncrypted", "publiclyAccessible", "multiAz",
+        "backupRetentionPeriod", "deletionProtection", "skipFinalSnapshot", "finalSnapshotIdentifier", "dbName",
+        "username", "password", "enabledCloudwatchLogsExports", "applyImmediately", "deleteAutomatedBackups",
     ],
+    "aws:rds/parameterGroup:ParameterGroup": ["family", "parameters"],
+    "random:index/randomId:RandomId": ["keepers"],
     "aws:elasticache/replicationGroup:ReplicationGroup": [
         "engine", "engineVersion", "nodeType", "numCacheClusters", "atRestEncryptionEnabled",
         "transitEncryptionEnabled", "authToken", "applyImmediately",
@@ -58,7 +61,7 @@ REVIEWED: dict[str, list[str]] = {
     "aws:lb/targetGroup:TargetGroup": ["targetType", "port", "healthCheck.path", "healthCheck.matcher"],
     "aws:lb/listener:Listener": ["port", "protocol"],
     "aws:ecs/service:Service": [
-        "desiredCount", "networkConfiguration.assignPublicIp", "deploymentCircuitBreaker",
+        "desiredCount", "networkConfiguration.assignPublicIp", "deploymentCircuitBreaker", "deploymentMaximumPercent",
         "healthCheckGracePeriodSeconds", "waitForSteadyState",
     ],
     "aws:appautoscaling/target:Target": ["minCapacity", "maxCapacity"],
@@ -102,6 +105,17 @@ def print_plan(graph: StackGraph) -> None:
     print("\nOutputs:")
     for key, value in sorted(graph.outputs.items()):
         print(f"  {key}: {value}")
+    config = graph.program.get("config")
+    if isinstance(config, StackConfig):
+        print_connection_budget(connection_budget(config))
+
+
+def print_connection_budget(budget: ConnectionBudget) -> None:
+    print(
+        f"\nPostgreSQL connections: {budget.peak_tasks} tasks at most (scaling maximum x deploy surge)"
+        f" x {budget.connections_per_task} = {budget.peak} <= alarm {budget.alarm_threshold:g}"
+        f" < {budget.usable} usable of max_connections {budget.max_connections}"
+    )
 
 
 def _details(resource: Resource, names: dict[str, str]) -> list[str]:

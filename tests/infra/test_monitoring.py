@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pulumi
@@ -11,7 +12,7 @@ import pytest
 from components.config import GIB, AlarmThresholds, read_alarm_thresholds
 from components.data import redis_member_cluster_ids
 from components.monitoring import Monitoring, MonitoringArgs
-from scripts.offline_stack import Recorded, build, of_type
+from scripts.offline_stack import Recorded, StackGraph, build, of_type
 
 ALB = "app/aidlc-alb/50dc6c495c0c9188"
 TG = "targetgroup/aidlc-tg/6d0ecf831eec9f09"
@@ -43,7 +44,7 @@ EXPECTED: dict[str, tuple[str, str, dict[str, str], str, str, float, str]] = {
     "healthy-hosts-none": ("AWS/ApplicationELB", "HealthyHostCount", LB_TG, "Minimum", LT, 1, BAD_NO_DATA),
     "rds-cpu-high": ("AWS/RDS", "CPUUtilization", RDS, "Average", GT, 80, OK_NO_DATA),
     "rds-free-storage-low": ("AWS/RDS", "FreeStorageSpace", RDS, "Minimum", LT, 2 * GIB, BAD_NO_DATA),
-    "rds-connections-high": ("AWS/RDS", "DatabaseConnections", RDS, "Maximum", GT, 80, OK_NO_DATA),
+    "rds-connections-high": ("AWS/RDS", "DatabaseConnections", RDS, "Maximum", GT, 60, OK_NO_DATA),
     "redis-1-cpu-high": ("AWS/ElastiCache", "EngineCPUUtilization", REDIS_1, "Average", GT, 80, OK_NO_DATA),
     "redis-1-memory-high": ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage", REDIS_1, "Maximum", GT, 80, OK_NO_DATA),
     "redis-2-cpu-high": ("AWS/ElastiCache", "EngineCPUUtilization", REDIS_2, "Average", GT, 80, OK_NO_DATA),
@@ -218,3 +219,16 @@ def test_every_threshold_has_its_config_key(threshold: str) -> None:
     finally:
         pulumi.runtime.set_all_config({})
     assert getattr(thresholds, threshold) == 123.5
+
+
+def test_alarm_texts_name_the_health_path_the_load_balancer_really_checks(staging: StackGraph) -> None:
+    """An operator reading `unhealthy-hosts` must not go looking at /health/ready (PostgreSQL and Redis): the
+    target group checks the shallow path, which a Redis or PostgreSQL outage does not fail."""
+    checked = staging.one("aws:lb/targetGroup:TargetGroup").plain["healthCheck"]["path"]
+    named = {
+        alarm.name: path
+        for alarm in staging.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        for path in re.findall(r"/health/[a-z]+", alarm.plain["alarmDescription"])
+    }
+    assert named, "an alarm about unhealthy targets should say which check they fail"
+    assert set(named.values()) == {checked}, named
