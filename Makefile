@@ -109,9 +109,15 @@ $(POLICY_STAMP): policy/requirements.txt
 preview: .require-pulumi $(STAMP) $(POLICY_STAMP)
 	$(PULUMI) preview --stack $(STACK) --policy-pack policy --diff
 
-## pulumi up of the stack with the policy pack, then the smoke test against its URL
+# `pulumi up` succeeds on a service the ECS circuit breaker rolled back; scripts/deployment.py fails unless the
+# service's PRIMARY deployment runs the task definition this `up` created, rollout COMPLETED.
+## pulumi up of the stack with the policy pack, the check that the service runs what it deployed, the smoke test
 up: .require-pulumi $(STAMP) $(POLICY_STAMP)
 	$(PULUMI) up --stack $(STACK) --policy-pack policy
+	$(BIN)/python -m scripts.deployment verify --region $(REGION) \
+	    --cluster "$$($(PULUMI) stack output cluster_name --stack $(STACK))" \
+	    --service "$$($(PULUMI) stack output service_name --stack $(STACK))" \
+	    --task-definition "$$($(PULUMI) stack output task_definition_arn --stack $(STACK))"
 	$(MAKE) smoke
 
 ## the end-to-end smoke test against the stack's service_url (registers, checks, then deletes its account)

@@ -24,6 +24,10 @@ HEALTH_CHECK_COMMAND = ["CMD", "python", "-m", "auth_service", "healthcheck"]  #
 # replace every task (docs/operations.md#health-checks). /health/ready is for the smoke test and for humans.
 TARGET_HEALTH_PATH = "/health/live"
 ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
+# The awslogs driver's buffer in non-blocking mode (default 1m). At 250 requests/s a task writes about 100 KB/s of
+# JSON access lines (~400 bytes each), so 25 MiB rides out a CloudWatch Logs stall of about four minutes (about 30 s
+# at the GET /users/me maximum, docs/capacity.md), for 2.5 % of the task's 1 GiB.
+LOG_BUFFER_SIZE = "25m"
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class Compute(pulumi.ComponentResource):
         self.alb_arn_suffix = self.load_balancer.arn_suffix
         self.target_group_arn_suffix = self.target_group.arn_suffix
         self.desired_count = settings.desired_count
+        self.task_definition_arn = self.task_definition.arn
         self.register_outputs(
             {
                 "service_url": self.service_url,
@@ -100,6 +105,7 @@ class Compute(pulumi.ComponentResource):
                 "cluster_name": self.cluster_name,
                 "service_name": self.service_name,
                 "log_group_name": self.log_group_name,
+                "task_definition_arn": self.task_definition_arn,
             }
         )
 
@@ -195,6 +201,11 @@ class Compute(pulumi.ComponentResource):
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
             container_definitions=container,
+            # A replacement (every new image) would otherwise deregister the revision it replaces, and ECS refuses
+            # to point a service at an INACTIVE revision: both rollback paths (docs/operations.md) need it ACTIVE.
+            # The provider reads this flag from the state of the revision being deleted, so it protects the
+            # revisions registered from the first `up` that carries it on.
+            skip_destroy=True,
             opts=self._child,
         )
 
@@ -366,6 +377,10 @@ def _container_definition(
                 "awslogs-group": log_group,
                 "awslogs-region": settings.region,
                 "awslogs-stream-prefix": CONTAINER_NAME,
+                # A CloudWatch Logs outage must not freeze the service: in blocking mode every write to stdout
+                # waits for the driver. Non-blocking buffers instead and drops lines only when the buffer is full.
+                "mode": "non-blocking",
+                "max-buffer-size": LOG_BUFFER_SIZE,
             },
         },
         "healthCheck": {

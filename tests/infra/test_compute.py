@@ -78,6 +78,8 @@ def test_task_definition_runs_one_fargate_container_on_port_8000_with_awslogs(
             "awslogs-group": log_group.state["name"],
             "awslogs-region": "us-east-1",
             "awslogs-stream-prefix": "auth",
+            "mode": "non-blocking",
+            "max-buffer-size": "25m",
         },
     }
     cluster = staging.one("aws:ecs/cluster:Cluster").plain
