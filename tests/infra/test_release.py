@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+from fnmatch import fnmatchcase
 from typing import Any
 
+import pytest
+
 from components.config import ComputeSettings
-from scripts.offline_stack import ROOT, StackGraph
+from components.github_oidc import StackScope, deploy_policy
+from scripts.cost import Assumptions
+from scripts.offline_stack import ACCOUNT, REGION, ROOT, StackGraph
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 OPERATIONS = ROOT / "docs" / "operations.md"
@@ -46,3 +51,45 @@ def test_ecr_keeps_an_image_for_every_revision_the_rollback_runbook_offers(stagi
     runbook = operations[operations.index("### A bad deploy") : operations.index("## Smoke test")]
     (listed,) = re.findall(r"list-task-definitions [^\n]*--max-items (\d+)", runbook)
     assert int(listed) == kept
+
+
+def test_make_cost_prices_the_images_the_lifecycle_policy_keeps() -> None:
+    # `make cost` assumes ~150 MB an image; keeping more rollback targets must show up in the estimate.
+    assert Assumptions().ecr_gb == pytest.approx(0.15 * ComputeSettings().ecr_keep_images)
+
+
+# Every API call scripts/deployment.py makes, and on what: the deploy role must allow each one, or the release
+# check and the rollback fail in AWS only, at the moment they are needed.
+DEPLOYMENT_SCRIPT_CALLS = [
+    ("ecs:DescribeServices", "*"),
+    ("ecs:ListServiceDeployments", "*"),
+    ("ecs:DescribeServiceRevisions", "*"),
+    ("ecs:DescribeTaskDefinition", "*"),
+    ("ecs:RegisterTaskDefinition", "*"),
+    ("ecs:UpdateService", "*"),
+    ("ecr:DescribeImages", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/auth-staging-repo-1a2b3c4"),
+]
+
+
+@pytest.mark.parametrize(("action", "resource"), DEPLOYMENT_SCRIPT_CALLS)
+def test_the_deploy_role_may_make_every_call_of_the_deployment_script(action: str, resource: str) -> None:
+    statements = deploy_policy(StackScope("auth-staging", ACCOUNT, REGION))["Statement"]
+
+    def covers(statement: dict[str, Any]) -> bool:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        return any(fnmatchcase(action, pattern) for pattern in statement["Action"]) and any(
+            fnmatchcase(resource, pattern) for pattern in resources
+        )
+
+    assert any(s["Effect"] == "Allow" and "Condition" not in s and covers(s) for s in statements)
+    assert not any(s["Effect"] == "Deny" and covers(s) for s in statements)
+    source = (ROOT / "scripts" / "deployment.py").read_text()
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", action.split(":")[1]).lower()
+    assert f"{snake}(" in source or f'"{snake}"' in source, f"{snake} is not called: drop it from the list"
+
+
+def test_the_list_names_every_call_the_deployment_script_makes() -> None:
+    source = (ROOT / "scripts" / "deployment.py").read_text()
+    called = set(re.findall(r"\b(?:ecs|ecr)\.([a-z_]+)\(", source)) - {"get_paginator"}
+    listed = {re.sub(r"(?<!^)(?=[A-Z])", "_", action.split(":")[1]).lower() for action, _ in DEPLOYMENT_SCRIPT_CALLS}
+    assert called == listed

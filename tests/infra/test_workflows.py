@@ -320,6 +320,24 @@ def test_the_checklist_is_in_the_order_a_person_does_it() -> None:
     assert "s3://" not in checklist and "PULUMI_BACKEND_URL" not in readme
 
 
+def test_nothing_reaches_main_before_the_deploy_workflow_has_its_role_environment_and_variables() -> None:
+    """A push to `main` starts the deploy workflow: before steps 9-12 it fails, and its job would create the
+    `staging` environment without the `main`-only rule. The stack files go to a setup branch until the hand-over."""
+    readme = README.read_text()
+    checklist = readme[readme.index("### Deploy from zero") : readme.index("### Rollback")]
+    parts = re.split(r"^ ?(\d+)\. \*\*", checklist, flags=re.MULTILINE)
+    steps_ = dict(zip((int(n) for n in parts[1::2]), parts[2::2], strict=True))
+    ready = max(n for n, body in steps_.items() if "gh secret set" in body or "environments/staging" in body)
+    for number, body in steps_.items():
+        pushes = re.findall(r"git push[^\n`]*", body)
+        if number <= ready:
+            assert all(push.strip() == "git push -u origin staging-setup" for push in pushes), (number, pushes)
+    (handover,) = [n for n, body in steps_.items() if "Hand over to CI" in body]
+    assert handover > ready and "merge `staging-setup` into `main`" in steps_[handover]
+    bootstrap = OPERATIONS.read_text().split("### What the repository needs", 1)[1].split("```sh", 1)[1]
+    assert re.findall(r"git push[^\n#]*", bootstrap.split("```", 1)[0]) == ["git push -u origin staging-setup   "]
+
+
 def test_every_make_target_the_docs_name_exists() -> None:
     makefile = (ROOT / "Makefile").read_text()
     targets = set(re.findall(r"^([\w.-]+):", makefile, re.MULTILINE))
@@ -343,7 +361,9 @@ def test_the_bad_deploy_runbook_uses_the_workflows_rollback_commands() -> None:
     assert "Rollback target:" in runbook and "Rollback target:" in str(
         step_by_id(load("deploy.yml")["jobs"]["deploy"], "before")
     )
-    assert "aws ecs wait services-stable" not in runbook  # satisfied by a circuit-breaker rollback
+    commands = "\n".join(re.findall(r"```sh\n(.*?)```", runbook, re.DOTALL))
+    assert "scripts.deployment previous" in commands  # what served before: ECS's history, not a revision number
+    assert "wait services-stable" not in commands  # satisfied by a circuit-breaker rollback
     assert 'gh workflow run "deploy staging" -f ref=' in runbook
     assert load("deploy.yml")["name"] == "deploy staging"
     for heading in ("### Login storm", "### Redis down", "### Database full or out of connections"):
