@@ -453,3 +453,68 @@ def test_pull_requests_without_a_pulumi_token_skip_the_preview_and_say_why() -> 
     assert "::notice" in say["run"] and "GITHUB_STEP_SUMMARY" in say["run"]
     assert "Dependabot" in say["run"] and "fork" in say["run"]
     assert "${{" not in say["run"]
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clone like the release job's checkout (fetch-depth 0): main with two commits, an unmerged branch, a tag."""
+    origin = tmp_path_factory.mktemp("origin")
+    _git(origin, "init", "-q", "-b", "main")
+    for name in ("first", "second"):
+        _git(origin, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "--allow-empty", "-m", name)
+    _git(origin, "tag", "v1", "main~1")
+    _git(origin, "switch", "-q", "-c", "unmerged")
+    _git(origin, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "--allow-empty", "-m", "side")
+    _git(origin, "switch", "-q", "main")
+    work = tmp_path_factory.mktemp("work") / "clone"
+    subprocess.run(["git", "clone", "-q", str(origin), str(work)], check=True, timeout=60)
+    return work
+
+
+def resolve(clone: Path, ref: str, github_ref: str = "refs/heads/main") -> tuple[int, str, str]:
+    script = step_by_id(load("deploy.yml")["jobs"]["release"], "resolve")["run"]
+    output = clone.parent / "output"
+    output.write_text("")
+    env = {"PATH": "/usr/bin:/bin", "REF": ref, "GITHUB_REF": github_ref, "GITHUB_OUTPUT": str(output)}
+    env["GITHUB_STEP_SUMMARY"] = str(clone.parent / "summary")
+    bash = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]  # GitHub's `shell: bash`
+    done = subprocess.run(bash, cwd=clone, env=env, capture_output=True, text=True, timeout=60)
+    return done.returncode, output.read_text(), done.stdout
+
+
+@pytest.mark.parametrize("ref", ["main", "main~1", "v1"])
+def test_the_release_job_resolves_a_ref_on_main_to_its_commit(clone: Path, ref: str) -> None:
+    status, output, _ = resolve(clone, ref)
+    assert status == 0
+    assert output == f"sha={_git(clone, 'rev-parse', ref + '^{commit}')}\n"
+
+
+def test_the_release_job_resolves_a_full_sha_of_main(clone: Path) -> None:
+    sha = _git(clone, "rev-parse", "main~1")
+    assert resolve(clone, sha)[:2] == (0, f"sha={sha}\n")
+
+
+@pytest.mark.parametrize(
+    ("ref", "says"),
+    [
+        ("unmerged", "is not on main"),  # a pushed branch: dispatchable from main, never merged
+        ("no-such-ref", "is not a commit, tag or branch"),
+        ("--upload-pack=touch pwned", "Not a commit SHA, tag or branch name"),
+        ("main$(id)", "Not a commit SHA, tag or branch name"),
+    ],
+)
+def test_the_release_job_refuses_anything_not_on_main(clone: Path, ref: str, says: str) -> None:
+    status, output, stdout = resolve(clone, ref)
+    assert status != 0 and output == ""
+    assert says in stdout
+
+
+def test_the_release_job_refuses_a_dispatch_from_another_branch(clone: Path) -> None:
+    status, output, stdout = resolve(clone, "main", github_ref="refs/heads/unmerged")
+    assert (status, output) == (1, "")
+    assert "Run this workflow from main" in stdout
