@@ -351,3 +351,16 @@ def test_previous_is_the_last_revision_that_succeeded_before_the_one_serving_not
         {"serviceRevisionArns": arns},
     )
     assert deployment.previous_task_definition(client, CLUSTER, SERVICE) == revision(5)
+
+
+def test_the_services_stable_waiter_the_old_rollback_used_accepts_a_rolled_back_service(
+    ecs: tuple[Any, Stubber],
+) -> None:
+    """botocore's own `services_stable` acceptors (what `aws ecs wait services-stable` runs) call a service that
+    the circuit breaker rolled back stable: the reason the release check reads the PRIMARY deployment instead."""
+    client, stubber = ecs
+    stubber.add_response("describe_services", ROLLED_BACK, DESCRIBE)
+    client.get_waiter("services_stable").wait(**DESCRIBE)  # returns: "stable" - on the old revision
+    stubber.add_response("describe_services", ROLLED_BACK, DESCRIBE)
+    with pytest.raises(DeploymentFailed):
+        wait(client, NEW, FakeClock())
