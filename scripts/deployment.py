@@ -180,19 +180,22 @@ def require_image_in_ecr(ecr: Any, image: str) -> None:
             repositoryName=match["repository"],
             imageIds=[{"imageDigest": match["digest"]}],
         )
-    except ecr.exceptions.ImageNotFoundException as missing:
+    except (ecr.exceptions.ImageNotFoundException, ecr.exceptions.RepositoryNotFoundException) as missing:
         raise DeploymentFailed(
-            f"{image} is no longer in ECR (the lifecycle policy keeps the newest ecrKeepImages images): "
-            "redeploy that commit instead (docs/operations.md, a bad deploy)"
+            f"{image} is no longer in ECR (the lifecycle policy keeps the newest ecrKeepImages images; "
+            "`pulumi destroy` deletes the repository): redeploy that commit instead (docs/operations.md, a bad deploy)"
         ) from missing
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import boto3  # only here: the tests hand in stubbed clients
+    from botocore.config import Config
 
     region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    ecs = boto3.client("ecs", region_name=region)
+    # A throttled DescribeServices must not read as a failed release (and roll back a good one): retry it.
+    patient = Config(region_name=region, retries={"mode": "standard", "max_attempts": 10})
+    ecs = boto3.client("ecs", config=patient)
     try:
         if args.command == "serving":
             serving = serving_task_definition(describe_service(ecs, args.cluster, args.service))
@@ -209,7 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "verify":
             print(wait_until_it_runs(ecs, args.cluster, args.service, args.task_definition, timeout=args.timeout))
             return 0
-        ecr = boto3.client("ecr", region_name=region)
+        if not args.to:
+            print("rollback needs --to <task definition ARN>: nothing was recorded to go back to", file=sys.stderr)
+            return 2
+        ecr = boto3.client("ecr", config=patient)
         print(roll_back(ecs, ecr, args.cluster, args.service, args.to, timeout=args.timeout))
         return 0
     except DeploymentFailed as failure:

@@ -275,12 +275,19 @@ def test_rollback_to_a_deregistered_revision_registers_the_same_definition_again
     assert f"runs {copy}, rollout COMPLETED" in roll_back(ecs_client, ecr_client, OLD)
 
 
-def test_rollback_refuses_a_revision_whose_image_ecr_expired(
-    ecs: tuple[Any, Stubber], ecr: tuple[Any, Stubber]
+@pytest.mark.parametrize(
+    "error",
+    [
+        "ImageNotFoundException",  # expired by the lifecycle policy
+        "RepositoryNotFoundException",  # a revision from before a `destroy`: its repository is gone
+    ],
+)
+def test_rollback_refuses_a_revision_whose_image_ecr_no_longer_has(
+    ecs: tuple[Any, Stubber], ecr: tuple[Any, Stubber], error: str
 ) -> None:
     (ecs_client, ecs_stub), (ecr_client, ecr_stub) = ecs, ecr
     ecs_stub.add_response("describe_task_definition", task_definition_answer(OLD, "ACTIVE"), {"taskDefinition": OLD})
-    ecr_stub.add_client_error("describe_images", "ImageNotFoundException", expected_params=IMAGE_QUERY)
+    ecr_stub.add_client_error("describe_images", error, expected_params=IMAGE_QUERY)
     with pytest.raises(DeploymentFailed, match="no longer in ECR"):
         roll_back(ecs_client, ecr_client, OLD)  # and no update_service: the Stubber refuses calls it was not given
 
@@ -291,7 +298,7 @@ def test_the_command_line_fails_with_the_reason_when_the_service_was_rolled_back
     client, stubber = ecs
     stubber.add_response("describe_services", ROLLED_BACK, DESCRIBE)
     clients = itertools.repeat(client)
-    monkeypatch.setattr(boto3, "client", lambda service, region_name: next(clients))
+    monkeypatch.setattr(boto3, "client", lambda service, config: next(clients))
     argv = ["verify", "--cluster", CLUSTER, "--service", SERVICE, "--task-definition", NEW]
     assert deployment.main(argv) == 1
     assert f"deployment check failed: the PRIMARY deployment runs {OLD}" in capsys.readouterr().err
@@ -302,7 +309,7 @@ def test_the_command_line_prints_the_serving_revision_for_the_workflow(
 ) -> None:
     client, stubber = ecs
     stubber.add_response("describe_services", ROLLING_OUT_NEW, DESCRIBE)
-    monkeypatch.setattr(boto3, "client", lambda service, region_name: client)
+    monkeypatch.setattr(boto3, "client", lambda service, config: client)
     assert deployment.main(["serving", "--cluster", CLUSTER, "--service", SERVICE]) == 0
     assert capsys.readouterr().out == f"{OLD}\n"
 
@@ -364,3 +371,13 @@ def test_the_services_stable_waiter_the_old_rollback_used_accepts_a_rolled_back_
     stubber.add_response("describe_services", ROLLED_BACK, DESCRIBE)
     with pytest.raises(DeploymentFailed):
         wait(client, NEW, FakeClock())
+
+
+def test_a_rollback_with_an_empty_target_changes_nothing(
+    ecs: tuple[Any, Stubber], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`PREVIOUS=$(... previous ...)` is empty when ECS knows no earlier success: no call, a clear refusal."""
+    client, _ = ecs
+    monkeypatch.setattr(boto3, "client", lambda service, config: client)
+    assert deployment.main(["rollback", "--cluster", CLUSTER, "--service", SERVICE, "--to", ""]) == 2
+    assert "nothing was recorded to go back to" in capsys.readouterr().err
