@@ -28,6 +28,7 @@ ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
 # JSON access lines (~400 bytes each), so 25 MiB rides out a CloudWatch Logs stall of about four minutes (about 30 s
 # at the GET /users/me maximum, docs/capacity.md), for 2.5 % of the task's 1 GiB.
 LOG_BUFFER_SIZE = "25m"
+RELEASED_TAG_PREFIX = "released-"  # scripts/deployment.py tags the image of every revision that passed its deploy
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class Compute(pulumi.ComponentResource):
         aws.ecr.LifecyclePolicy(
             f"{self._name}-repo-keep-last",
             repository=repository.name,
-            policy=json.dumps({"rules": [_keep_last_images_rule(settings.ecr_keep_images)]}),
+            policy=json.dumps({"rules": _lifecycle_rules(settings.ecr_keep_images)}),
             opts=self._child,
         )
         credentials = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id)
@@ -281,13 +282,33 @@ class Compute(pulumi.ComponentResource):
         )
 
 
-def _keep_last_images_rule(count: int) -> dict[str, Any]:
-    return {
-        "rulePriority": 1,
-        "description": f"Keep the last {count} images",
-        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": count},
-        "action": {"type": "expire"},
-    }
+def _lifecycle_rules(count: int) -> list[dict[str, Any]]:
+    """Keep the images of the newest `count` released revisions, and the newest `count` images of any kind.
+
+    A rollback targets a revision that served: after each good deploy the deploy workflow tags its image
+    `released-<family>-<revision>` (scripts/deployment.py mark-released). An image that matches a rule's tags
+    cannot be expired by a rule of lower priority, so failed deploys (each pushes an image) can never push the
+    image of the revision serving now, or of the ones before it, out of the repository.
+    """
+    return [
+        {
+            "rulePriority": 1,
+            "description": f"Keep the images of the last {count} released revisions",
+            "selection": {
+                "tagStatus": "tagged",
+                "tagPrefixList": [RELEASED_TAG_PREFIX],
+                "countType": "imageCountMoreThan",
+                "countNumber": count,
+            },
+            "action": {"type": "expire"},
+        },
+        {
+            "rulePriority": 2,
+            "description": f"Keep the last {count} images",
+            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": count},
+            "action": {"type": "expire"},
+        },
+    ]
 
 
 def _execution_policy(repository_arn: str, log_group_arn: str, secret_arns: list[str]) -> dict[str, Any]:

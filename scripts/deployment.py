@@ -8,12 +8,14 @@ unless the service's PRIMARY deployment runs the task definition this `up` creat
     python -m scripts.deployment previous --cluster C --service S                  # after it: what served before
     python -m scripts.deployment verify   --cluster C --service S --task-definition ARN [--timeout 900]
     python -m scripts.deployment rollback --cluster C --service S --to ARN [--timeout 900]
+    python -m scripts.deployment mark-released --task-definition ARN                # after a good deploy
 
 `serving` prints the task definition that is really serving (the PRIMARY deployment's once it COMPLETED; while a
 rollout is under way, the COMPLETED deployment it replaces), or nothing when no deployment ever completed.
 `previous` prints what served before the current release, from ECS's service deployment history.
 `rollback` points the service at a recorded revision - re-registering an identical copy if it was deregistered,
-refusing one whose image ECR no longer has - then verifies it like a deploy. Exit status 1 says why it failed.
+refusing one whose image ECR no longer has - then verifies it like a deploy. `mark-released` tags the image of a
+revision that passed its deploy so that the ECR lifecycle policy keeps it. Exit status 1 says why it failed.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ from typing import Any
 COMPLETED, FAILED = "COMPLETED", "FAILED"
 DEFAULT_TIMEOUT_SECONDS = 900  # the circuit breaker needs up to ~10 failed task starts to decide
 POLL_SECONDS = 15
+RELEASED_TAG_PREFIX = "released-"  # components/compute.py's lifecycle policy keeps the newest of these images
+# What ECR may hand back from BatchGetImage: all of them, so that the manifest comes back byte for byte (PutImage
+# with the digest refuses anything else) whatever buildx pushed (an image manifest or an index with attestations).
+MANIFEST_MEDIA_TYPES = [
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+]
 ECR_IMAGE = re.compile(
     r"(?P<registry>\d{12})\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/(?P<repository>[^@:]+)@(?P<digest>sha256:[0-9a-f]{64})"
 )
@@ -187,6 +198,36 @@ def require_image_in_ecr(ecr: Any, image: str) -> None:
         ) from missing
 
 
+def mark_released(ecs: Any, ecr: Any, task_definition: str) -> list[str]:
+    """Tag the images of a revision that passed its deploy `released-<family>-<revision>`: the lifecycle policy then
+    keeps them for rollbacks however many failed deploys push images after it. Tagging again is a no-op."""
+    definition = ecs.describe_task_definition(taskDefinition=task_definition)["taskDefinition"]
+    tag = f"{RELEASED_TAG_PREFIX}{definition['family']}-{definition['revision']}"
+    tagged = []
+    for container in definition["containerDefinitions"]:
+        match = ECR_IMAGE.fullmatch(container["image"])
+        if match is None:
+            continue
+        where = {"registryId": match["registry"], "repositoryName": match["repository"]}
+        found = ecr.batch_get_image(
+            **where, imageIds=[{"imageDigest": match["digest"]}], acceptedMediaTypes=MANIFEST_MEDIA_TYPES
+        )["images"]
+        if not found:
+            raise DeploymentFailed(f"{container['image']} is not in ECR: nothing to tag")
+        try:
+            ecr.put_image(
+                **where,
+                imageManifest=found[0]["imageManifest"],
+                imageManifestMediaType=found[0]["imageManifestMediaType"],
+                imageTag=tag,
+                imageDigest=match["digest"],
+            )
+        except ecr.exceptions.ImageAlreadyExistsException:
+            pass  # this image already carries this tag
+        tagged.append(f"{match['repository']}:{tag} = {match['digest']}")
+    return tagged
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import boto3  # only here: the tests hand in stubbed clients
@@ -212,6 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "verify":
             print(wait_until_it_runs(ecs, args.cluster, args.service, args.task_definition, timeout=args.timeout))
             return 0
+        if args.command == "mark-released":
+            ecr = boto3.client("ecr", config=patient)
+            print("\n".join(mark_released(ecs, ecr, args.task_definition)))
+            return 0
         if not args.to:
             print("rollback needs --to <task definition ARN>: nothing was recorded to go back to", file=sys.stderr)
             return 2
@@ -226,11 +271,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("serving", "previous", "verify", "rollback"):
+    for name in ("serving", "previous", "verify", "rollback", "mark-released"):
         command = commands.add_parser(name)
+        command.add_argument("--region", default="")
+        if name == "mark-released":
+            command.add_argument("--task-definition", required=True)
+            continue
         command.add_argument("--cluster", required=True)
         command.add_argument("--service", required=True)
-        command.add_argument("--region", default="")
         if name in ("verify", "rollback"):
             command.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS)
     commands.choices["verify"].add_argument("--task-definition", required=True)

@@ -381,3 +381,42 @@ def test_a_rollback_with_an_empty_target_changes_nothing(
     monkeypatch.setattr(boto3, "client", lambda service, config: client)
     assert deployment.main(["rollback", "--cluster", CLUSTER, "--service", SERVICE, "--to", ""]) == 2
     assert "nothing was recorded to go back to" in capsys.readouterr().err
+
+
+INDEX = '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}'
+
+
+def test_a_released_revision_gets_its_image_tagged_for_the_lifecycle_policy_to_keep(
+    ecs: tuple[Any, Stubber], ecr: tuple[Any, Stubber]
+) -> None:
+    (ecs_client, ecs_stub), (ecr_client, ecr_stub) = ecs, ecr
+    ecs_stub.add_response("describe_task_definition", task_definition_answer(NEW, "ACTIVE"), {"taskDefinition": NEW})
+    where = {"registryId": ACCOUNT, "repositoryName": REPOSITORY}
+    manifest = {**where, "imageId": {"imageDigest": DIGEST}, "imageManifest": INDEX}
+    manifest["imageManifestMediaType"] = "application/vnd.oci.image.index.v1+json"
+    ecr_stub.add_response(
+        "batch_get_image",
+        {"images": [manifest], "failures": []},
+        {**where, "imageIds": [{"imageDigest": DIGEST}], "acceptedMediaTypes": deployment.MANIFEST_MEDIA_TYPES},
+    )
+    put = {**where, "imageManifest": INDEX, "imageManifestMediaType": manifest["imageManifestMediaType"]}
+    put |= {"imageTag": "released-auth-staging-7", "imageDigest": DIGEST}  # the digest: ECR refuses a changed manifest
+    ecr_stub.add_response("put_image", {"image": manifest}, put)
+    assert deployment.mark_released(ecs_client, ecr_client, NEW) == [f"{REPOSITORY}:released-auth-staging-7 = {DIGEST}"]
+
+
+def test_tagging_a_released_image_again_is_harmless(ecs: tuple[Any, Stubber], ecr: tuple[Any, Stubber]) -> None:
+    (ecs_client, ecs_stub), (ecr_client, ecr_stub) = ecs, ecr
+    ecs_stub.add_response("describe_task_definition", task_definition_answer(NEW, "ACTIVE"), {"taskDefinition": NEW})
+    where = {"registryId": ACCOUNT, "repositoryName": REPOSITORY}
+    manifest = {**where, "imageId": {"imageDigest": DIGEST}, "imageManifest": INDEX}
+    manifest["imageManifestMediaType"] = "application/vnd.oci.image.index.v1+json"
+    ecr_stub.add_response("batch_get_image", {"images": [manifest], "failures": []})
+    ecr_stub.add_client_error("put_image", "ImageAlreadyExistsException")
+    assert len(deployment.mark_released(ecs_client, ecr_client, NEW)) == 1
+
+
+def test_the_released_tag_is_the_one_the_lifecycle_policy_keeps() -> None:
+    from components.compute import RELEASED_TAG_PREFIX
+
+    assert deployment.RELEASED_TAG_PREFIX == RELEASED_TAG_PREFIX

@@ -118,10 +118,14 @@ def test_what_each_wrapper_runs(target: str, commands: list[str]) -> None:
     assert result.stdout.index("command -v pulumi") < result.stdout.index(commands[0])  # the CLI check first
 
 
-def test_up_is_followed_by_the_smoke_test() -> None:
+def test_up_is_followed_by_the_smoke_test_and_only_then_tags_the_release() -> None:
     makefile = (ROOT / "Makefile").read_text()
     recipe = makefile[makefile.index("\nup:") :].split("\n\n")[0]
-    assert recipe.rstrip().endswith("$(MAKE) smoke")
+    smoke = recipe.index("$(MAKE) smoke")
+    assert "scripts.deployment mark-released" in recipe[smoke:]  # the lifecycle policy keeps released images
+    assert recipe.rstrip().endswith(
+        '--task-definition "$$($(PULUMI) stack output task_definition_arn --stack $(STACK))"'
+    )
 
 
 def test_up_fails_unless_the_service_runs_the_task_definition_it_created() -> None:

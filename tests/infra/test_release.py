@@ -9,7 +9,9 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
+import yaml
 
+from components.compute import RELEASED_TAG_PREFIX
 from components.config import ComputeSettings
 from components.github_oidc import StackScope, deploy_policy
 from scripts.cost import Assumptions
@@ -40,13 +42,27 @@ def test_a_log_outage_cannot_block_the_service_writing_to_stdout(container: dict
     assert 4 <= int(size.group(1)) <= 64  # more than the 1m default; a small share of the task's 1 GiB
 
 
-def test_ecr_keeps_an_image_for_every_revision_the_rollback_runbook_offers(staging: StackGraph) -> None:
+def test_ecr_keeps_the_image_of_every_revision_a_rollback_can_target(staging: StackGraph) -> None:
+    """Rollback targets are revisions that served. Failed deploys push images too; were the newest N images all that
+    is kept, N failed deploys in a row would expire the image of the revision serving now."""
     lifecycle = json.loads(staging.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").plain["policy"])
-    (rule,) = lifecycle["rules"]
-    kept = rule["selection"]["countNumber"]
-    assert kept == ComputeSettings().ecr_keep_images
-    # Each revision has at most one new image, so the newest `kept` images cover the newest `kept` revisions: the
-    # manual rollback lists exactly those, no older revision whose image may be gone.
+    released, newest = sorted(lifecycle["rules"], key=lambda rule: rule["rulePriority"])
+    kept = ComputeSettings().ecr_keep_images
+    # An image matching a rule's tags is never expired by a lower-priority rule: the count rule cannot touch them.
+    assert released["selection"] == {
+        "tagStatus": "tagged",
+        "tagPrefixList": [RELEASED_TAG_PREFIX],
+        "countType": "imageCountMoreThan",
+        "countNumber": kept,
+    }
+    assert newest["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": kept}
+    # The deploy tags the image of each revision that passed (release check and smoke test), and only then.
+    deploy = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())["jobs"]["deploy"]
+    names = [step.get("id") or step.get("name") for step in deploy["steps"]]
+    (mark,) = [step for step in deploy["steps"] if "scripts.deployment mark-released" in step.get("run", "")]
+    assert names.index("smoke") < names.index(mark.get("id") or mark["name"]) and "if" not in mark
+    assert mark["env"] == {"TASK_DEFINITION": "${{ steps.up.outputs.task_definition_arn }}"}
+    # The manual rollback lists the newest `kept` revisions: their images are all among the newest `kept` images.
     operations = OPERATIONS.read_text()
     runbook = operations[operations.index("### A bad deploy") : operations.index("## Smoke test")]
     (listed,) = re.findall(r"list-task-definitions [^\n]*--max-items (\d+)", runbook)
@@ -54,8 +70,8 @@ def test_ecr_keeps_an_image_for_every_revision_the_rollback_runbook_offers(stagi
 
 
 def test_make_cost_prices_the_images_the_lifecycle_policy_keeps() -> None:
-    # `make cost` assumes ~150 MB an image; keeping more rollback targets must show up in the estimate.
-    assert Assumptions().ecr_gb == pytest.approx(0.15 * ComputeSettings().ecr_keep_images)
+    # `make cost` assumes ~150 MB an image, and at most the newest N plus N released ones (2 N) are kept.
+    assert Assumptions().ecr_gb == pytest.approx(0.15 * 2 * ComputeSettings().ecr_keep_images)
 
 
 # Every API call scripts/deployment.py makes, and on what: the deploy role must allow each one, or the release
@@ -68,6 +84,8 @@ DEPLOYMENT_SCRIPT_CALLS = [
     ("ecs:RegisterTaskDefinition", "*"),
     ("ecs:UpdateService", "*"),
     ("ecr:DescribeImages", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/auth-staging-repo-1a2b3c4"),
+    ("ecr:BatchGetImage", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/auth-staging-repo-1a2b3c4"),
+    ("ecr:PutImage", f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/auth-staging-repo-1a2b3c4"),
 ]
 
 
