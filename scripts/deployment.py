@@ -31,7 +31,9 @@ from enum import Enum
 from typing import Any
 
 COMPLETED, FAILED = "COMPLETED", "FAILED"
-DEFAULT_TIMEOUT_SECONDS = 900  # the circuit breaker needs up to ~10 failed task starts to decide
+# A rolling deploy of up to 6 tasks, or the circuit breaker's decision (3 failed task starts at this size) and its
+# rollback, with room to spare; right after `pulumi up` (which waited for a steady state) the first look decides.
+DEFAULT_TIMEOUT_SECONDS = 900
 POLL_SECONDS = 15
 RELEASED_TAG_PREFIX = "released-"  # components/compute.py's lifecycle policy keeps the newest of these images
 # What ECR may hand back from BatchGetImage: all of them, so that the manifest comes back byte for byte (PutImage
