@@ -167,6 +167,10 @@ def test_a_failed_release_rolls_back_to_the_task_definition_recorded_before_up_a
     assert rollback["env"]["PREVIOUS"] == "${{ steps.before.outputs.task-definition }}"
     script = rollback["run"]
     assert script.index("scripts.deployment rollback") < script.index('scripts/smoke_test.py "$SERVICE_URL"')
+    # It served again: its image is a released one (even if it predates the tagging), kept by the lifecycle policy.
+    assert script.index('scripts/smoke_test.py "$SERVICE_URL"') < script.index(
+        'scripts.deployment mark-released --task-definition "$PREVIOUS"'
+    )
     assert script.rstrip().endswith("exit 1")  # the run stays red after a rollback
     assert up["with"]["command"] == "up"
 
