@@ -59,8 +59,9 @@ def test_ecr_keeps_the_image_of_every_revision_a_rollback_can_target(staging: St
     # The deploy tags the image of each revision that passed (release check and smoke test), and only then.
     deploy = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())["jobs"]["deploy"]
     names = [step.get("id") or step.get("name") for step in deploy["steps"]]
-    (mark,) = [step for step in deploy["steps"] if "scripts.deployment mark-released" in step.get("run", "")]
-    assert names.index("smoke") < names.index(mark.get("id") or mark["name"]) and "if" not in mark
+    marks = [step for step in deploy["steps"] if "scripts.deployment mark-released" in step.get("run", "")]
+    (mark,) = [step for step in marks if "if" not in step]  # the other one: in the rollback, after its smoke test
+    assert names.index("smoke") < names.index(mark.get("id") or mark["name"])
     assert mark["env"] == {"TASK_DEFINITION": "${{ steps.up.outputs.task_definition_arn }}"}
     # The manual rollback lists the newest `kept` revisions: their images are all among the newest `kept` images.
     operations = OPERATIONS.read_text()
