@@ -115,11 +115,19 @@ preview: .require-pulumi $(STAMP) $(POLICY_STAMP)
 	$(REFUSE_DB_REPLACEMENT)
 	$(PULUMI) preview --stack $(STACK) --policy-pack policy --diff
 
-## pulumi up of the stack with the policy pack, then the smoke test against its URL; refuses a plan that replaces the database
+# `pulumi up` succeeds on a service the ECS circuit breaker rolled back; scripts/deployment.py fails unless the
+# service's PRIMARY deployment runs the task definition this `up` created, rollout COMPLETED.
+## pulumi up with the policy pack (a plan that replaces the database is refused first), the check that the service runs what it deployed, the smoke test, the release tag
 up: .require-pulumi $(STAMP) $(POLICY_STAMP)
 	$(REFUSE_DB_REPLACEMENT)
 	$(PULUMI) up --stack $(STACK) --policy-pack policy
+	$(BIN)/python -m scripts.deployment verify --region $(REGION) \
+	    --cluster "$$($(PULUMI) stack output cluster_name --stack $(STACK))" \
+	    --service "$$($(PULUMI) stack output service_name --stack $(STACK))" \
+	    --task-definition "$$($(PULUMI) stack output task_definition_arn --stack $(STACK))"
 	$(MAKE) smoke
+	$(BIN)/python -m scripts.deployment mark-released --region $(REGION) \
+	    --task-definition "$$($(PULUMI) stack output task_definition_arn --stack $(STACK))"
 
 ## the end-to-end smoke test against the stack's service_url (registers, checks, then deletes its account)
 smoke: .require-pulumi

@@ -84,6 +84,8 @@ pulumi.export("ecr_repository_url", compute.ecr_repository_url)
 pulumi.export("cluster_name", compute.cluster_name)
 pulumi.export("service_name", compute.service_name)
 pulumi.export("log_group_name", compute.log_group_name)
+# What this `up` asked the service to run; scripts/deployment.py checks that it really runs it.
+pulumi.export("task_definition_arn", compute.task_definition_arn)
 pulumi.export("dashboard_name", monitoring.dashboard_name)
 pulumi.export("dashboard_url", monitoring.dashboard_url)
 # Public keys handed out of band (docs/integration.md): another unit pins them through a StackReference.

@@ -24,6 +24,11 @@ HEALTH_CHECK_COMMAND = ["CMD", "python", "-m", "auth_service", "healthcheck"]  #
 # replace every task (docs/operations.md#health-checks). /health/ready is for the smoke test and for humans.
 TARGET_HEALTH_PATH = "/health/live"
 ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
+# The awslogs driver's buffer in non-blocking mode (default 1m). At 250 requests/s a task writes about 100 KB/s of
+# JSON access lines (~400 bytes each), so 25 MiB rides out a CloudWatch Logs stall of about four minutes (about 30 s
+# at the GET /users/me maximum, docs/capacity.md), for 2.5 % of the task's 1 GiB.
+LOG_BUFFER_SIZE = "25m"
+RELEASED_TAG_PREFIX = "released-"  # scripts/deployment.py tags the image of every revision that passed its deploy
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ class Compute(pulumi.ComponentResource):
         self.alb_arn_suffix = self.load_balancer.arn_suffix
         self.target_group_arn_suffix = self.target_group.arn_suffix
         self.desired_count = settings.desired_count
+        self.task_definition_arn = self.task_definition.arn
         self.register_outputs(
             {
                 "service_url": self.service_url,
@@ -104,6 +110,7 @@ class Compute(pulumi.ComponentResource):
                 "cluster_name": self.cluster_name,
                 "service_name": self.service_name,
                 "log_group_name": self.log_group_name,
+                "task_definition_arn": self.task_definition_arn,
             }
         )
 
@@ -120,7 +127,7 @@ class Compute(pulumi.ComponentResource):
         aws.ecr.LifecyclePolicy(
             f"{self._name}-repo-keep-last",
             repository=repository.name,
-            policy=json.dumps({"rules": [_keep_last_images_rule(settings.ecr_keep_images)]}),
+            policy=json.dumps({"rules": _lifecycle_rules(settings.ecr_keep_images)}),
             opts=self._child,
         )
         credentials = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id)
@@ -199,6 +206,11 @@ class Compute(pulumi.ComponentResource):
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
             container_definitions=container,
+            # A replacement (every new image) would otherwise deregister the revision it replaces, and ECS refuses
+            # to point a service at an INACTIVE revision: both rollback paths (docs/operations.md) need it ACTIVE.
+            # The provider reads this flag from the state of the revision being deleted, so it protects the
+            # revisions registered from the first `up` that carries it on.
+            skip_destroy=True,
             opts=self._child,
         )
 
@@ -274,13 +286,33 @@ class Compute(pulumi.ComponentResource):
         )
 
 
-def _keep_last_images_rule(count: int) -> dict[str, Any]:
-    return {
-        "rulePriority": 1,
-        "description": f"Keep the last {count} images",
-        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": count},
-        "action": {"type": "expire"},
-    }
+def _lifecycle_rules(count: int) -> list[dict[str, Any]]:
+    """Keep the images of the newest `count` released revisions, and the newest `count` images of any kind.
+
+    A rollback targets a revision that served: after each good deploy the deploy workflow tags its image
+    `released-<family>-<revision>` (scripts/deployment.py mark-released). An image that matches a rule's tags
+    cannot be expired by a rule of lower priority, so failed deploys (each pushes an image) can never push the
+    image of the revision serving now, or of the ones before it, out of the repository.
+    """
+    return [
+        {
+            "rulePriority": 1,
+            "description": f"Keep the images of the last {count} released revisions",
+            "selection": {
+                "tagStatus": "tagged",
+                "tagPrefixList": [RELEASED_TAG_PREFIX],
+                "countType": "imageCountMoreThan",
+                "countNumber": count,
+            },
+            "action": {"type": "expire"},
+        },
+        {
+            "rulePriority": 2,
+            "description": f"Keep the last {count} images",
+            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": count},
+            "action": {"type": "expire"},
+        },
+    ]
 
 
 def _execution_policy(repository_arn: str, log_group_arn: str, secret_arns: list[str]) -> dict[str, Any]:
@@ -373,6 +405,10 @@ def _container_definition(
                 "awslogs-group": log_group,
                 "awslogs-region": settings.region,
                 "awslogs-stream-prefix": CONTAINER_NAME,
+                # A CloudWatch Logs outage must not freeze the service: in blocking mode every write to stdout
+                # waits for the driver. Non-blocking buffers instead and drops lines only when the buffer is full.
+                "mode": "non-blocking",
+                "max-buffer-size": LOG_BUFFER_SIZE,
             },
         },
         "healthCheck": {

@@ -32,7 +32,7 @@ class Assumptions:
     log_gb: float = 2.0  # CloudWatch Logs ingested per month (JSON logs + EMF lines)
     db_log_gb: float = 0.5  # PostgreSQL log exported per month (errors, checkpoints, autovacuum; no statements)
     alb_lcu: float = 0.5  # average LCUs of a lightly used ALB
-    ecr_gb: float = 1.5  # stored images: ~150 MB x the 10 kept
+    ecr_gb: float = 3.0  # stored images: ~150 MB x at most 20 (the newest 10 and 10 released ones)
     emf_metrics: int = 5  # AIDLC/Auth metrics x one dimension set
     container_insights_metrics: int = 20  # custom metrics Container Insights bills for one cluster/service
     event_attendees: int = 2000  # the crowd of an event when the stack configures no event window

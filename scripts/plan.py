@@ -56,7 +56,8 @@ REVIEWED: dict[str, list[str]] = {
     "aws:iam/role:Role": ["description", "permissionsBoundary"],
     "aws:iam/rolePolicy:RolePolicy": ["policy"],
     "aws:iam/openIdConnectProvider:OpenIdConnectProvider": ["url", "clientIdLists"],
-    "aws:ecs/taskDefinition:TaskDefinition": ["cpu", "memory", "runtimePlatform.cpuArchitecture"],
+    "aws:ecs/taskDefinition:TaskDefinition": ["cpu", "memory", "runtimePlatform.cpuArchitecture", "skipDestroy"],
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": ["policy"],
     "aws:lb/loadBalancer:LoadBalancer": ["internal", "dropInvalidHeaderFields"],
     "aws:lb/targetGroup:TargetGroup": ["targetType", "port", "healthCheck.path", "healthCheck.matcher"],
     "aws:lb/listener:Listener": ["port", "protocol"],
@@ -159,6 +160,7 @@ def _container_summary(task: Resource, names: dict[str, str]) -> list[str]:
         "secrets (valueFrom the secret versions)="
         + ", ".join(f"{s['name']}={_readable(s['valueFrom'], names)}" for s in container["secrets"]),
         f"healthCheck={container['healthCheck']['command']}",
+        "logs=" + ", ".join(f"{k}={v}" for k, v in container["logConfiguration"]["options"].items()),
     ]
 
 

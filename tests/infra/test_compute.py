@@ -58,9 +58,10 @@ def test_ecr_scans_on_push_and_keeps_only_the_last_images(staging: StackGraph) -
     assert repository.plain["imageScanningConfiguration"] == {"scanOnPush": True}
     lifecycle = staging.one("aws:ecr/lifecyclePolicy:LifecyclePolicy").plain
     assert lifecycle["repository"] == repository.state["name"]
-    (rule,) = json.loads(lifecycle["policy"])["rules"]
-    assert rule["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 10}
-    assert rule["action"] == {"type": "expire"}
+    released, newest = json.loads(lifecycle["policy"])["rules"]
+    assert newest["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 10}
+    assert released["rulePriority"] < newest["rulePriority"]  # released images are never expired by the count
+    assert {released["action"]["type"], newest["action"]["type"]} == {"expire"}
 
 
 def test_task_definition_runs_one_fargate_container_on_port_8000_with_awslogs(
@@ -78,6 +79,8 @@ def test_task_definition_runs_one_fargate_container_on_port_8000_with_awslogs(
             "awslogs-group": log_group.state["name"],
             "awslogs-region": "us-east-1",
             "awslogs-stream-prefix": "auth",
+            "mode": "non-blocking",
+            "max-buffer-size": "25m",
         },
     }
     cluster = staging.one("aws:ecs/cluster:Cluster").plain

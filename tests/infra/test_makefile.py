@@ -89,7 +89,15 @@ def test_logs_and_alarms_stop_clearly_without_the_aws_cli(tmp_path: Path, target
     ("target", "commands"),
     [
         ("preview", ["pulumi preview --stack staging --policy-pack policy --diff"]),
-        ("up", ["pulumi up --stack staging --policy-pack policy", "smoke"]),
+        (
+            "up",
+            [
+                "pulumi up --stack staging --policy-pack policy",
+                "-m scripts.deployment verify --region us-east-1",
+                '--task-definition "$(pulumi stack output task_definition_arn --stack staging)"',
+                "smoke",
+            ],
+        ),
         ("smoke", ['scripts/smoke_test.py "$(pulumi stack output service_url --stack staging)" --wait 300']),
         ("logs", ['aws logs tail "$(pulumi stack output log_group_name --stack staging)" --region us-east-1']),
         (
@@ -110,10 +118,24 @@ def test_what_each_wrapper_runs(target: str, commands: list[str]) -> None:
     assert result.stdout.index("command -v pulumi") < result.stdout.index(commands[0])  # the CLI check first
 
 
-def test_up_is_followed_by_the_smoke_test() -> None:
+def test_up_is_followed_by_the_smoke_test_and_only_then_tags_the_release() -> None:
     makefile = (ROOT / "Makefile").read_text()
     recipe = makefile[makefile.index("\nup:") :].split("\n\n")[0]
-    assert recipe.rstrip().endswith("$(MAKE) smoke")
+    smoke = recipe.index("$(MAKE) smoke")
+    assert "scripts.deployment mark-released" in recipe[smoke:]  # the lifecycle policy keeps released images
+    assert recipe.rstrip().endswith(
+        '--task-definition "$$($(PULUMI) stack output task_definition_arn --stack $(STACK))"'
+    )
+
+
+def test_up_fails_unless_the_service_runs_the_task_definition_it_created() -> None:
+    """A circuit-breaker rollback leaves `pulumi up` green; the release check after it is not."""
+    recipe = make("-n", "up").stdout
+    up = recipe.index("pulumi up --stack staging")
+    verify = recipe.index("scripts.deployment verify")
+    assert up < verify < recipe.index("smoke")
+    assert '--cluster "$(pulumi stack output cluster_name --stack staging)"' in recipe[verify:]
+    assert '--service "$(pulumi stack output service_name --stack staging)"' in recipe[verify:]
 
 
 def test_another_stack_is_a_variable_away() -> None:

@@ -33,6 +33,9 @@ def test_plan_prints_the_explicit_dependencies_and_the_new_settings(
         assert prerequisite in service
     task = block("TaskDefinition", "auth-staging-task")
     assert "readonlyRootFilesystem=True" in task
+    assert "skipDestroy=True" in task  # a replacement keeps the old revision for rollbacks
+    assert '"countNumber": 10' in block("LifecyclePolicy", "auth-staging-repo-keep-last")
+    assert "mode=non-blocking, max-buffer-size=25m" in task  # a log outage cannot stall stdout
     assert "DB_PASSWORD=<auth-staging-db-password version>" in task
     assert "healthCheck.path=/health/live" in block("TargetGroup", "auth-staging-tg")
     db = block("Instance", "auth-staging-db")

@@ -88,13 +88,15 @@ def test_deploy_runs_tests_first_then_up_then_smoke() -> None:
     assert on["push"] == {"branches": ["main"]}
     assert on["workflow_dispatch"]["inputs"]["ref"]["required"] is True  # redeploy an earlier commit
     deploy = workflow["jobs"]["deploy"]
-    assert deploy["needs"] == "checks"
+    assert deploy["needs"] == ["release", "checks"]
     assert deploy["permissions"] == {"contents": "read", "id-token": "write"}
     up = step_by_id(deploy, "up")
     assert up["uses"].startswith("pulumi/actions@")
     assert (up["with"]["command"], up["with"]["policyPacks"]) == ("up", "policy")
     smoke = step_by_id(deploy, "smoke")
-    assert deploy["steps"].index(smoke) == deploy["steps"].index(up) + 1
+    # Between them only the check that the service really runs what `up` deployed.
+    assert deploy["steps"].index(smoke) == deploy["steps"].index(step_by_id(deploy, "released")) + 1
+    assert deploy["steps"].index(smoke) == deploy["steps"].index(up) + 2
     assert smoke["env"] == {"SERVICE_URL": "${{ steps.up.outputs.service_url }}"}
     assert smoke["run"].startswith('python scripts/smoke_test.py "$SERVICE_URL"')
 
@@ -148,7 +150,7 @@ def pinned_version(requirements: Path, package: str) -> str:
     return version
 
 
-def test_a_failed_smoke_test_rolls_back_to_the_task_definition_recorded_before_up_and_fails() -> None:
+def test_a_failed_release_rolls_back_to_the_task_definition_recorded_before_up_and_fails() -> None:
     deploy = load("deploy.yml")["jobs"]["deploy"]
     order = [s.get("id") or s.get("name") for s in deploy["steps"]]
     current, before, up = step_by_id(deploy, "current"), step_by_id(deploy, "before"), step_by_id(deploy, "up")
@@ -158,14 +160,17 @@ def test_a_failed_smoke_test_rolls_back_to_the_task_definition_recorded_before_u
         "CLUSTER": "${{ steps.current.outputs.cluster_name }}",
         "SERVICE": "${{ steps.current.outputs.service_name }}",
     }
-    assert "aws ecs describe-services" in before["run"] and "task-definition=" in before["run"]
+    assert "scripts.deployment serving" in before["run"] and "task-definition=" in before["run"]
     (rollback,) = [s for s in deploy["steps"] if "steps.smoke.outcome == 'failure'" in str(s.get("if", ""))]
     assert rollback["if"].startswith("failure()")  # runs only when the job already failed
     assert order.index(rollback.get("name")) == order.index("smoke") + 1
     assert rollback["env"]["PREVIOUS"] == "${{ steps.before.outputs.task-definition }}"
     script = rollback["run"]
-    assert 'aws ecs update-service --cluster "$CLUSTER" --service "$SERVICE" --task-definition "$PREVIOUS"' in script
-    assert script.index("update-service") < script.index('aws ecs wait services-stable --cluster "$CLUSTER"')
+    assert script.index("scripts.deployment rollback") < script.index('scripts/smoke_test.py "$SERVICE_URL"')
+    # It served again: its image is a released one (even if it predates the tagging), kept by the lifecycle policy.
+    assert script.index('scripts/smoke_test.py "$SERVICE_URL"') < script.index(
+        'scripts.deployment mark-released --task-definition "$PREVIOUS"'
+    )
     assert script.rstrip().endswith("exit 1")  # the run stays red after a rollback
     assert up["with"]["command"] == "up"
 
@@ -176,14 +181,6 @@ def test_a_successful_deploy_ends_with_a_preview_that_must_show_no_changes() -> 
     assert last["with"]["command"] == "preview"
     assert last["with"]["expect-no-changes"] is True
     assert "if" not in last  # only after every step before it succeeded
-
-
-def test_previews_and_deploys_share_one_concurrency_group() -> None:
-    deploy = load("deploy.yml")["jobs"]["deploy"]["concurrency"]
-    preview = load("pull-request.yml")["jobs"]["preview"]["concurrency"]
-    assert deploy == preview == {"group": "pulumi-staging", "cancel-in-progress": False}
-    assert "concurrency" not in load("deploy.yml")  # the checks of the next commit need not wait
-    assert "`pulumi-staging`" in OPERATIONS.read_text() and "`pulumi-staging`" in README.read_text()
 
 
 def test_the_pulumi_cli_is_pinned_to_the_sdk_version_everywhere() -> None:
@@ -327,6 +324,24 @@ def test_the_checklist_is_in_the_order_a_person_does_it() -> None:
     assert "s3://" not in checklist and "PULUMI_BACKEND_URL" not in readme
 
 
+def test_nothing_reaches_main_before_the_deploy_workflow_has_its_role_environment_and_variables() -> None:
+    """A push to `main` starts the deploy workflow: before steps 9-12 it fails, and its job would create the
+    `staging` environment without the `main`-only rule. The stack files go to a setup branch until the hand-over."""
+    readme = README.read_text()
+    checklist = readme[readme.index("### Deploy from zero") : readme.index("### Rollback")]
+    parts = re.split(r"^ ?(\d+)\. \*\*", checklist, flags=re.MULTILINE)
+    steps_ = dict(zip((int(n) for n in parts[1::2]), parts[2::2], strict=True))
+    ready = max(n for n, body in steps_.items() if "gh secret set" in body or "environments/staging" in body)
+    for number, body in steps_.items():
+        pushes = re.findall(r"git push[^\n`]*", body)
+        if number <= ready:
+            assert all(push.strip() == "git push -u origin staging-setup" for push in pushes), (number, pushes)
+    (handover,) = [n for n, body in steps_.items() if "Hand over to CI" in body]
+    assert handover > ready and "merge `staging-setup` into `main`" in steps_[handover]
+    bootstrap = OPERATIONS.read_text().split("### What the repository needs", 1)[1].split("```sh", 1)[1]
+    assert re.findall(r"git push[^\n#]*", bootstrap.split("```", 1)[0]) == ["git push -u origin staging-setup   "]
+
+
 def test_every_make_target_the_docs_name_exists() -> None:
     makefile = (ROOT / "Makefile").read_text()
     targets = set(re.findall(r"^([\w.-]+):", makefile, re.MULTILINE))
@@ -341,12 +356,169 @@ def test_the_bad_deploy_runbook_uses_the_workflows_rollback_commands() -> None:
     operations = OPERATIONS.read_text()
     runbook = operations[operations.index("### A bad deploy") : operations.index("## Smoke test")]
     rollback = next(
-        s["run"] for s in load("deploy.yml")["jobs"]["deploy"]["steps"] if "update-service" in s.get("run", "")
+        s["run"]
+        for s in load("deploy.yml")["jobs"]["deploy"]["steps"]
+        if "scripts.deployment rollback" in s.get("run", "")
     )
-    for command in ("aws ecs update-service", "--task-definition", "aws ecs wait services-stable"):
-        assert command in rollback and command in runbook
+    command = ".venv/bin/python -m scripts.deployment rollback"
+    assert command in rollback and command in runbook
+    assert "Rollback target:" in runbook and "Rollback target:" in str(
+        step_by_id(load("deploy.yml")["jobs"]["deploy"], "before")
+    )
+    commands = "\n".join(re.findall(r"```sh\n(.*?)```", runbook, re.DOTALL))
+    assert "scripts.deployment previous" in commands  # what served before: ECS's history, not a revision number
+    assert "wait services-stable" not in commands  # satisfied by a circuit-breaker rollback
     assert 'gh workflow run "deploy staging" -f ref=' in runbook
     assert load("deploy.yml")["name"] == "deploy staging"
     for heading in ("### Login storm", "### Redis down", "### Database full or out of connections"):
         assert heading in operations
     assert "make alarms" in operations[operations.index("## Event day runbooks") :]
+
+
+# --- day two: a deploy that checks what ECS really runs, rolls back to what really served, queues, main only ------
+
+VERIFY = ".venv/bin/python -m scripts.deployment verify"
+ROLLBACK = ".venv/bin/python -m scripts.deployment rollback"
+
+
+def test_a_circuit_breaker_rollback_fails_the_deploy_before_the_smoke_test() -> None:
+    """`up` succeeds on a service the circuit breaker rolled back; this step does not."""
+    deploy = load("deploy.yml")["jobs"]["deploy"]
+    order = [s.get("id") or s.get("name") for s in deploy["steps"]]
+    released = step_by_id(deploy, "released")
+    assert order.index("up") < order.index("released") < order.index("smoke")
+    assert released["env"] == {
+        "CLUSTER": "${{ steps.up.outputs.cluster_name }}",
+        "SERVICE": "${{ steps.up.outputs.service_name }}",
+        "TASK_DEFINITION": "${{ steps.up.outputs.task_definition_arn }}",  # the stack output of this `up`
+    }
+    assert released["run"].strip() == (
+        f'{VERIFY} --cluster "$CLUSTER" --service "$SERVICE" --task-definition "$TASK_DEFINITION"'
+    )
+    assert "if" not in released  # runs whenever `up` succeeded
+
+
+def test_the_rollback_target_is_the_revision_really_serving_before_up() -> None:
+    deploy = load("deploy.yml")["jobs"]["deploy"]
+    before = step_by_id(deploy, "before")
+    assert '.venv/bin/python -m scripts.deployment serving --cluster "$CLUSTER" --service "$SERVICE"' in before["run"]
+    assert "GITHUB_STEP_SUMMARY" in before["run"]  # the manual rollback reads it there (docs/operations.md)
+    (rollback,) = [s for s in deploy["steps"] if ROLLBACK in s.get("run", "")]
+    condition = rollback["if"]
+    assert condition.startswith("failure()")
+    assert "steps.released.outcome == 'failure'" in condition and "steps.smoke.outcome == 'failure'" in condition
+    assert f'{ROLLBACK} --cluster "$CLUSTER" --service "$SERVICE" --to "$PREVIOUS"' in rollback["run"]
+    assert "aws ecs wait services-stable" not in (WORKFLOWS / "deploy.yml").read_text()  # fooled like `up`
+
+
+def test_a_dispatched_deploy_runs_only_a_commit_on_main_resolved_once() -> None:
+    workflow = load("deploy.yml")
+    release = workflow["jobs"]["release"]
+    assert release["permissions"] == {"contents": "read"}
+    checkout = step_using(release, "actions/checkout")
+    assert checkout["with"] == {"fetch-depth": 0, "persist-credentials": False}  # main's history to compare with
+    resolve = step_by_id(release, "resolve")
+    assert resolve["env"] == {"REF": "${{ inputs.ref || github.sha }}"}  # through env: no template injection
+    assert 'git merge-base --is-ancestor "$sha" origin/main' in resolve["run"]
+    assert release["outputs"] == {"sha": "${{ steps.resolve.outputs.sha }}"}
+    sha = "${{ needs.release.outputs.sha }}"
+    assert workflow["jobs"]["checks"]["needs"] == "release"
+    assert workflow["jobs"]["checks"]["with"] == {"ref": sha}
+    deploy = workflow["jobs"]["deploy"]
+    assert set(deploy["needs"]) == {"release", "checks"}
+    assert step_using(deploy, "actions/checkout")["with"]["ref"] == sha  # what was checked is what is deployed
+    assert "inputs.ref" not in (WORKFLOWS / "deploy.yml").read_text().split("jobs:", 1)[1].replace(
+        resolve["env"]["REF"], ""
+    )
+
+
+def test_a_preview_never_cancels_a_pending_deploy_and_deploys_queue_in_order() -> None:
+    """GitHub keeps one pending job per concurrency group and cancels the older pending one when another arrives
+    (unless the group queues); previews therefore have groups of their own."""
+    deploy = load("deploy.yml")["jobs"]["deploy"]["concurrency"]
+    assert deploy == {"group": "pulumi-staging-deploy", "cancel-in-progress": False, "queue": "max"}
+    preview = load("pull-request.yml")["jobs"]["preview"]["concurrency"]
+    assert preview["group"] == "pulumi-staging-preview-${{ github.event.pull_request.number }}"
+    assert preview["group"].lower() != deploy["group"].lower()  # group names are case-insensitive
+    assert "concurrency" not in load("deploy.yml")
+    for doc in (OPERATIONS.read_text(), README.read_text()):
+        assert "`pulumi-staging-deploy`" in doc and "queue: max" in doc
+
+
+def test_pull_requests_without_a_pulumi_token_skip_the_preview_and_say_why() -> None:
+    jobs = load("pull-request.yml")["jobs"]
+    fork = "github.event.pull_request.head.repo.full_name == github.repository"
+    dependabot = "github.event.pull_request.user.login != 'dependabot[bot]'"
+    assert jobs["preview"]["if"] == f"{fork} && {dependabot}"
+    skipped = jobs["preview-skipped"]
+    assert skipped["needs"] == "checks" and skipped["permissions"] == {}
+    assert skipped["if"] == f"!({fork} && {dependabot})"  # exactly the pull requests the preview skips
+    (say,) = skipped["steps"]
+    assert "::notice" in say["run"] and "GITHUB_STEP_SUMMARY" in say["run"]
+    assert "Dependabot" in say["run"] and "fork" in say["run"]
+    assert "${{" not in say["run"]
+
+
+def _git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=60)
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clone like the release job's checkout (fetch-depth 0): main with two commits, an unmerged branch, a tag."""
+    origin = tmp_path_factory.mktemp("origin")
+    _git(origin, "init", "-q", "-b", "main")
+    for name in ("first", "second"):
+        _git(origin, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "--allow-empty", "-m", name)
+    _git(origin, "tag", "v1", "main~1")
+    _git(origin, "switch", "-q", "-c", "unmerged")
+    _git(origin, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "--allow-empty", "-m", "side")
+    _git(origin, "switch", "-q", "main")
+    work = tmp_path_factory.mktemp("work") / "clone"
+    subprocess.run(["git", "clone", "-q", str(origin), str(work)], check=True, timeout=60)
+    return work
+
+
+def resolve(clone: Path, ref: str, github_ref: str = "refs/heads/main") -> tuple[int, str, str]:
+    script = step_by_id(load("deploy.yml")["jobs"]["release"], "resolve")["run"]
+    output = clone.parent / "output"
+    output.write_text("")
+    env = {"PATH": "/usr/bin:/bin", "REF": ref, "GITHUB_REF": github_ref, "GITHUB_OUTPUT": str(output)}
+    env["GITHUB_STEP_SUMMARY"] = str(clone.parent / "summary")
+    bash = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script]  # GitHub's `shell: bash`
+    done = subprocess.run(bash, cwd=clone, env=env, capture_output=True, text=True, timeout=60)
+    return done.returncode, output.read_text(), done.stdout
+
+
+@pytest.mark.parametrize("ref", ["main", "main~1", "v1"])
+def test_the_release_job_resolves_a_ref_on_main_to_its_commit(clone: Path, ref: str) -> None:
+    status, output, _ = resolve(clone, ref)
+    assert status == 0
+    assert output == f"sha={_git(clone, 'rev-parse', ref + '^{commit}')}\n"
+
+
+def test_the_release_job_resolves_a_full_sha_of_main(clone: Path) -> None:
+    sha = _git(clone, "rev-parse", "main~1")
+    assert resolve(clone, sha)[:2] == (0, f"sha={sha}\n")
+
+
+@pytest.mark.parametrize(
+    ("ref", "says"),
+    [
+        ("unmerged", "is not on main"),  # a pushed branch: dispatchable from main, never merged
+        ("no-such-ref", "is not a commit, tag or branch"),
+        ("--upload-pack=touch pwned", "Not a commit SHA, tag or branch name"),
+        ("main$(id)", "Not a commit SHA, tag or branch name"),
+    ],
+)
+def test_the_release_job_refuses_anything_not_on_main(clone: Path, ref: str, says: str) -> None:
+    status, output, stdout = resolve(clone, ref)
+    assert status != 0 and output == ""
+    assert says in stdout
+
+
+def test_the_release_job_refuses_a_dispatch_from_another_branch(clone: Path) -> None:
+    status, output, stdout = resolve(clone, "main", github_ref="refs/heads/unmerged")
+    assert (status, output) == (1, "")
+    assert "Run this workflow from main" in stdout
