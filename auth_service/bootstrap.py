@@ -31,7 +31,7 @@ from auth_service.adapters.redis.caches import (
     RedisSessionCache,
 )
 from auth_service.adapters.redis.client import RedisGateway, create_redis
-from auth_service.adapters.redis.rate_limiter import RateLimits, RedisRateLimiter
+from auth_service.adapters.redis.rate_limiter import RateLimits, RedisRateLimiter, SourceLimits
 from auth_service.adapters.security.common_passwords import ZxcvbnCommonPasswords
 from auth_service.adapters.security.cpu_budget import available_cpus, hashing_threads_per_worker
 from auth_service.adapters.security.hashing import Argon2PasswordHasher
@@ -54,6 +54,7 @@ from auth_service.application.authentication import (
     PublicSigningKeys,
     Refresh,
 )
+from auth_service.application.devices import DevicePolicy, KnownDevices
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.passwords import NormalizedPasswords
 from auth_service.application.ports import (
@@ -72,7 +73,7 @@ from auth_service.application.registration import Register
 from auth_service.application.service import AuthService
 from auth_service.domain.model import SessionPolicy
 from auth_service.logs import configure_logging
-from auth_service.settings import Settings
+from auth_service.settings import Settings, shared_egress_networks
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +157,26 @@ def password_hasher(settings: Settings) -> Argon2PasswordHasher:
 def rate_limits(settings: Settings) -> RateLimits:
     return RateLimits(
         max_failures_per_account=settings.login_max_failures_per_account_per_hour,
-        free_failures_per_source=settings.login_free_failures_before_backoff,
-        max_failures_per_source=settings.login_max_failures_per_ip_per_hour,
-        max_login_attempts_per_source=settings.login_max_attempts_per_ip_per_hour,
-        max_registrations_per_source=settings.registration_max_per_ip_per_hour,
+        max_failures_per_device=settings.login_max_failures_per_device_per_hour,
+        free_failures_before_backoff=settings.login_free_failures_before_backoff,
+        max_login_attempts_per_device=settings.login_max_attempts_per_device_per_hour,
+        ordinary_source=SourceLimits(
+            failures=settings.login_max_failures_per_ip_per_hour,
+            login_attempts=settings.login_max_attempts_per_ip_per_hour,
+            registrations=settings.registration_max_per_ip_per_hour,
+        ),
+        shared_source=SourceLimits(
+            failures=settings.shared_egress_max_failures_per_ip_per_hour,
+            login_attempts=settings.shared_egress_max_attempts_per_ip_per_hour,
+            registrations=settings.shared_egress_max_registrations_per_ip_per_hour,
+        ),
+        shared_egress=shared_egress_networks(settings.shared_egress_cidrs),
+    )
+
+
+def device_policy(settings: Settings) -> DevicePolicy:
+    return DevicePolicy(
+        ttl=timedelta(seconds=settings.device_token_ttl_seconds), per_account=settings.device_tokens_per_account
     )
 
 
@@ -176,14 +193,22 @@ def wire_use_cases(
     metrics: AuthMetrics,
     clock: Clock,
     session_policy: SessionPolicy,
+    devices: DevicePolicy,
 ) -> AuthService:
     """Each use case gets the ports it names, and nothing else."""
     authenticate = Authenticate(uow=uow, tokens=tokens, session_cache=session_cache, clock=clock)
     get_profile = GetProfile(uow=uow, profile_cache=profile_cache)
-    reauthenticate = Reauthenticate(uow=uow, hasher=hasher, limiter=limiter, clock=clock)
+    reauthenticate = Reauthenticate(uow=uow, hasher=hasher, limiter=limiter, metrics=metrics, clock=clock)
+    known_devices = KnownDevices(uow=uow, clock=clock, policy=devices)
     return AuthService(
         register=Register(
-            uow=uow, hasher=hasher, common_passwords=common_passwords, limiter=limiter, metrics=metrics, clock=clock
+            uow=uow,
+            hasher=hasher,
+            common_passwords=common_passwords,
+            limiter=limiter,
+            metrics=metrics,
+            clock=clock,
+            devices=known_devices,
         ),
         login=Login(
             uow=uow,
@@ -193,6 +218,7 @@ def wire_use_cases(
             metrics=metrics,
             clock=clock,
             session_policy=session_policy,
+            devices=known_devices,
         ),
         refresh=Refresh(uow=uow, tokens=tokens, session_cache=session_cache, metrics=metrics, clock=clock),
         authenticate=authenticate,
@@ -268,6 +294,7 @@ def create_app(
             absolute_lifetime=timedelta(seconds=settings.refresh_token_ttl_seconds),
             idle_timeout=timedelta(seconds=settings.session_idle_timeout_seconds),
         ),
+        devices=device_policy(settings),
     )
 
     @asynccontextmanager
@@ -287,6 +314,7 @@ def create_app(
         },
         trusted_proxy_count=settings.trusted_proxy_count,
         max_request_body_bytes=settings.max_request_body_bytes,
+        device_cookie_max_age=settings.device_token_ttl_seconds,
         lifespan=lifespan,
     )
 

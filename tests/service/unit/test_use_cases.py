@@ -48,7 +48,7 @@ from auth_service.domain.errors import (
 )
 from auth_service.domain.model import Session, User
 from auth_service.domain.values import Email
-from tests.service.fakes import ACCESS_TOKEN_TTL, SESSION_POLICY, FakePorts
+from tests.service.fakes import ACCESS_TOKEN_TTL, DEVICE_POLICY, SESSION_POLICY, FakePorts
 
 PASSWORD = "Gorilla-Marmalade-Tundra-42"
 NEW_PASSWORD = "Velvet-Quarry-Lantern-77"
@@ -88,12 +88,13 @@ def use_cases(p: FakePorts) -> AuthService:
         metrics=p.metrics,
         clock=p.clock,
         session_policy=SESSION_POLICY,
+        devices=DEVICE_POLICY,
     )
 
 
 def reauthenticate(p: FakePorts) -> Reauthenticate:
     """The step password change and deletion share (not a use case of its own, so not on AuthService)."""
-    return Reauthenticate(uow=p.uow, hasher=p.hasher, limiter=p.limiter, clock=p.clock)
+    return Reauthenticate(uow=p.uow, hasher=p.hasher, limiter=p.limiter, metrics=p.metrics, clock=p.clock)
 
 
 async def signed_in(p: FakePorts, user: User) -> tuple[TokenPair, Principal]:
@@ -125,14 +126,30 @@ async def test_login_opens_a_session_and_settles_the_guess_as_correct(p: FakePor
     assert list(p.limiter.settled.values()) == ["correct"] and p.limiter.logins_counted == 1
 
 
-async def test_a_throttled_login_computes_no_hash_and_reads_nothing(p: FakePorts) -> None:
+async def test_a_throttled_login_computes_no_hash_reads_nothing_and_is_audited(p: FakePorts) -> None:
     user = a_user(p)
-    p.limiter.refuse_guesses = RetryAfter(seconds=42)
+    p.limiter.refuse_guesses = RetryAfter(seconds=42, limit="unknown_devices")
     with pytest.raises(LoginThrottled) as refused:
         await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     assert refused.value.retry_after_seconds == 42
-    assert p.hasher.verified == [] and p.db.units_entered == 0
-    assert p.metrics.events == [AuthEvent.LOGIN_THROTTLED] and p.tables.audit == []
+    assert p.hasher.verified == [] and p.db.units_entered == 1  # the audit row, nothing else
+    assert p.metrics.events == [AuthEvent.LOGIN_THROTTLED]
+    [event] = p.tables.audit
+    assert event.type == AuditEventType.LOGIN_THROTTLED and event.context.ip == CONTEXT.ip
+    assert event.details == {
+        "limit": "unknown_devices",
+        "retry_after": "42",
+        "account_key": account_key(user.email),
+        "device": "unknown",
+    }
+
+
+async def test_a_throttled_login_is_refused_even_when_the_audit_cannot_be_written(p: FakePorts) -> None:
+    user = a_user(p)
+    p.limiter.refuse_guesses = RetryAfter(seconds=42)
+    p.db.unavailable = True
+    with pytest.raises(LoginThrottled):
+        await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
 
 
 async def test_the_guess_is_reserved_under_the_accounts_key_and_the_callers_address(p: FakePorts) -> None:
@@ -159,7 +176,12 @@ async def test_an_unknown_email_is_verified_against_the_dummy_hash(p: FakePorts)
         await use_cases(p).login("nobody@example.com", PASSWORD, CONTEXT)
     assert p.hasher.verified == [None]  # the same work as a real account
     [event] = p.tables.audit
-    assert event.user_id is None and event.details == {"reason": "unknown_email"}
+    assert event.user_id is None and event.context.ip == CONTEXT.ip
+    assert event.details == {
+        "reason": "unknown_email",
+        "account_key": account_key(Email("nobody@example.com")),
+        "email": "nobody@example.com",
+    }
     assert list(p.limiter.settled.values()) == ["failed"]
 
 
@@ -221,7 +243,7 @@ async def test_an_account_deleted_while_hashing_fails_like_an_unknown_email(p: F
     with pytest.raises(InvalidCredentials):
         await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     [event] = p.tables.audit
-    assert event.user_id is None and event.details == {"reason": "unknown_email"}
+    assert event.user_id is None and event.details is not None and event.details["reason"] == "unknown_email"
 
 
 async def test_an_error_after_the_reservation_releases_the_guess(p: FakePorts) -> None:
@@ -579,7 +601,8 @@ async def test_a_wrong_password_keeps_the_account(p: FakePorts) -> None:
 
 
 async def test_registration_stores_the_hash_audits_and_counts(p: FakePorts) -> None:
-    profile = await use_cases(p).register("ada@example.com", PASSWORD, "  Ada  ", CONTEXT)
+    registered = await use_cases(p).register("ada@example.com", PASSWORD, "  Ada  ", CONTEXT)
+    profile = registered.profile
     stored = p.tables.users[profile.id]
     assert stored.password_hash.endswith(f"${PASSWORD}") and profile.display_name == "Ada"
     assert audit_types(p) == [AuditEventType.REGISTERED] and p.metrics.events == [AuthEvent.REGISTRATION]
