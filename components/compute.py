@@ -337,6 +337,8 @@ def _container_definition(
         "JWT_AUDIENCE": settings.jwt_audience,
         "ACCESS_TOKEN_TTL_SECONDS": str(settings.access_token_ttl_seconds),
         "TRUSTED_PROXY_COUNT": "1",
+        # The venue NAT and other addresses thousands of people share: larger per-address limits (README).
+        "SHARED_EGRESS_CIDRS": ",".join(settings.shared_egress_cidrs),
         "WEB_CONCURRENCY": str(settings.web_concurrency),
         # Each worker has half a vCPU: a second argon2 thread adds no throughput, only stalls the event loop
         # (docs/capacity.md: same logins per core, half the /health/live p99 during a login storm).

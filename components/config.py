@@ -14,6 +14,8 @@ otherwise generate: `dbPassword`, `redisAuthToken`, `jwtPrivateKey` (PEM, Ed2551
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -84,6 +86,15 @@ class ComputeSettings:
     ecr_force_delete: bool = True  # staging: `pulumi destroy` removes the pushed images too
     docker_context: str = "auth_service"
     docker_platform: str = "linux/amd64"  # Fargate X86_64
+    # Shared egress addresses (the venue NAT): the service's SHARED_EGRESS_CIDRS, per-address limits for thousands.
+    shared_egress_cidrs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for cidr in self.shared_egress_cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"sharedEgressCidrs: {cidr!r} is not an IP network (e.g. 203.0.113.7/32)") from exc
 
     @property
     def web_concurrency(self) -> int:
@@ -121,6 +132,7 @@ class AlarmThresholds:
     redis_cpu_percent: float = 80.0
     redis_memory_percent: float = 80.0
     login_failures_per_5_minutes: float = 50.0
+    throttled_logins_per_5_minutes: float = 50.0  # 429 login_throttled: an attack, or someone locked out
 
 
 @dataclass(frozen=True)
@@ -258,6 +270,7 @@ def read_compute_settings(config: pulumi.Config, stack: str, region: str) -> Com
         log_retention_days=_int(config, "logRetentionDays", d.log_retention_days),
         ecr_keep_images=_int(config, "ecrKeepImages", d.ecr_keep_images),
         ecr_force_delete=_bool(config, "ecrForceDelete", d.ecr_force_delete),
+        shared_egress_cidrs=_texts(config, "sharedEgressCidrs", d.shared_egress_cidrs),
     )
 
 
@@ -290,6 +303,9 @@ def read_alarm_thresholds(config: pulumi.Config) -> AlarmThresholds:
         redis_cpu_percent=_float(config, "alarmRedisCpuPercent", d.redis_cpu_percent),
         redis_memory_percent=_float(config, "alarmRedisMemoryPercent", d.redis_memory_percent),
         login_failures_per_5_minutes=_float(config, "alarmLoginFailuresPer5Minutes", d.login_failures_per_5_minutes),
+        throttled_logins_per_5_minutes=_float(
+            config, "alarmThrottledLoginsPer5Minutes", d.throttled_logins_per_5_minutes
+        ),
     )
 
 
@@ -307,6 +323,17 @@ def read_github_oidc_settings(config: pulumi.Config) -> GithubOidcSettings:
 
 def _text(config: pulumi.Config, key: str, default: str) -> str:
     return config.get(key) or default
+
+
+def _texts(config: pulumi.Config, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A list of strings (a YAML list: `pulumi config set --path 'key[0]' value`), or one comma-separated string."""
+    value = config.get(key)
+    if not value:
+        return default
+    items = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ValueError(f"{key} must be a list of strings, got {value!r}")
+    return tuple(item.strip() for item in items if item.strip())
 
 
 def _int(config: pulumi.Config, key: str, default: int) -> int:
