@@ -127,6 +127,22 @@ alarms: .require-pulumi .require-aws
 	$(PYTHON) -m scripts.alarms --prefix "auth-$(notdir $(STACK))" --region $(REGION) \
 	    --dashboard-url "$$($(PULUMI) stack output dashboard_url --stack $(STACK))"
 
+# ACCOUNT=<email> and/or IP=<address>; LOCAL=1 for the service of `make run` (its PostgreSQL and Redis).
+.PHONY: unblock
+UNBLOCK_ARGS = $(if $(ACCOUNT),--account '$(ACCOUNT)') $(if $(IP),--ip '$(IP)')
+
+## lift a throttle: make unblock ACCOUNT=<email> | IP=<address> (the stack: an ECS task of the service; LOCAL=1: here)
+unblock: $(if $(LOCAL),$(STAMP),.require-pulumi .require-aws)
+	@[ -n "$(ACCOUNT)$(IP)" ] || { echo "make unblock: name ACCOUNT=<email> and/or IP=<address> (LOCAL=1 for make run's service)" >&2; exit 2; }
+ifdef LOCAL
+	$(BIN)/python -m devenv unblock $(UNBLOCK_ARGS)
+else
+	$(PYTHON) -m scripts.unblock --region $(REGION) $(UNBLOCK_ARGS) \
+	    --cluster "$$($(PULUMI) stack output cluster_name --stack $(STACK))" \
+	    --service "$$($(PULUMI) stack output service_name --stack $(STACK))" \
+	    --log-group "$$($(PULUMI) stack output log_group_name --stack $(STACK))"
+endif
+
 ## delete every resource of the stack (RDS takes a final snapshot; see README, teardown); asks to confirm
 destroy: .require-pulumi
 	$(PULUMI) destroy --stack $(STACK)

@@ -71,6 +71,8 @@ from auth_service.application.ports import (
 )
 from auth_service.application.registration import Register
 from auth_service.application.service import AuthService
+from auth_service.application.unblock import Lifted, LiftThrottles
+from auth_service.domain.errors import InvalidEmail
 from auth_service.domain.model import SessionPolicy
 from auth_service.logs import configure_logging
 from auth_service.settings import Settings, shared_egress_networks
@@ -325,6 +327,24 @@ async def _redis_ready(gateway: RedisGateway) -> None:
             await gateway.ping()
     except TimeoutError as exc:
         raise DependencyUnavailable("redis") from exc
+
+
+async def lift_throttles(settings: Settings, *, email: str | None, ip: str | None, operator: str) -> Lifted:
+    """`python -m auth_service unblock`: the same Redis and PostgreSQL the service uses, for one command. An
+    address that is no email is a ValueError (the command line says so)."""
+    engine = connect_database(settings)
+    redis_client = connect_redis(settings)
+    try:
+        limiter = RedisRateLimiter(
+            RedisGateway(redis_client, settings.redis_key_prefix), SystemClock(), rate_limits(settings)
+        )
+        lift = LiftThrottles(limiter=limiter, uow=PostgresUnitOfWorkFactory(engine), clock=SystemClock())
+        return await lift(email=email, ip=ip, operator=operator)
+    except InvalidEmail as exc:
+        raise ValueError(f"--account: {exc.message}") from None
+    finally:
+        await redis_client.aclose()
+        await engine.dispose()
 
 
 def app_from_environment() -> FastAPI:

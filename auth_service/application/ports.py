@@ -93,6 +93,7 @@ class AuditEventType(StrEnum):
     LOGIN_THROTTLED = "login_throttled"
     REAUTH_THROTTLED = "reauth_throttled"
     REGISTRATION_THROTTLED = "registration_throttled"
+    THROTTLE_LIFTED = "throttle_lifted"
 
 
 @dataclass(frozen=True, slots=True)

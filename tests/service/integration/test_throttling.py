@@ -206,6 +206,12 @@ async def test_registrations_are_throttled_per_source_even_in_a_burst(settings: 
         throttled = next(r for r in responses if r.status_code == 429)
         assert_problem(throttled, 429, "registration_throttled")
         assert int(throttled.headers["retry-after"]) == 1200  # the bucket gives one more every 3600/3 s
+        refusals = await query(
+            settings,
+            "SELECT details FROM audit_events WHERE event_type = 'registration_throttled' AND host(ip) = :ip",
+            ip="198.51.100.202",
+        )
+        assert len(refusals) == 7 and refusals[0].details == {"limit": "address_registrations", "retry_after": "1200"}
         other = await svc.client.post(
             "/auth/register",
             headers=from_ip("192.0.2.202"),

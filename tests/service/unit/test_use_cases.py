@@ -19,6 +19,7 @@ from auth_service.application.authentication import (
     TokenPair,
     hash_refresh_token,
 )
+from auth_service.application.devices import hash_device_token
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.guesses import SettledGuess, account_key
 from auth_service.application.passwords import NormalizedPasswords, lock_and_reverify
@@ -750,3 +751,81 @@ def test_account_keys_are_per_canonical_address_and_hold_no_address() -> None:
     assert account_key(Email("Ada@Example.COM")) == account_key(Email("ada@example.com"))
     assert account_key(Email("ada@example.com")) != account_key(Email("bob@example.com"))
     assert "ada" not in account_key(Email("ada@example.com"))
+
+
+# --- Known devices -------------------------------------------------------------------------------------------------
+
+
+async def test_registration_hands_out_a_device_that_later_logins_of_the_account_are_counted_under(
+    p: FakePorts,
+) -> None:
+    registered = await use_cases(p).register("ada@example.com", PASSWORD, "Ada", CONTEXT)
+    [stored] = p.tables.devices  # only the hash is stored
+    assert stored == hash_device_token(registered.device_token) and registered.device_token.encode() != stored
+    pair = await use_cases(p).login("ADA@example.com", PASSWORD, CONTEXT, registered.device_token)
+    assert pair.device_token == registered.device_token
+    [ticket] = p.limiter.reserved
+    assert ticket.device is not None and ticket.device not in registered.device_token
+
+
+async def test_a_login_without_a_known_device_is_an_unknown_devices_guess_and_gets_a_new_device(
+    p: FakePorts,
+) -> None:
+    user = a_user(p)
+    other = a_user(p, email="grace@example.com")
+    others_device = (await use_cases(p).login(other.email.value, PASSWORD, CONTEXT)).device_token
+    for presented in (None, "not-a-device-token", others_device, "x" * 10_000):
+        pair = await use_cases(p).login(user.email.value, PASSWORD, CONTEXT, presented)
+        assert pair.device_token is not None and pair.device_token != presented
+        assert p.limiter.reserved[-1].device is None
+
+
+async def test_a_device_is_forgotten_after_its_lifetime(p: FakePorts) -> None:
+    user = a_user(p)
+    device = (await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)).device_token
+    p.clock.advance(days=31)
+    assert (await use_cases(p).login(user.email.value, PASSWORD, CONTEXT, device)).device_token != device
+    assert p.limiter.reserved[-1].device is None
+
+
+async def test_reauthentication_counts_in_the_sessions_own_budget(p: FakePorts) -> None:
+    user = a_user(p)
+    _, principal = await signed_in(p, user)
+    await reauthenticate(p)(principal, PASSWORD, CONTEXT, AuditEventType.PASSWORD_CHANGE_FAILED)
+    assert p.limiter.reserved[-1].device == f"session-{principal.session_id}"
+
+
+async def test_a_throttled_reauthentication_is_audited_and_counted(p: FakePorts) -> None:
+    user = a_user(p)
+    _, principal = await signed_in(p, user)
+    p.limiter.refuse_guesses = RetryAfter(seconds=8, limit="device")
+    with pytest.raises(ReauthThrottled):
+        await reauthenticate(p)(principal, PASSWORD, CONTEXT, AuditEventType.ACCOUNT_DELETION_FAILED)
+    event = p.tables.audit[-1]
+    assert event.type == AuditEventType.REAUTH_THROTTLED and event.user_id == user.id
+    assert event.details == {"limit": "device", "retry_after": "8", "operation": "account_deletion_failed"}
+    assert p.metrics.events[-1] == AuthEvent.REAUTH_THROTTLED
+
+
+async def test_a_login_stands_when_its_device_cannot_be_remembered(p: FakePorts) -> None:
+    user = a_user(p)
+
+    def database_gone(statement: str) -> None:
+        if statement == "devices.remember":
+            raise DependencyUnavailable("postgresql")
+
+    p.db.before_statement = database_gone
+    pair = await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
+    assert pair.device_token is None and p.tables.sessions
+
+
+async def test_lifting_a_block_names_the_accounts_key_and_is_audited(p: FakePorts) -> None:
+    from auth_service.application.unblock import LiftThrottles
+
+    lift = LiftThrottles(limiter=p.limiter, uow=p.uow, clock=p.clock)
+    lifted = await lift(email="ADA@example.com", ip="198.51.100.7", operator="ops")
+    assert p.limiter.lifted == [(account_key(Email("ada@example.com")), "198.51.100.7")] and lifted.audited
+    event = p.tables.audit[-1]
+    assert event.type == AuditEventType.THROTTLE_LIFTED and event.context.ip == "198.51.100.7"
+    with pytest.raises(ValueError):
+        await lift(email=None, ip=None, operator="ops")
