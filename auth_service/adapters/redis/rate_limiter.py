@@ -243,8 +243,8 @@ class RedisRateLimiter:
     async def lift(self, *, account_key: str | None = None, source: str | None = None) -> int:
         key = self._redis.key
         patterns = []
-        if account_key:
-            patterns.append(key("guesses", "account", account_key) + "*")  # unknown devices and every device
+        if account_key:  # its unknown devices and every device of it
+            patterns += [key(kind, "account", account_key) + "*" for kind in ("guesses", "logins")]
         if source:
             patterns += [key(kind, "source", source) for kind in ("failures", "logins", "signups")]
 
@@ -293,7 +293,8 @@ class RedisRateLimiter:
     def _login_attempts(self, ticket: GuessTicket) -> _Bucket | None:
         if ticket.device:
             per_hour = self._limits.max_login_attempts_per_device
-            return _Bucket("device_logins", self._redis.key("logins", "device", ticket.device), per_hour)
+            key = self._redis.key("logins", "account", ticket.account_key, "device", ticket.device)
+            return _Bucket("device_logins", key, per_hour)
         if not ticket.source:
             return None
         per_hour = self._limits.for_source(ticket.source).login_attempts
