@@ -111,3 +111,31 @@ async def test_a_known_device_is_not_in_the_unknown_devices_budget_and_a_lift_cl
         assert isinstance(await limiter.reserve_guess("victim", "203.0.113.99", login=True), GuessTicket)
     finally:
         await client.aclose()
+
+
+async def test_with_the_defaults_a_drained_address_serves_the_next_guess_within_seconds(
+    redis_base_url: str, redis_prefix: str
+) -> None:
+    """The README's numbers: one client drains its address's failure bucket (2,000; a shared egress address
+    10,000); the next guess from anyone else there waits `Retry-After` 2 s (1 s), never an hour."""
+    venue = "198.51.100.251"
+    settings = Settings(database_url="postgresql://defaults@127.0.0.1/defaults", shared_egress_cidrs=f"{venue}/32")
+    clock = FixedClock()
+    client = create_redis(redis_base_url, None)
+    limiter = RedisRateLimiter(RedisGateway(client, redis_prefix + "defaults:"), clock, rate_limits(settings))
+    at_once = asyncio.Semaphore(50)
+
+    async def guess(account: str, source: str) -> GuessTicket | RetryAfter:
+        async with at_once:
+            return await limiter.reserve_guess(account, source, login=True)
+
+    try:
+        for source, burst, wait in (("192.0.2.251", 2_000, 2), (venue, 10_000, 1)):
+            answers = await asyncio.gather(*(guess(f"made-up-{source}-{n}", source) for n in range(burst)))
+            assert all(isinstance(answer, GuessTicket) for answer in answers)  # the whole burst is admitted...
+            refused = await limiter.reserve_guess("attendee", source, login=True)
+            assert refused == RetryAfter(seconds=wait, limit="address_failures")  # ...then a short wait
+            clock.advance(seconds=wait)
+            assert isinstance(await limiter.reserve_guess("attendee", source, login=True), GuessTicket)
+    finally:
+        await client.aclose()
