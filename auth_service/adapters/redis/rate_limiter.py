@@ -124,8 +124,7 @@ return '0 0'
 )
 
 # KEYS: per scope a failures set and an in-flight set, then the buckets to give a token back to.
-# ARGV: now, window, ticket id, scope count, failed (1/0), clear (1/0), per scope: forgets on success (1/0),
-#       per bucket: capacity, tokens/second.
+# ARGV: now, window, ticket id, scope count, failed (1/0), clear the failures (1/0), per bucket: capacity, tokens/s.
 _SETTLE = (
     _LUA_COMMON
     + """
@@ -136,11 +135,11 @@ for i = 1, scopes do
   if failed then
     redis.call('ZADD', KEYS[2 * i - 1], now, id)
     redis.call('EXPIRE', KEYS[2 * i - 1], window)
-  elseif clear and ARGV[6 + i] == '1' then
-    redis.call('DEL', KEYS[2 * i - 1])
+  elseif clear then
+    redis.call('DEL', KEYS[2 * i - 1])  -- the limits count consecutive failures: a right password forgets them
   end
 end
-local first = 7 + scopes
+local first = 7
 for j = 0, #KEYS - 2 * scopes - 1 do
   local capacity, rate = tonumber(ARGV[first + 2 * j]), tonumber(ARGV[first + 2 * j + 1])
   local key = KEYS[2 * scopes + 1 + j]
@@ -219,9 +218,10 @@ class RedisRateLimiter:
     ) -> GuessTicket | RetryAfter:
         ticket = GuessTicket(id=secrets.token_hex(8), account_key=account_key, source=source, device=device)
         buckets = self._buckets(ticket)
-        if login:
-            buckets.append(self._login_attempts(ticket))
-        throttled = await self._run_reserve(ticket.id, self._scopes(ticket), [b for b in buckets if b is not None])
+        attempts = self._login_attempts(ticket) if login else None
+        if attempts is not None:
+            buckets.append(attempts)
+        throttled = await self._run_reserve(ticket.id, self._scopes(ticket), buckets)
         return throttled or ticket
 
     async def record_failed_guess(self, ticket: GuessTicket) -> None:
@@ -258,7 +258,7 @@ class RedisRateLimiter:
         """Take the guess out of every in-flight set, in one script; a failed guess is recorded as a failure, a
         correct one clears its scope's failures; unless it failed, the address's failure token goes back."""
         scopes = self._scopes(ticket)
-        refunds = [] if failed else [b for b in self._buckets(ticket) if b is not None and b.refundable]
+        refunds = [] if failed else [b for b in self._buckets(ticket) if b.refundable]
         keys = [k for scope in scopes for k in (scope.failures, scope.in_flight)] + [b.key for b in refunds]
         args: list[float | int | str] = [
             self._clock.now().timestamp(),
@@ -267,7 +267,6 @@ class RedisRateLimiter:
             len(scopes),
             int(failed),
             int(clear_failures),
-            *[1] * len(scopes),  # every scope counts consecutive failures: a right password forgets them
         ]
         for bucket in refunds:
             args += bucket.args
@@ -283,7 +282,7 @@ class RedisRateLimiter:
             _Scope("unknown_devices", failures, limits.max_failures_per_account, limits.free_failures_before_backoff)
         ]
 
-    def _buckets(self, ticket: GuessTicket) -> list[_Bucket | None]:
+    def _buckets(self, ticket: GuessTicket) -> list[_Bucket]:
         """The per-address failure bucket of a guess from an unknown device (known devices have their own)."""
         if ticket.device or not ticket.source:
             return []
