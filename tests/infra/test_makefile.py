@@ -62,7 +62,7 @@ def test_something_that_is_not_python_is_named(tmp_path: Path) -> None:
     assert "is not a runnable Python. Install Python 3.11-3.13" in result.stderr
 
 
-@pytest.mark.parametrize("target", ["preview", "up", "smoke", "logs", "alarms", "destroy"])
+@pytest.mark.parametrize("target", ["preview", "up", "smoke", "logs", "alarms", "unblock", "destroy"])
 def test_wrappers_stop_clearly_without_the_pulumi_cli(tmp_path: Path, target: str) -> None:
     result = make(target, f"PULUMI={tmp_path / 'pulumi'}")
     assert result.returncode != 0
