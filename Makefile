@@ -154,6 +154,22 @@ prescale: .require-tasks .require-pulumi .require-aws
 .require-tasks:
 	@case "$(TASKS)" in ''|*[!0-9]*|0) echo "make prescale: say how many tasks, e.g. make prescale TASKS=6 (docs/operations.md, Event windows)" >&2; exit 2;; esac
 
+# ACCOUNT=<email> and/or IP=<address>; LOCAL=1 for the service of `make run` (its PostgreSQL and Redis).
+.PHONY: unblock
+UNBLOCK_ARGS = $(if $(ACCOUNT),--account '$(ACCOUNT)') $(if $(IP),--ip '$(IP)')
+
+## lift a throttle: make unblock ACCOUNT=<email> | IP=<address> (the stack: an ECS task of the service; LOCAL=1: here)
+unblock: $(if $(LOCAL),$(STAMP),.require-pulumi .require-aws)
+	@[ -n "$(ACCOUNT)$(IP)" ] || { echo "make unblock: name ACCOUNT=<email> and/or IP=<address> (LOCAL=1 for make run's service)" >&2; exit 2; }
+ifdef LOCAL
+	$(BIN)/python -m devenv unblock $(UNBLOCK_ARGS)
+else
+	$(PYTHON) -m scripts.unblock --region $(REGION) $(UNBLOCK_ARGS) \
+	    --cluster "$$($(PULUMI) stack output cluster_name --stack $(STACK))" \
+	    --service "$$($(PULUMI) stack output service_name --stack $(STACK))" \
+	    --log-group "$$($(PULUMI) stack output log_group_name --stack $(STACK))"
+endif
+
 ## delete every resource of the stack: unprotects the database, then asks to confirm (RDS takes a final snapshot; README, teardown)
 destroy: .require-pulumi
 	@echo "make destroy: unprotecting the database; if you then answer no, the next make up protects it again."

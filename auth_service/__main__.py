@@ -1,9 +1,11 @@
-"""Command line: `python -m auth_service serve | migrate | healthcheck`."""
+"""Command line: `python -m auth_service serve | migrate | healthcheck | unblock --account EMAIL | --ip ADDRESS`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
+import ipaddress
 import logging
 import os
 import sys
@@ -44,6 +46,32 @@ def serve_command(settings: Settings) -> int:
     return 0
 
 
+def unblock_command(settings: Settings, email: str | None, ip: str | None) -> int:
+    """Lift the throttles of an account and/or a client address (docs/operations.md, "Lift a block")."""
+    from auth_service.bootstrap import lift_throttles
+
+    operator = os.environ.get("UNBLOCK_OPERATOR") or getpass.getuser()
+    try:
+        lifted = asyncio.run(lift_throttles(settings, email=email, ip=ip, operator=operator))
+    except ValueError as exc:
+        print(f"unblock: {exc}", file=sys.stderr)
+        return 2
+    log.info(
+        "throttle lifted",
+        extra={"account": email, "ip": ip, "removed": lifted.removed, "audited": lifted.audited, "operator": operator},
+    )
+    print(f"unblocked {' and '.join(filter(None, [email, ip]))}: {lifted.removed} limiter entries removed", flush=True)
+    return 0
+
+
+def _address(text: str) -> str:
+    """The form the limiter keys use (the service normalises every client address the same way)."""
+    try:
+        return str(ipaddress.ip_address(text.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IP address: {text!r}") from None
+
+
 def healthcheck_command() -> int:
     """Container health check: GET /health/live on the local port. No curl in the image, so Python."""
     port = int(os.environ.get("PORT", "8000"))
@@ -56,8 +84,12 @@ def healthcheck_command() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m auth_service")
-    parser.add_argument("command", choices=["serve", "migrate", "healthcheck"])
+    parser.add_argument("command", choices=["serve", "migrate", "healthcheck", "unblock"])
+    parser.add_argument("--account", help="unblock: the account's email")
+    parser.add_argument("--ip", type=_address, help="unblock: the client address")
     args = parser.parse_args(argv)
+    if args.command == "unblock" and not (args.account or args.ip):
+        parser.error("unblock needs --account EMAIL and/or --ip ADDRESS")
     if args.command == "healthcheck":
         return healthcheck_command()
     settings = Settings()
@@ -69,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         code = migrate_command(settings)
         log.info("migrations finished in %.1f s", time.monotonic() - started)
         return code
+    if args.command == "unblock":
+        return unblock_command(settings, args.account, args.ip)
     return serve_command(settings)
 
 

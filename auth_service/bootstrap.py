@@ -31,7 +31,7 @@ from auth_service.adapters.redis.caches import (
     RedisSessionCache,
 )
 from auth_service.adapters.redis.client import RedisGateway, create_redis
-from auth_service.adapters.redis.rate_limiter import RateLimits, RedisRateLimiter
+from auth_service.adapters.redis.rate_limiter import RateLimits, RedisRateLimiter, SourceLimits
 from auth_service.adapters.security.common_passwords import ZxcvbnCommonPasswords
 from auth_service.adapters.security.cpu_budget import available_cpus, hashing_threads_per_worker
 from auth_service.adapters.security.hashing import Argon2PasswordHasher
@@ -54,6 +54,7 @@ from auth_service.application.authentication import (
     PublicSigningKeys,
     Refresh,
 )
+from auth_service.application.devices import DevicePolicy, KnownDevices
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.passwords import NormalizedPasswords
 from auth_service.application.ports import (
@@ -70,9 +71,11 @@ from auth_service.application.ports import (
 )
 from auth_service.application.registration import Register
 from auth_service.application.service import AuthService
+from auth_service.application.unblock import Lifted, LiftThrottles
+from auth_service.domain.errors import InvalidEmail
 from auth_service.domain.model import SessionPolicy
 from auth_service.logs import configure_logging
-from auth_service.settings import Settings
+from auth_service.settings import Settings, shared_egress_networks
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +159,26 @@ def password_hasher(settings: Settings) -> Argon2PasswordHasher:
 def rate_limits(settings: Settings) -> RateLimits:
     return RateLimits(
         max_failures_per_account=settings.login_max_failures_per_account_per_hour,
-        free_failures_per_source=settings.login_free_failures_before_backoff,
-        max_failures_per_source=settings.login_max_failures_per_ip_per_hour,
-        max_login_attempts_per_source=settings.login_max_attempts_per_ip_per_hour,
-        max_registrations_per_source=settings.registration_max_per_ip_per_hour,
+        max_failures_per_device=settings.login_max_failures_per_device_per_hour,
+        free_failures_before_backoff=settings.login_free_failures_before_backoff,
+        max_login_attempts_per_device=settings.login_max_attempts_per_device_per_hour,
+        ordinary_source=SourceLimits(
+            failures=settings.login_max_failures_per_ip_per_hour,
+            login_attempts=settings.login_max_attempts_per_ip_per_hour,
+            registrations=settings.registration_max_per_ip_per_hour,
+        ),
+        shared_source=SourceLimits(
+            failures=settings.shared_egress_max_failures_per_ip_per_hour,
+            login_attempts=settings.shared_egress_max_attempts_per_ip_per_hour,
+            registrations=settings.shared_egress_max_registrations_per_ip_per_hour,
+        ),
+        shared_egress=shared_egress_networks(settings.shared_egress_cidrs),
+    )
+
+
+def device_policy(settings: Settings) -> DevicePolicy:
+    return DevicePolicy(
+        ttl=timedelta(seconds=settings.device_token_ttl_seconds), per_account=settings.device_tokens_per_account
     )
 
 
@@ -176,14 +195,22 @@ def wire_use_cases(
     metrics: AuthMetrics,
     clock: Clock,
     session_policy: SessionPolicy,
+    devices: DevicePolicy,
 ) -> AuthService:
     """Each use case gets the ports it names, and nothing else."""
     authenticate = Authenticate(uow=uow, tokens=tokens, session_cache=session_cache, clock=clock)
     get_profile = GetProfile(uow=uow, profile_cache=profile_cache)
-    reauthenticate = Reauthenticate(uow=uow, hasher=hasher, limiter=limiter, clock=clock)
+    reauthenticate = Reauthenticate(uow=uow, hasher=hasher, limiter=limiter, metrics=metrics, clock=clock)
+    known_devices = KnownDevices(uow=uow, clock=clock, policy=devices)
     return AuthService(
         register=Register(
-            uow=uow, hasher=hasher, common_passwords=common_passwords, limiter=limiter, metrics=metrics, clock=clock
+            uow=uow,
+            hasher=hasher,
+            common_passwords=common_passwords,
+            limiter=limiter,
+            metrics=metrics,
+            clock=clock,
+            devices=known_devices,
         ),
         login=Login(
             uow=uow,
@@ -193,6 +220,7 @@ def wire_use_cases(
             metrics=metrics,
             clock=clock,
             session_policy=session_policy,
+            devices=known_devices,
         ),
         refresh=Refresh(uow=uow, tokens=tokens, session_cache=session_cache, metrics=metrics, clock=clock),
         authenticate=authenticate,
@@ -268,6 +296,7 @@ def create_app(
             absolute_lifetime=timedelta(seconds=settings.refresh_token_ttl_seconds),
             idle_timeout=timedelta(seconds=settings.session_idle_timeout_seconds),
         ),
+        devices=device_policy(settings),
     )
 
     @asynccontextmanager
@@ -287,6 +316,7 @@ def create_app(
         },
         trusted_proxy_count=settings.trusted_proxy_count,
         max_request_body_bytes=settings.max_request_body_bytes,
+        device_cookie_max_age=settings.device_token_ttl_seconds,
         lifespan=lifespan,
     )
 
@@ -297,6 +327,24 @@ async def _redis_ready(gateway: RedisGateway) -> None:
             await gateway.ping()
     except TimeoutError as exc:
         raise DependencyUnavailable("redis") from exc
+
+
+async def lift_throttles(settings: Settings, *, email: str | None, ip: str | None, operator: str) -> Lifted:
+    """`python -m auth_service unblock`: the same Redis and PostgreSQL the service uses, for one command. An
+    address that is no email is a ValueError (the command line says so)."""
+    engine = connect_database(settings)
+    redis_client = connect_redis(settings)
+    try:
+        limiter = RedisRateLimiter(
+            RedisGateway(redis_client, settings.redis_key_prefix), SystemClock(), rate_limits(settings)
+        )
+        lift = LiftThrottles(limiter=limiter, uow=PostgresUnitOfWorkFactory(engine), clock=SystemClock())
+        return await lift(email=email, ip=ip, operator=operator)
+    except InvalidEmail as exc:
+        raise ValueError(f"--account: {exc.message}") from None
+    finally:
+        await redis_client.aclose()
+        await engine.dispose()
 
 
 def app_from_environment() -> FastAPI:

@@ -6,11 +6,20 @@ tests/infra/test_contract.py fails if the two drift apart.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def shared_egress_networks(cidrs: str) -> tuple[Network, ...]:
+    """`SHARED_EGRESS_CIDRS`: comma-separated networks (`198.51.100.7/32`, `2001:db8::/48`); blanks ignored."""
+    return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in cidrs.split(",") if entry.strip())
+
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
@@ -46,16 +55,30 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)
     session_idle_timeout_seconds: int = Field(default=3 * 24 * 3600, ge=60)
 
-    # Abuse resistance.
-    login_max_failures_per_account_per_hour: int = Field(default=100, ge=1)
-    # Event attendees share the venue's public IP: a typo from each of a few thousand people must not lock the
-    # whole room out, while one IP spraying passwords still stops after a couple of thousand guesses an hour.
+    # Abuse resistance (README, "Abuse resistance"; docs/operations.md, "Throttling rules").
+    # Wrong passwords per account from devices that never logged in to it, all of them together (OWASP device
+    # cookies): after `login_free_failures_before_backoff` of them, exponential backoff; at most this many an hour.
+    login_max_failures_per_account_per_hour: int = Field(default=20, ge=1)
+    # Wrong passwords per known device (a valid device token, or the signed-in session when re-authenticating).
+    login_max_failures_per_device_per_hour: int = Field(default=20, ge=1)
+    login_free_failures_before_backoff: int = Field(default=5, ge=1)  # per account (unknown devices) and per device
+    # Per client address, token buckets: a burst up to the hourly number, then one more every 3600/N seconds, so a
+    # drained address heals within seconds. Brakes on hashing work, never a door that stays shut for an hour.
+    # Event attendees share the venue's public IP: sized so that ~2,000 of them register and log in within
+    # minutes with retries and second devices, even if the venue's address was not listed below.
     login_max_failures_per_ip_per_hour: int = Field(default=2000, ge=1)
-    login_free_failures_before_backoff: int = Field(default=5, ge=1)  # per (account, source)
-    # Every login attempt and every registration, whatever the outcome, per source: sized so that ~2,000
-    # attendees behind one venue IP can register and log in within minutes, with retries and second devices.
     login_max_attempts_per_ip_per_hour: int = Field(default=10_000, ge=1)
     registration_max_per_ip_per_hour: int = Field(default=5_000, ge=1)
+    # Known devices skip the per-address buckets; their logins, right or wrong, are counted per device instead.
+    login_max_attempts_per_device_per_hour: int = Field(default=120, ge=1)
+    # Shared egress addresses (the venue NAT), comma-separated CIDRs, and their per-address limits.
+    shared_egress_cidrs: str = ""
+    shared_egress_max_failures_per_ip_per_hour: int = Field(default=10_000, ge=1)
+    shared_egress_max_attempts_per_ip_per_hour: int = Field(default=50_000, ge=1)
+    shared_egress_max_registrations_per_ip_per_hour: int = Field(default=25_000, ge=1)
+    # Device tokens: how long one stays known without a login, and how many one account keeps.
+    device_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    device_tokens_per_account: int = Field(default=10, ge=1)
     trusted_proxy_count: int = Field(default=0, ge=0)
     # The largest legitimate body (a profile update) is under 3 KiB; anything far bigger is refused unread.
     max_request_body_bytes: int = Field(default=65536, ge=1024)
@@ -73,6 +96,12 @@ class Settings(BaseSettings):
     # Unset means a deployment: it must bring its own JWT_PRIVATE_KEY. `make run` and the tests say "local".
     environment: str = "deployment"
     service_name: str = "aidlc-auth"
+
+    @field_validator("shared_egress_cidrs")
+    @classmethod
+    def _cidrs_parse(cls, value: str) -> str:
+        shared_egress_networks(value)  # raises ValueError for an entry that is not a network
+        return value
 
     @model_validator(mode="after")
     def _require_a_database(self) -> Settings:

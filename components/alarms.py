@@ -19,6 +19,8 @@ from components.config import AlarmThresholds
 # What the service emits as CloudWatch Embedded Metric Format (docs/container-contract.md).
 AUTH_NAMESPACE = "AIDLC/Auth"
 AUTH_METRICS = ("Registrations", "LoginSuccesses", "LoginFailures", "LoginsThrottled", "RefreshReuseDetected")
+# Every 429 of the password operations (login, re-authentication, registration): the dashboard's throttling widget.
+THROTTLE_METRICS = ("LoginsThrottled", "ReauthenticationsThrottled", "RegistrationsThrottled")
 
 # treat_missing_data values, named for why they are chosen.
 NO_DATA_IS_FINE = "notBreaching"  # no traffic / no events: nothing to alarm about
@@ -130,6 +132,12 @@ def alarm_specs(watched: WatchedResources, t: AlarmThresholds) -> list[AlarmSpec
                missing=NO_DATA_IS_FINE,
                why="Failed logins above threshold in 5 minutes (credential stuffing or a broken"
                    " client); the service emits nothing when nobody fails, so no data = OK"),
+        _alarm("logins-throttled", AUTH_NAMESPACE, "LoginsThrottled", {"Service": watched.metrics_service_name},
+               above=t.throttled_logins_per_5_minutes, stat="Sum", window=ONE_FIVE_MINUTE_PERIOD,
+               missing=NO_DATA_IS_FINE,
+               why="Logins answered 429 above threshold in 5 minutes: an attack, or people locked out."
+                   " See who in the audit trail (login_throttled, with the address) and lift a block with"
+                   " make unblock ACCOUNT=... or IP=... (docs/operations.md); no data = nobody throttled = OK"),
     ]  # fmt: skip
 
 

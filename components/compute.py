@@ -373,6 +373,8 @@ def _container_definition(
         "JWT_AUDIENCE": settings.jwt_audience,
         "ACCESS_TOKEN_TTL_SECONDS": str(settings.access_token_ttl_seconds),
         "TRUSTED_PROXY_COUNT": "1",
+        # The venue NAT and other addresses thousands of people share: larger per-address limits (README).
+        "SHARED_EGRESS_CIDRS": ",".join(settings.shared_egress_cidrs),
         "WEB_CONCURRENCY": str(settings.web_concurrency),
         # Sized so that every task of the scaling maximum, doubled by a rolling deploy, fits in max_connections
         # (components/config.py, ConnectionBudget).

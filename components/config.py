@@ -15,6 +15,8 @@ otherwise generate: `dbPassword`, `redisAuthToken`, `jwtPrivateKey` (PEM, Ed2551
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 import shutil
 import subprocess
@@ -140,12 +142,19 @@ class ComputeSettings:
     cpu_architecture: str = "X86_64"
     # ~$6/month of custom metrics; the event's views (ALB healthy hosts, ECS CPU/memory, alarms) do not need it.
     container_insights: bool = False
+    # Shared egress addresses (the venue NAT): the service's SHARED_EGRESS_CIDRS, per-address limits for thousands.
+    shared_egress_cidrs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.cpu_architecture not in DOCKER_PLATFORMS:
             raise ValueError(
                 f"cpuArchitecture must be one of {sorted(DOCKER_PLATFORMS)}, got {self.cpu_architecture!r}"
             )
+        for cidr in self.shared_egress_cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"sharedEgressCidrs: {cidr!r} is not an IP network (e.g. 203.0.113.7/32)") from exc
 
     @property
     def docker_platform(self) -> str:
@@ -241,6 +250,7 @@ class AlarmThresholds:
     redis_cpu_percent: float = 80.0
     redis_memory_percent: float = 80.0
     login_failures_per_5_minutes: float = 50.0
+    throttled_logins_per_5_minutes: float = 50.0  # 429 login_throttled: an attack, or someone locked out
 
 
 @dataclass(frozen=True)
@@ -429,6 +439,7 @@ def read_compute_settings(config: pulumi.Config, stack: str, region: str) -> Com
         ecr_force_delete=_bool(config, "ecrForceDelete", d.ecr_force_delete),
         cpu_architecture=_text(config, "cpuArchitecture", d.cpu_architecture),
         container_insights=_bool(config, "containerInsights", d.container_insights),
+        shared_egress_cidrs=_texts(config, "sharedEgressCidrs", d.shared_egress_cidrs),
     )
 
 
@@ -500,6 +511,9 @@ def read_alarm_thresholds(
         redis_cpu_percent=_float(config, "alarmRedisCpuPercent", d.redis_cpu_percent),
         redis_memory_percent=_float(config, "alarmRedisMemoryPercent", d.redis_memory_percent),
         login_failures_per_5_minutes=_float(config, "alarmLoginFailuresPer5Minutes", d.login_failures_per_5_minutes),
+        throttled_logins_per_5_minutes=_float(
+            config, "alarmThrottledLoginsPer5Minutes", d.throttled_logins_per_5_minutes
+        ),
     )
 
 
@@ -517,6 +531,17 @@ def read_github_oidc_settings(config: pulumi.Config) -> GithubOidcSettings:
 
 def _text(config: pulumi.Config, key: str, default: str) -> str:
     return config.get(key) or default
+
+
+def _texts(config: pulumi.Config, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A list of strings (a YAML list: `pulumi config set --path 'key[0]' value`), or one comma-separated string."""
+    value = config.get(key)
+    if not value:
+        return default
+    items = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise ValueError(f"{key} must be a list of strings, got {value!r}")
+    return tuple(item.strip() for item in items if item.strip())
 
 
 def _int(config: pulumi.Config, key: str, default: int) -> int:

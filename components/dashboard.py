@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import AUTH_METRICS, AUTH_NAMESPACE, WatchedResources
+from components.alarms import AUTH_METRICS, AUTH_NAMESPACE, THROTTLE_METRICS, WatchedResources
 
 
 def dashboard_console_url(region: str, dashboard_name: str) -> str:
@@ -156,6 +156,12 @@ def _auth_widgets(watched: WatchedResources) -> list[dict[str, Any]]:
             [[AUTH_NAMESPACE, metric, *svc] for metric in AUTH_METRICS],
             stat="Sum",
             period=300,
+        ),
+        _graph(
+            watched,
+            "Throttled (429) per minute: make unblock lifts a block",
+            [[AUTH_NAMESPACE, metric, *svc] for metric in THROTTLE_METRICS],
+            stat="Sum",
         ),
     ]
 

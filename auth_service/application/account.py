@@ -7,13 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
 
-from auth_service.application.audit import audit
+from auth_service.application.audit import audit, audit_throttled
 from auth_service.application.authentication import Authenticate
+from auth_service.application.devices import session_device
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.guesses import SettledGuess, account_key
 from auth_service.application.passwords import enforce_password_policy, lock_and_reverify
 from auth_service.application.ports import (
     AuditEventType,
+    AuthEvent,
+    AuthMetrics,
     Clock,
     CommonPasswords,
     PasswordHasher,
@@ -49,12 +52,24 @@ async def _forget_cached_profile(profile_cache: ProfileCache, user_id: UUID) -> 
 
 class Reauthenticate:
     """The caller's own password, re-entered before a sensitive change: throttled and audited like a login
-    guess, and verified before any database connection or row lock is taken (hashing may wait in a queue)."""
+    guess, and verified before any database connection or row lock is taken (hashing may wait in a queue).
 
-    def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, limiter: RateLimiter, clock: Clock) -> None:
+    The signed-in session is a known device of the account: its guesses count in its own budget, so strangers
+    guessing the account's password from elsewhere never block the owner's password change or deletion."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        limiter: RateLimiter,
+        metrics: AuthMetrics,
+        clock: Clock,
+    ) -> None:
         self._uow = uow
         self._hasher = hasher
         self._limiter = limiter
+        self._metrics = metrics
         self._clock = clock
 
     async def __call__(
@@ -62,8 +77,19 @@ class Reauthenticate:
     ) -> User:
         async with self._uow(atomic=False) as uow:
             user = await _load_user(uow, principal)
-        reserved = await self._limiter.reserve_guess(account_key(user.email), context.ip, login=False)
+        device = session_device(principal.session_id)
+        reserved = await self._limiter.reserve_guess(account_key(user.email), context.ip, login=False, device=device)
         if isinstance(reserved, RetryAfter):
+            self._metrics.count(AuthEvent.REAUTH_THROTTLED)
+            await audit_throttled(
+                self._uow,
+                AuditEventType.REAUTH_THROTTLED,
+                self._clock.now(),
+                context,
+                reserved,
+                user_id=user.id,
+                details={"operation": failure.value},
+            )
             raise ReauthThrottled(reserved.seconds)
         async with SettledGuess(self._limiter, reserved) as guess:
             matches, _ = await self._hasher.verify(password, user.password_hash)

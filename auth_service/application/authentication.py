@@ -8,9 +8,10 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
-from auth_service.application.audit import audit
+from auth_service.application.audit import audit, audit_throttled
+from auth_service.application.devices import KnownDevices, Recognised
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.guesses import SettledGuess, account_key
 from auth_service.application.passwords import lock_and_reverify
@@ -56,6 +57,7 @@ class TokenPair:
     access_token: str
     refresh_token: str
     expires_in: int
+    device_token: str | None = None  # a login's: the device the client logged in from (application/devices.py)
 
 
 def new_refresh_token() -> tuple[str, bytes]:
@@ -81,6 +83,7 @@ class Login:
         metrics: AuthMetrics,
         clock: Clock,
         session_policy: SessionPolicy,
+        devices: KnownDevices,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -89,21 +92,42 @@ class Login:
         self._metrics = metrics
         self._clock = clock
         self._session_policy = session_policy
+        self._devices = devices
 
-    async def __call__(self, email: str, password: str, context: RequestContext) -> TokenPair:
+    async def __call__(
+        self, email: str, password: str, context: RequestContext, device_token: str | None = None
+    ) -> TokenPair:
         try:
             address = Email(email)
         except InvalidEmail:
             address = _UNPARSEABLE_EMAIL  # still throttled and still pays for a hash
-        reserved = await self._limiter.reserve_guess(account_key(address), context.ip, login=True)
+        known = await self._devices.recognise(device_token, address)
+        key = account_key(address)
+        reserved = await self._limiter.reserve_guess(key, context.ip, login=True, device=known.id if known else None)
         if isinstance(reserved, RetryAfter):
             self._metrics.count(AuthEvent.LOGIN_THROTTLED)
+            details = {"account_key": key, "device": "known" if known else "unknown"}
+            await audit_throttled(
+                self._uow, AuditEventType.LOGIN_THROTTLED, self._clock.now(), context, reserved, details=details
+            )
             raise LoginThrottled(reserved.seconds)
 
         async with SettledGuess(self._limiter, reserved) as guess:
-            return await self._log_in(address, password, context, guess)
+            user_id, pair = await self._log_in(address, password, context, guess)
+        return replace(pair, device_token=await self._remember_device(user_id, known))
 
-    async def _log_in(self, address: Email, password: str, context: RequestContext, guess: SettledGuess) -> TokenPair:
+    async def _remember_device(self, user_id: UUID, known: Recognised | None) -> str | None:
+        """The device the client logged in from, remembered after the login (a device is a throttle key, not a
+        credential: if PostgreSQL went away meanwhile, the login stands and the device stays unknown)."""
+        try:
+            async with self._uow(atomic=False) as uow:
+                return await self._devices.remember(uow, user_id, known, self._clock.now())
+        except DependencyUnavailable:
+            return None
+
+    async def _log_in(
+        self, address: Email, password: str, context: RequestContext, guess: SettledGuess
+    ) -> tuple[UUID, TokenPair]:
         async with self._uow(atomic=False) as uow:
             user = await uow.users.get_by_email(address)
         # Verified outside any transaction: logins queued for the hashing pool hold no database connection.
@@ -113,13 +137,15 @@ class Login:
         if user is not None and matches and upgraded_hash is None:
             opened = await self._open_session(user, context)
         if opened is None:  # a failure, a hash to upgrade, or the password changed while we hashed
-            opened = await self._open_session_under_lock(user, matches, upgraded_hash, password, guess, context)
+            opened = await self._open_session_under_lock(
+                address, user, matches, upgraded_hash, password, guess, context
+            )
         user, session, refresh_token, now = opened
 
         await guess.correct()
         self._metrics.count(AuthEvent.LOGIN_SUCCESS)
         access = self._tokens.issue(user.id, session.id, now)
-        return TokenPair(access.token, refresh_token, access.expires_in)
+        return user.id, TokenPair(access.token, refresh_token, access.expires_in)
 
     def _start_session(self, user: User, context: RequestContext, now: datetime) -> Session:
         return Session.start(
@@ -151,6 +177,7 @@ class Login:
 
     async def _open_session_under_lock(
         self,
+        address: Email,
         user: User | None,
         matches: bool,
         upgraded_hash: str | None,
@@ -166,7 +193,7 @@ class Login:
                 user, matches, upgraded_hash = rechecked.user, rechecked.matches, rechecked.upgraded_hash
             now = self._clock.now()
             if user is None or not matches:
-                await self._record_failure(uow, guess, context, user, now)
+                await self._record_failure(uow, guess, context, user, now, address)
                 raise InvalidCredentials()
             if upgraded_hash is not None:
                 await uow.users.update(replace(user, password_hash=upgraded_hash))
@@ -178,18 +205,21 @@ class Login:
         return user, session, refresh_token, now
 
     async def _record_failure(
-        self, uow: UnitOfWork, guess: SettledGuess, context: RequestContext, user: User | None, now: datetime
+        self,
+        uow: UnitOfWork,
+        guess: SettledGuess,
+        context: RequestContext,
+        user: User | None,
+        now: datetime,
+        address: Email,
     ) -> None:
         await guess.failed()
-        reason = "unknown_email" if user is None else "wrong_password"
-        await audit(
-            uow,
-            AuditEventType.LOGIN_FAILED,
-            now,
-            context,
-            user_id=user.id if user else None,
-            details={"reason": reason},
-        )
+        details = {"reason": "wrong_password"}
+        if user is None:  # which address was tried (as its limiter key, to match `make unblock`; and as typed)
+            details = {"reason": "unknown_email", "account_key": account_key(address)}
+            if address is not _UNPARSEABLE_EMAIL:
+                details["email"] = address.value
+        await audit(uow, AuditEventType.LOGIN_FAILED, now, context, user_id=user.id if user else None, details=details)
         await uow.commit()
         self._metrics.count(AuthEvent.LOGIN_FAILURE)
 

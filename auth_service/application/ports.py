@@ -90,6 +90,10 @@ class AuditEventType(StrEnum):
     PASSWORD_CHANGE_FAILED = "password_change_failed"
     ACCOUNT_DELETED = "account_deleted"
     ACCOUNT_DELETION_FAILED = "account_deletion_failed"
+    LOGIN_THROTTLED = "login_throttled"
+    REAUTH_THROTTLED = "reauth_throttled"
+    REGISTRATION_THROTTLED = "registration_throttled"
+    THROTTLE_LIFTED = "throttle_lifted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +118,32 @@ class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceToken:
+    """A browser or app that logged in to an account before (OWASP "device cookies"). Only the hash is stored;
+    it grants no access, only its own budget of password guesses for its account."""
+
+    token_hash: bytes
+    user_id: UUID
+    created_at: datetime
+    expires_at: datetime
+
+
+class DeviceRepository(Protocol):
+    async def owner(self, token_hash: bytes, now: datetime) -> str | None:
+        """The canonical email of the account this device token belongs to, if it has not expired at `now`."""
+
+    async def remember(self, device: DeviceToken, now: datetime, keep: int) -> None:
+        """Store the device (or extend the expiry of one already stored), then forget the account's expired
+        devices and all but its `keep` most recently used ones."""
+
+
 class UnitOfWork(Protocol):
     """One database transaction: commits on `commit()`, rolls back otherwise."""
 
     users: UserRepository
     sessions: SessionRepository
+    devices: DeviceRepository
     audit: AuditLog
 
     async def __aenter__(self) -> Self: ...
@@ -175,9 +200,11 @@ class TokenIssuer(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RetryAfter:
-    """A limit was reached: the client may try again after this many seconds."""
+    """A limit was reached: the client may try again after this many seconds. `limit` names the limit (for the
+    audit trail and the operator who lifts it)."""
 
     seconds: int
+    limit: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,15 +214,21 @@ class GuessTicket:
     id: str
     account_key: str
     source: str | None
+    device: str | None = None
 
 
 class RateLimiter(Protocol):
-    """Limits password guesses per account and per (account, source), login attempts and registrations per
-    source. Guesses still in flight count: `reserve_guess` checks every limit and, if none is reached,
-    reserves the guess in the same atomic step; the caller then settles the ticket exactly once."""
+    """Limits password guesses, login attempts and registrations. A guess from a known device of the account
+    (`device`: a valid device token's id, or the signed-in session for a re-authentication) counts only in that
+    device's own budget; guesses from unknown devices share the account's budget, and also count per source
+    (client address), where the limits heal within seconds. Guesses still in flight count: `reserve_guess` checks
+    every limit and, if none is reached, reserves the guess in the same atomic step; the caller then settles the
+    ticket exactly once."""
 
-    async def reserve_guess(self, account_key: str, source: str | None, *, login: bool) -> GuessTicket | RetryAfter:
-        """`login=True` also counts the attempt toward the per-source login limit."""
+    async def reserve_guess(
+        self, account_key: str, source: str | None, *, login: bool, device: str | None = None
+    ) -> GuessTicket | RetryAfter:
+        """`login=True` also counts the attempt toward the login-attempt limit (of the source, or the device)."""
 
     async def record_failed_guess(self, ticket: GuessTicket) -> None: ...
 
@@ -206,6 +239,10 @@ class RateLimiter(Protocol):
         """The outcome is unknown (an error or a client that went away): the guess counts for nothing."""
 
     async def admit_registration(self, source: str | None) -> RetryAfter | None: ...
+
+    async def lift(self, *, account_key: str | None = None, source: str | None = None) -> int:
+        """Forget every limit's state for this account (all its devices too) or this source: the operator's
+        unblock. Returns how many limiter entries were removed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +295,8 @@ class AuthEvent(StrEnum):
     LOGIN_SUCCESS = "LoginSuccesses"
     LOGIN_FAILURE = "LoginFailures"
     LOGIN_THROTTLED = "LoginsThrottled"
+    REAUTH_THROTTLED = "ReauthenticationsThrottled"
+    REGISTRATION_THROTTLED = "RegistrationsThrottled"
     REFRESH_REUSE = "RefreshReuseDetected"
 
 

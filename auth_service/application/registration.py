@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import uuid4
 
-from auth_service.application.audit import audit
+from auth_service.application.audit import audit, audit_throttled
+from auth_service.application.devices import KnownDevices
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.passwords import enforce_password_policy
 from auth_service.application.ports import (
@@ -23,6 +25,12 @@ from auth_service.domain.model import Profile, User
 from auth_service.domain.values import Email, clean_display_name
 
 
+@dataclass(frozen=True, slots=True)
+class Registered:
+    profile: Profile
+    device_token: str  # the device that registered is a known device of the new account
+
+
 class Register:
     def __init__(
         self,
@@ -33,6 +41,7 @@ class Register:
         limiter: RateLimiter,
         metrics: AuthMetrics,
         clock: Clock,
+        devices: KnownDevices,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -40,8 +49,9 @@ class Register:
         self._limiter = limiter
         self._metrics = metrics
         self._clock = clock
+        self._devices = devices
 
-    async def __call__(self, email: str, password: str, display_name: str, context: RequestContext) -> Profile:
+    async def __call__(self, email: str, password: str, display_name: str, context: RequestContext) -> Registered:
         address = Email(email)
         name = clean_display_name(display_name)
         enforce_password_policy(self._common_passwords, password, address)
@@ -58,10 +68,11 @@ class Register:
         )
         async with self._uow() as uow:
             await uow.users.add(user)  # the unique index decides races: EmailAlreadyRegistered
+            device_token = await self._devices.remember(uow, user.id, None, now)
             await audit(uow, AuditEventType.REGISTERED, now, context, user_id=user.id)
             await uow.commit()
         self._metrics.count(AuthEvent.REGISTRATION)
-        return Profile.of(user)
+        return Registered(Profile.of(user), device_token)
 
     async def _admit(self, context: RequestContext) -> None:
         """Counted per source once the request is valid, before the hash. Registration needs only PostgreSQL:
@@ -71,4 +82,6 @@ class Register:
         except DependencyUnavailable:
             return
         if wait is not None:
+            self._metrics.count(AuthEvent.REGISTRATION_THROTTLED)
+            await audit_throttled(self._uow, AuditEventType.REGISTRATION_THROTTLED, self._clock.now(), context, wait)
             raise RegistrationThrottled(wait.seconds)

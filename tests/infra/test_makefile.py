@@ -62,7 +62,7 @@ def test_something_that_is_not_python_is_named(tmp_path: Path) -> None:
     assert "is not a runnable Python. Install Python 3.11-3.13" in result.stderr
 
 
-@pytest.mark.parametrize("target", ["preview", "up", "smoke", "logs", "alarms", "destroy"])
+@pytest.mark.parametrize("target", ["preview", "up", "smoke", "logs", "alarms", "unblock", "destroy"])
 def test_wrappers_stop_clearly_without_the_pulumi_cli(tmp_path: Path, target: str) -> None:
     result = make(target, f"PULUMI={tmp_path / 'pulumi'}")
     assert result.returncode != 0
@@ -142,3 +142,25 @@ def test_another_stack_is_a_variable_away() -> None:
     assert "pulumi destroy --stack acme/staging" in make("-n", "destroy", "STACK=acme/staging").stdout
     # the alarms' name prefix is auth-<stack name>, without the organization
     assert '--prefix "auth-staging"' in make("-n", "alarms", "STACK=acme/staging").stdout
+
+
+def test_unblock_runs_the_services_own_task_against_the_stack() -> None:
+    result = make("-n", "unblock", "ACCOUNT=ada@example.com")
+    assert result.returncode == 0, result.stderr
+    assert "-m scripts.unblock --region us-east-1 --account 'ada@example.com'" in result.stdout
+    for output in ("cluster_name", "service_name", "log_group_name"):
+        assert f"$(pulumi stack output {output} --stack staging)" in result.stdout
+    assert result.stdout.index("command -v aws") < result.stdout.index("scripts.unblock")  # the CLIs first
+
+
+def test_unblock_locally_lifts_the_throttle_of_make_runs_service() -> None:
+    result = make("-n", "unblock", "IP=198.51.100.7", "LOCAL=1")
+    assert result.returncode == 0, result.stderr
+    assert "-m devenv unblock  --ip '198.51.100.7'" in result.stdout
+    assert "pulumi" not in result.stdout
+
+
+def test_unblock_names_what_it_needs() -> None:
+    result = make("unblock", "LOCAL=1")
+    assert result.returncode == 2
+    assert "make unblock: name ACCOUNT=<email> and/or IP=<address>" in result.stderr

@@ -50,6 +50,7 @@ EXPECTED: dict[str, tuple[str, str, dict[str, str], str, str, float, str]] = {
     "redis-2-cpu-high": ("AWS/ElastiCache", "EngineCPUUtilization", REDIS_2, "Average", GT, 80, OK_NO_DATA),
     "redis-2-memory-high": ("AWS/ElastiCache", "DatabaseMemoryUsagePercentage", REDIS_2, "Maximum", GT, 80, OK_NO_DATA),
     "login-failures-spike": ("AIDLC/Auth", "LoginFailures", {"Service": EMF_SERVICE}, "Sum", GT, 50, OK_NO_DATA),
+    "logins-throttled": ("AIDLC/Auth", "LoginsThrottled", {"Service": EMF_SERVICE}, "Sum", GT, 50, OK_NO_DATA),
 }
 
 
@@ -172,6 +173,8 @@ def test_dashboard_references_only_this_stacks_resources(dashboard: dict[str, An
         "LoginSuccesses",
         "LoginFailures",
         "LoginsThrottled",
+        "ReauthenticationsThrottled",
+        "RegistrationsThrottled",
         "RefreshReuseDetected",
     ],
 )

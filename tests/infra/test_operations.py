@@ -30,7 +30,7 @@ def ids(staging: StackGraph, container: dict[str, Any]) -> dict[str, str]:
 
 def test_every_alarm_dimension_is_this_stacks_resource(staging: StackGraph, ids: dict[str, str]) -> None:
     alarms = staging.of_type(ALARM)
-    assert len(alarms) == 13  # 11 kinds, Redis CPU and memory for its one node
+    assert len(alarms) == 14  # 12 kinds, Redis CPU and memory for its one node
     for alarm in alarms:
         dims = alarm.plain["dimensions"]
         assert dims, alarm.name

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
+from auth_service.application.devices import DevicePolicy
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.ports import (
     AccessClaims,
@@ -25,6 +26,8 @@ from auth_service.application.ports import (
     CachedSessionState,
     Clock,
     CommonPasswords,
+    DeviceRepository,
+    DeviceToken,
     GuessTicket,
     IssuedAccessToken,
     PasswordHasher,
@@ -48,6 +51,7 @@ from auth_service.domain.values import Email
 ACCESS_TOKEN_TTL = 900
 PROFILE_COLUMNS = frozenset({"display_name", "bio", "avatar_url"})
 SESSION_POLICY = SessionPolicy(absolute_lifetime=timedelta(days=30), idle_timeout=timedelta(days=7))
+DEVICE_POLICY = DevicePolicy(ttl=timedelta(days=30), per_account=3)
 
 
 class FakeClock:
@@ -70,6 +74,12 @@ class RefreshTokenRow:
     rotated_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class DeviceRow:
+    device: DeviceToken
+    last_used_at: datetime
+
+
 @dataclass
 class Tables:
     users: dict[UUID, User] = field(default_factory=dict)
@@ -77,6 +87,7 @@ class Tables:
     revoked_reasons: dict[UUID, str] = field(default_factory=dict)
     refresh_tokens: dict[bytes, RefreshTokenRow] = field(default_factory=dict)
     audit: list[AuditEvent] = field(default_factory=list)
+    devices: dict[bytes, DeviceRow] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(
@@ -85,6 +96,7 @@ class Tables:
             dict(self.revoked_reasons),
             {h: replace(row) for h, row in self.refresh_tokens.items()},
             list(self.audit),
+            dict(self.devices),
         )
 
 
@@ -201,6 +213,8 @@ class FakeUserRepository:
                 del t.sessions[session_id]
             for token_hash in [h for h, row in t.refresh_tokens.items() if row.session_id in gone]:
                 del t.refresh_tokens[token_hash]
+            for token_hash in [h for h, row in t.devices.items() if row.device.user_id == user_id]:
+                del t.devices[token_hash]
 
         self._tx.write(change)
 
@@ -273,6 +287,45 @@ class FakeSessionRepository:
         return RefreshTokenRotation(session, rotated=True)
 
 
+class FakeDeviceRepository:
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+
+    async def owner(self, token_hash: bytes, now: datetime) -> str | None:
+        self._tx.db.statement("devices.owner")
+        row = self._tx.tables.devices.get(token_hash)
+        if row is None or row.device.expires_at <= now:
+            return None
+        user = self._tx.tables.users.get(row.device.user_id)
+        return user.email.canonical if user else None
+
+    async def remember(self, device: DeviceToken, now: datetime, keep: int) -> None:
+        self._tx.db.statement("devices.remember")
+
+        def change(t: Tables) -> None:
+            if device.user_id not in t.users:
+                return  # the account is gone: no row (as the real statement selects from users)
+            stored = t.devices.get(device.token_hash)
+            if stored is not None and stored.device.user_id != device.user_id:
+                return  # another account's: left alone
+            created = stored.device.created_at if stored else device.created_at
+            t.devices[device.token_hash] = DeviceRow(replace(device, created_at=created), now)
+            others = sorted(
+                (
+                    row
+                    for h, row in t.devices.items()
+                    if row.device.user_id == device.user_id and h != device.token_hash
+                ),
+                key=lambda row: row.last_used_at,
+                reverse=True,
+            )
+            for position, row in enumerate(others):
+                if row.device.expires_at <= now or position >= keep - 1:
+                    del t.devices[row.device.token_hash]
+
+        self._tx.write(change)
+
+
 class FakeAuditLog:
     def __init__(self, tx: Transaction) -> None:
         self._tx = tx
@@ -288,6 +341,7 @@ class FakeUnitOfWork:
         self._tx = Transaction(db, atomic)
         self.users: UserRepository = FakeUserRepository(self._tx)
         self.sessions: SessionRepository = FakeSessionRepository(self._tx)
+        self.devices: DeviceRepository = FakeDeviceRepository(self._tx)
         self.audit: AuditLog = FakeAuditLog(self._tx)
 
     async def __aenter__(self) -> Self:
@@ -397,16 +451,19 @@ class FakeRateLimiter:
         self.reserved: list[GuessTicket] = []
         self.logins_counted = 0
         self.settled: dict[str, str] = {}  # ticket id -> "failed" | "correct" | "released"
+        self.lifted: list[tuple[str | None, str | None]] = []  # (account key, source) of every lift
 
     def _call(self) -> None:
         if self.unavailable:
             raise DependencyUnavailable("redis")
 
-    async def reserve_guess(self, account_key: str, source: str | None, *, login: bool) -> GuessTicket | RetryAfter:
+    async def reserve_guess(
+        self, account_key: str, source: str | None, *, login: bool, device: str | None = None
+    ) -> GuessTicket | RetryAfter:
         self._call()
         if self.refuse_guesses is not None:
             return self.refuse_guesses
-        ticket = GuessTicket(str(next(self._ids)), account_key, source)
+        ticket = GuessTicket(str(next(self._ids)), account_key, source, device)
         self.reserved.append(ticket)
         self.logins_counted += login
         return ticket
@@ -428,6 +485,11 @@ class FakeRateLimiter:
     async def admit_registration(self, source: str | None) -> RetryAfter | None:
         self._call()
         return self.refuse_registrations
+
+    async def lift(self, *, account_key: str | None = None, source: str | None = None) -> int:
+        self._call()
+        self.lifted.append((account_key, source))
+        return 0
 
 
 class FakeSessionCache:

@@ -21,6 +21,7 @@ class SecretsLedger:
     def add_tokens(self, body: dict[str, object]) -> None:
         self.add("access token", str(body.get("access_token") or ""))
         self.add("refresh token", str(body.get("refresh_token") or ""))
+        self.add("device token", str(body.get("device_token") or ""))
 
     def found_in(self, text: str) -> list[str]:
         return [f"{kind} {value[:12]}..." for value, kind in self.values.items() if value in text]
@@ -33,6 +34,7 @@ def register_and_login(base_url: str, ledger: SecretsLedger, password: str) -> t
     with httpx.Client(base_url=base_url, timeout=10) as client:
         created = client.post("/auth/register", json={"email": email, "password": password, "display_name": "Live"})
         assert created.status_code == 201, created.text
+        ledger.add_tokens(created.json())  # its device token
         tokens = client.post("/auth/login", json={"email": email, "password": password})
         assert tokens.status_code == 200, tokens.text
     ledger.add_tokens(tokens.json())

@@ -33,6 +33,7 @@ def create_http_app(
     readiness_probes: Mapping[str, Callable[[], Awaitable[None]]],
     trusted_proxy_count: int,
     max_request_body_bytes: int,
+    device_cookie_max_age: int,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
     app = FastAPI(
@@ -48,6 +49,7 @@ def create_http_app(
     app.state.auth_service = auth_service
     app.state.readiness_probes = dict(readiness_probes)
     app.state.trusted_proxy_count = trusted_proxy_count
+    app.state.device_cookie_max_age = device_cookie_max_age
     install_problem_handlers(app)
     install_docs(app)
     app.include_router(auth_router)
@@ -56,7 +58,8 @@ def create_http_app(
     app.add_middleware(CancelOnDisconnect, routes=PASSWORD_ROUTES)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=max_request_body_bytes)
     app.add_middleware(HeadAsGetMiddleware)
-    app.add_middleware(RequestLogMiddleware)  # added last, so outermost: it logs the 413s and 499s too
+    # Added last, so outermost: it logs the 413s and 499s too.
+    app.add_middleware(RequestLogMiddleware, trusted_proxy_count=trusted_proxy_count)
     _publish_links(app)
     return app
 

@@ -167,6 +167,21 @@ def token_response_headers() -> dict[int | str, dict[str, Any]]:
     return {200: {"headers": NO_STORE}}
 
 
+DEVICE_COOKIE_HEADER = {
+    "Set-Cookie": {
+        "description": "`aidlc_device=<device token>; HttpOnly; SameSite=Strict; Path=/auth/login; Max-Age=<device "
+        "token lifetime>`: the same device token as in the body, for browsers. No `Secure` attribute: by design "
+        "the service is served over plain HTTP (no TLS, no domain), where a `Secure` cookie would never be sent.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+
+
+def device_cookie_headers(status: int, *, no_store: bool) -> dict[int | str, dict[str, Any]]:
+    return {status: {"headers": {**(NO_STORE if no_store else {}), **DEVICE_COOKIE_HEADER}}}
+
+
 _BEARER_FROM = "Bearer {$response.body#/access_token}"
 _LINKS: dict[tuple[str, int], dict[str, dict[str, Any]]] = {
     ("register", 201): {

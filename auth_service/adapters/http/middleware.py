@@ -8,7 +8,10 @@ import time
 import uuid
 from typing import Any
 
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from auth_service.adapters.http.client_ip import client_ip
 
 log = logging.getLogger("auth_service.access")
 
@@ -21,13 +24,15 @@ _DEFAULT_HEADERS = [
 
 
 class RequestLogMiddleware:
-    """One JSON log line per request: request id, method, path (never the query), status, latency.
+    """One JSON log line per request: request id, client IP (as the throttles see it, trusting
+    `trusted_proxy_count` proxies), method, path (never the query), status, latency.
 
     Responses without an explicit Cache-Control get `no-store`: they carry tokens and personal data.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trusted_proxy_count: int = 0) -> None:
         self.app = app
+        self.trusted_proxy_count = trusted_proxy_count
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +59,9 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            log.info("request", extra=_access_fields(scope, request_id, status, started))
+            fields = _access_fields(scope, request_id, status, started)
+            fields["client_ip"] = client_ip(HTTPConnection(scope), self.trusted_proxy_count)
+            log.info("request", extra=fields)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

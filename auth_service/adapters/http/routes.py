@@ -7,14 +7,14 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Cookie, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import ValidationError
 
 from auth_service.adapters.http import schemas
 from auth_service.adapters.http.client_ip import client_ip
-from auth_service.adapters.http.contract import problem_responses, token_response_headers
+from auth_service.adapters.http.contract import device_cookie_headers, problem_responses, token_response_headers
 from auth_service.adapters.http.problems import problem
 from auth_service.application.account import ProfileChanges
 from auth_service.application.authentication import TokenPair
@@ -79,6 +79,24 @@ def _tokens(pair: TokenPair, response: Response) -> schemas.TokenResponse:
     )
 
 
+def _set_device_cookie(request: Request, response: Response, device_token: str) -> None:
+    """HttpOnly (no script reads it), SameSite=Strict (no other site's form sends it), only to the login path.
+    Not `Secure`: by design the service is served over plain HTTP (no TLS, no domain), where a Secure cookie
+    would never come back."""
+    response.set_cookie(
+        schemas.DEVICE_COOKIE,
+        device_token,
+        max_age=request.app.state.device_cookie_max_age,
+        path="/auth/login",
+        httponly=True,
+        samesite="strict",
+        secure=False,
+    )
+
+
+DeviceCookie = Annotated[str | None, Cookie(alias=schemas.DEVICE_COOKIE, description=schemas.DEVICE_TOKEN_DESCRIPTION)]
+
+
 def _profile(profile: Profile) -> schemas.ProfileResponse:
     return schemas.ProfileResponse(
         id=profile.id,
@@ -97,10 +115,18 @@ ops_router = APIRouter(tags=["operations"])
 
 
 @auth_router.post(
-    "/register", status_code=201, response_model=schemas.ProfileResponse, responses=problem_responses("register")
+    "/register",
+    status_code=201,
+    response_model=schemas.RegistrationResponse,
+    responses={**problem_responses("register"), **device_cookie_headers(201, no_store=False)},
 )
-async def register(body: schemas.RegisterRequest, auth: Auth, context: Context) -> schemas.ProfileResponse:
-    return _profile(await auth.register(body.email, body.password, body.display_name, context))
+async def register(
+    body: schemas.RegisterRequest, request: Request, response: Response, auth: Auth, context: Context
+) -> schemas.RegistrationResponse:
+    registered = await auth.register(body.email, body.password, body.display_name, context)
+    _set_device_cookie(request, response, registered.device_token)
+    profile = _profile(registered.profile)
+    return schemas.RegistrationResponse(**profile.model_dump(), device_token=registered.device_token)
 
 
 _OAUTH2_FORM_SCHEMA = {
@@ -110,6 +136,7 @@ _OAUTH2_FORM_SCHEMA = {
         "grant_type": {"type": "string", "enum": ["password"]},
         "username": {**schemas.LoginRequest.model_json_schema()["properties"]["email"], "title": "Username"},
         "password": schemas.LoginRequest.model_json_schema()["properties"]["password"],
+        "device_token": {"type": "string", "maxLength": 512, "description": schemas.DEVICE_TOKEN_DESCRIPTION},
         "scope": {"type": "string", "description": "Ignored: every token has the same rights."},
     },
     "examples": [{"grant_type": "password", "username": schemas.EXAMPLE_EMAIL, "password": schemas.EXAMPLE_PASSWORD}],
@@ -135,7 +162,12 @@ async def _login_credentials(request: Request) -> schemas.LoginRequest:
                 raise RequestValidationError(
                     [{"loc": ("body", "grant_type"), "msg": "must be 'password'", "type": "value_error"}]
                 )
-            return schemas.LoginRequest(email=str(form.get("username") or ""), password=str(form.get("password") or ""))
+            device_token = form.get("device_token")
+            return schemas.LoginRequest(
+                email=str(form.get("username") or ""),
+                password=str(form.get("password") or ""),
+                device_token=str(device_token) if device_token else None,
+            )
         return schemas.LoginRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise RequestValidationError(
@@ -145,13 +177,19 @@ async def _login_credentials(request: Request) -> schemas.LoginRequest:
 
 @auth_router.post(
     "/login",
-    response_model=schemas.TokenResponse,
+    response_model=schemas.LoginResponse,
     openapi_extra=_LOGIN_BODY,
-    responses={**problem_responses("login"), **token_response_headers()},
+    responses={**problem_responses("login"), **device_cookie_headers(200, no_store=True)},
 )
-async def login(request: Request, response: Response, auth: Auth, context: Context) -> schemas.TokenResponse:
+async def login(
+    request: Request, response: Response, auth: Auth, context: Context, device_cookie: DeviceCookie = None
+) -> schemas.LoginResponse:
     credentials = await _login_credentials(request)
-    return _tokens(await auth.login(credentials.email, credentials.password, context), response)
+    pair = await auth.login(credentials.email, credentials.password, context, credentials.device_token or device_cookie)
+    tokens = _tokens(pair, response)
+    if pair.device_token is not None:  # None: PostgreSQL went away after the login, the device stays unknown
+        _set_device_cookie(request, response, pair.device_token)
+    return schemas.LoginResponse(**tokens.model_dump(), device_token=pair.device_token)
 
 
 @auth_router.post(

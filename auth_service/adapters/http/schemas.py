@@ -133,6 +133,15 @@ class RegisterRequest(StrictBody):
     )
 
 
+DEVICE_COOKIE = "aidlc_device"
+DEVICE_TOKEN_DESCRIPTION = (
+    "The device token this client received at its last login or registration on this account (also sent as the "
+    f"`{DEVICE_COOKIE}` cookie, which browsers send by themselves). A valid one puts the guess in this device's own "
+    "budget of wrong passwords, so strangers guessing the password elsewhere cannot lock this device out; an "
+    "unknown, expired or other account's token is ignored (the guess counts as an unknown device's)."
+)
+
+
 class LoginRequest(StrictBody):
     model_config = _example({"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD})
 
@@ -143,6 +152,7 @@ class LoginRequest(StrictBody):
         "a wrong password.",
     )
     password: str = PRESENTED_PASSWORD_FIELD
+    device_token: str | None = Field(default=None, max_length=512, description=DEVICE_TOKEN_DESCRIPTION)
 
 
 class RefreshRequest(StrictBody):
@@ -158,6 +168,14 @@ class TokenResponse(BaseModel):
     refresh_token: str = Field(description="Opaque, single use: each refresh returns a new one.")
     token_type: str = Field(default="bearer", json_schema_extra={"enum": ["bearer"]})
     expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class LoginResponse(TokenResponse):
+    device_token: str | None = Field(
+        description="Opaque; keep it and send it with later logins (`device_token`, or the cookie set with this "
+        "response): this client is now a known device of the account. The same value when a valid one was sent; "
+        "null (and no cookie) only if PostgreSQL became unreachable right after the login."
+    )
 
 
 class ProfileResponse(BaseModel):
@@ -188,6 +206,13 @@ _AVATAR_URL_UPDATE = {
     "description": f"An http or https URL of at most {AVATAR_URL_MAX} characters with an ASCII host name "
     "(international names in punycode, no IP-literal in brackets). Empty or null clears it.",
 }
+
+
+class RegistrationResponse(ProfileResponse):
+    device_token: str = Field(
+        description="Opaque: the registering client is a known device of the new account. Send it with logins "
+        "(`device_token`, or the cookie set with this response)."
+    )
 
 
 class ProfileUpdateRequest(StrictBody):

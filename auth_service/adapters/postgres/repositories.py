@@ -19,6 +19,8 @@ from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.ports import (
     AuditEvent,
     AuditLog,
+    DeviceRepository,
+    DeviceToken,
     RefreshTokenRotation,
     SessionRepository,
     UserRepository,
@@ -267,6 +269,59 @@ def _audit_columns(event: AuditEvent) -> dict[str, Any]:
     }
 
 
+# The device's owner, if the token is live. One indexed read (primary key, then the user's primary key).
+_DEVICE_OWNER = text("""
+    SELECT u.email_canonical FROM device_tokens d JOIN users u ON u.id = d.user_id
+    WHERE d.token_hash = CAST(:token_hash AS bytea) AND d.expires_at > CAST(:now AS timestamptz)
+""")
+
+# Store the device (or move a known one's expiry on; a hash that is another account's is left alone), then forget
+# the account's expired devices and all but its `keep` most recently used ones, in one statement. Selected from
+# `users` so that an account deleted meanwhile gets no row (instead of a foreign-key error). Two logins of one
+# account at once may each keep their own row: the cap is then exceeded by one until the next login.
+_REMEMBER_DEVICE = text("""
+    WITH stored AS (
+        INSERT INTO device_tokens (token_hash, user_id, created_at, last_used_at, expires_at)
+        SELECT CAST(:token_hash AS bytea), id, CAST(:created_at AS timestamptz), CAST(:now AS timestamptz),
+               CAST(:expires_at AS timestamptz)
+        FROM users WHERE id = CAST(:user_id AS uuid)
+        ON CONFLICT (token_hash) DO UPDATE SET last_used_at = EXCLUDED.last_used_at, expires_at = EXCLUDED.expires_at
+        WHERE device_tokens.user_id = EXCLUDED.user_id
+        RETURNING token_hash
+    ), forgotten AS (
+        DELETE FROM device_tokens
+        WHERE user_id = CAST(:user_id AS uuid) AND token_hash <> CAST(:token_hash AS bytea) AND (
+            expires_at <= CAST(:now AS timestamptz) OR token_hash IN (
+                SELECT token_hash FROM device_tokens
+                WHERE user_id = CAST(:user_id AS uuid) AND token_hash <> CAST(:token_hash AS bytea)
+                ORDER BY last_used_at DESC OFFSET CAST(:others AS integer)))
+    )
+    SELECT count(*) FROM stored
+""")
+
+
+class PostgresDeviceRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._db = connection
+
+    async def owner(self, token_hash: bytes, now: datetime) -> str | None:
+        row = (await self._db.execute(_DEVICE_OWNER, {"token_hash": token_hash, "now": now})).first()
+        return str(row.email_canonical) if row else None
+
+    async def remember(self, device: DeviceToken, now: datetime, keep: int) -> None:
+        await self._db.execute(
+            _REMEMBER_DEVICE,
+            {
+                "token_hash": device.token_hash,
+                "user_id": device.user_id,
+                "created_at": device.created_at,
+                "now": now,
+                "expires_at": device.expires_at,
+                "others": max(0, keep - 1),
+            },
+        )
+
+
 class PostgresAuditLog:
     def __init__(self, connection: AsyncConnection) -> None:
         self._db = connection
@@ -305,6 +360,7 @@ class PostgresUnitOfWork:
 
     users: UserRepository
     sessions: SessionRepository
+    devices: DeviceRepository
     audit: AuditLog
 
     def __init__(self, engine: AsyncEngine, *, atomic: bool = True) -> None:
@@ -326,6 +382,7 @@ class PostgresUnitOfWork:
             raise
         self.users = PostgresUserRepository(self._connection)
         self.sessions = PostgresSessionRepository(self._connection)
+        self.devices = PostgresDeviceRepository(self._connection)
         self.audit = PostgresAuditLog(self._connection)
         return self
 

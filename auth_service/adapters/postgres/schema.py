@@ -59,6 +59,18 @@ refresh_tokens = Table(
     Column("rotated_at", DateTime(timezone=True), nullable=True),
 )
 
+# Known devices (auth_service/application/devices.py): at most DEVICE_TOKENS_PER_ACCOUNT per account, each forgotten
+# DEVICE_TOKEN_TTL_SECONDS after its last login; they go with the account.
+device_tokens = Table(
+    "device_tokens",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,

@@ -10,7 +10,7 @@ from tests.support.app import STRONG_PASSWORD, Service, bearer, serving, unique_
 async def test_json_login_returns_a_token_pair(service: Service) -> None:
     user = await service.register()
     tokens = await service.login(user["email"].upper())  # case-insensitive email
-    assert set(tokens) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    assert set(tokens) == {"access_token", "refresh_token", "token_type", "expires_in", "device_token"}
     assert tokens["token_type"] == "bearer" and tokens["expires_in"] == 900
     assert len(tokens["refresh_token"]) >= 43  # 256 bits, base64url
     assert AuthEvent.LOGIN_SUCCESS in service.metrics.events
@@ -97,6 +97,7 @@ async def test_hard_limit_per_account_per_hour(settings: Settings) -> None:
     limited = with_settings(settings, login_max_failures_per_account_per_hour=3, login_free_failures_before_backoff=100)
     async with serving(limited) as svc:
         user = await svc.register()
+        svc.client.cookies.clear()  # from unknown devices: the account's shared budget
         bad = {"email": user["email"], "password": "Wrong-Password-1"}
         statuses = [(await svc.client.post("/auth/login", json=bad)).status_code for _ in range(4)]
         assert statuses == [401, 401, 401, 429]

@@ -12,7 +12,15 @@ async def test_register_returns_the_profile(service: Service) -> None:
     assert response.status_code == 201
     body = response.json()
     assert body["email"] == email and body["display_name"] == "Ada Lovelace"
-    assert set(body) == {"id", "email", "display_name", "bio", "avatar_url", "created_at", "updated_at"}
+    assert set(body) == {"id", "email", "display_name", "bio", "avatar_url", "created_at", "updated_at", "device_token"}
+    # The registering client is a known device: the token in the body, and the same in an HttpOnly cookie.
+    assert len(body["device_token"]) >= 43  # 256 bits, base64url
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"aidlc_device={body['device_token']};")
+    assert {"httponly", "samesite=strict", "path=/auth/login"} <= {a.strip().lower() for a in cookie.split(";")}
+    assert "secure" not in {a.strip().lower() for a in cookie.split(";")}  # by design: plain HTTP (no TLS)
+    devices = await query(service.settings, "SELECT token_hash FROM device_tokens WHERE user_id = :id", id=body["id"])
+    assert len(devices) == 1 and body["device_token"].encode() not in bytes(devices[0].token_hash)
     rows = await query(service.settings, "SELECT password_hash FROM users WHERE id = :id", id=body["id"])
     assert rows[0].password_hash.startswith("$argon2id$") and STRONG_PASSWORD not in rows[0].password_hash
     audit = await query(

@@ -41,6 +41,7 @@ async def test_300_concurrent_guesses_check_no_more_passwords_than_one_guess_at_
     burst = with_settings(settings, redis_pool_wait_seconds=60, **limits)
     async with serving(burst, clock=FixedClock(), hasher=cheap_hasher()) as svc:
         user = await svc.register()
+        svc.client.cookies.clear()  # guesses from unknown devices: the account's shared budget
         responses = await asyncio.gather(
             *(
                 svc.client.post("/auth/login", json={"email": user["email"], "password": f"Guess-{i}-Ferret"})
@@ -88,19 +89,26 @@ async def test_a_burst_of_wrong_reauthentications_stays_within_the_sequential_li
         failures = [r for r in rows if r.event_type == audited_as]
         assert len(failures) == free
         assert failures[0].details == {"reason": "wrong_password"} and failures[0].ip == "203.0.113.7"
-        # Re-authentication shares the account's guess budget with login: the same source is backed off there too.
-        assert_problem(
-            await svc.client.post("/auth/login", json={"email": user["email"], "password": WRONG}),
-            429,
-            "login_throttled",
-        )
+        refusals = [r for r in rows if r.event_type == "reauth_throttled"]
+        assert len(refusals) == 40 - free and refusals[0].ip == "203.0.113.7"
+        assert refusals[0].details["limit"] == "device" and refusals[0].details["operation"] == audited_as
+        # The session is a device of its own: its wrong passwords slow it, not the account's other devices.
+        assert (
+            await svc.client.post("/auth/login", json={"email": user["email"], "password": WRONG})
+        ).status_code == 401
+        await svc.login(user["email"])
+        # ...and the throttled session stays throttled, even with the right password (decided before any hash).
+        right = {**body, "current_password" if "current_password" in body else "password": STRONG_PASSWORD}
+        assert_problem(await svc.client.request(method, path, headers=headers, json=right), 429, "reauth_throttled")
 
 
-async def test_a_strangers_failures_do_not_lock_the_victim_out(settings: Settings) -> None:
+async def test_a_strangers_failures_do_not_lock_the_victims_known_device_out(settings: Settings) -> None:
     async with serving(
         with_settings(settings, trusted_proxy_count=1), clock=FixedClock(), hasher=cheap_hasher()
     ) as svc:
         user = await svc.register()
+        victims_device = {"cookie": f"aidlc_device={user['device_token']}"}
+        svc.client.cookies.clear()  # the stranger's browser never logged in to this account
         stranger = [
             (
                 await svc.client.post(
@@ -110,23 +118,34 @@ async def test_a_strangers_failures_do_not_lock_the_victim_out(settings: Setting
             for _ in range(8)
         ]
         assert stranger == [401] * 5 + [429] * 3
-        # The victim's source has no failures of its own: neither a typo nor the right password is backed off.
+        # The victim's device has no failures of its own: neither a typo nor the right password is backed off.
         typo = await svc.client.post(
-            "/auth/login", json={"email": user["email"], "password": WRONG}, headers=from_ip("192.0.2.10")
+            "/auth/login",
+            json={"email": user["email"], "password": WRONG},
+            headers={**from_ip("192.0.2.10"), **victims_device},
         )
         assert_problem(typo, 401, "invalid_credentials")
-        await svc.login(user["email"], **from_ip("192.0.2.10"))
-        # The stranger stays backed off.
-        again = await svc.client.post(
-            "/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD}, headers=from_ip("198.51.100.66")
-        )
-        assert_problem(again, 429, "login_throttled")
+        svc.client.cookies.clear()
+        await svc.login(user["email"], **from_ip("192.0.2.10"), **victims_device)
+        # Unknown devices share the account's budget: the stranger, and a device the victim never used, wait.
+        svc.client.cookies.clear()
+        for source in ("198.51.100.66", "192.0.2.11"):
+            again = await svc.client.post(
+                "/auth/login", json={"email": user["email"], "password": STRONG_PASSWORD}, headers=from_ip(source)
+            )
+            assert_problem(again, 429, "login_throttled")
 
 
 async def test_guesses_spread_over_many_sources_are_still_capped_per_account(settings: Settings) -> None:
-    capped = with_settings(settings, trusted_proxy_count=1, login_max_failures_per_account_per_hour=10)
+    capped = with_settings(
+        settings,
+        trusted_proxy_count=1,
+        login_max_failures_per_account_per_hour=10,
+        login_free_failures_before_backoff=100,
+    )
     async with serving(capped, clock=FixedClock(), hasher=cheap_hasher()) as svc:
         user = await svc.register()
+        svc.client.cookies.clear()  # every guess from an unknown device
         for i in range(10):
             response = await svc.client.post(
                 "/auth/login",
@@ -139,24 +158,35 @@ async def test_guesses_spread_over_many_sources_are_still_capped_per_account(set
         )
         assert_problem(capped_out, 429, "login_throttled")
         assert 3500 <= int(capped_out.headers["retry-after"]) <= 3600
+        # The owner's known device is not in that budget.
+        await svc.login(user["email"], **from_ip("192.0.2.100"), cookie=f"aidlc_device={user['device_token']}")
 
 
 async def test_every_login_attempt_counts_toward_the_per_source_limit(settings: Settings) -> None:
     limited = with_settings(settings, trusted_proxy_count=1, login_max_attempts_per_ip_per_hour=4)
-    async with serving(limited, clock=FixedClock(), hasher=cheap_hasher()) as svc:
+    clock = FixedClock()
+    async with serving(limited, clock=clock, hasher=cheap_hasher()) as svc:
         user = await svc.register()
-        statuses = [
-            (
+        responses = []
+        for _ in range(5):
+            svc.client.cookies.clear()  # each time from a browser that never logged in here
+            responses.append(
                 await svc.client.post(
                     "/auth/login",
                     json={"email": user["email"], "password": STRONG_PASSWORD},
                     headers=from_ip("198.51.100.201"),
                 )
-            ).status_code
-            for _ in range(5)
-        ]
-        assert statuses == [200, 200, 200, 200, 429]
+            )
+        assert [r.status_code for r in responses] == [200, 200, 200, 200, 429]
+        # A token bucket: one more attempt every 3600/4 s, not an hour after the first.
+        assert int(responses[-1].headers["retry-after"]) == 900
+        svc.client.cookies.clear()
         await svc.login(user["email"], **from_ip("192.0.2.201"))  # another source is not affected
+        # A known device is counted per device, not per address.
+        await svc.login(user["email"], **from_ip("198.51.100.201"), cookie=f"aidlc_device={user['device_token']}")
+        clock.advance(seconds=900)
+        svc.client.cookies.clear()
+        await svc.login(user["email"], **from_ip("198.51.100.201"))
 
 
 async def test_registrations_are_throttled_per_source_even_in_a_burst(settings: Settings) -> None:
@@ -175,7 +205,13 @@ async def test_registrations_are_throttled_per_source_even_in_a_burst(settings: 
         assert Counter(r.status_code for r in responses) == {201: 3, 429: 7}
         throttled = next(r for r in responses if r.status_code == 429)
         assert_problem(throttled, 429, "registration_throttled")
-        assert 3500 <= int(throttled.headers["retry-after"]) <= 3600
+        assert int(throttled.headers["retry-after"]) == 1200  # the bucket gives one more every 3600/3 s
+        refusals = await query(
+            settings,
+            "SELECT details FROM audit_events WHERE event_type = 'registration_throttled' AND host(ip) = :ip",
+            ip="198.51.100.202",
+        )
+        assert len(refusals) == 7 and refusals[0].details == {"limit": "address_registrations", "retry_after": "1200"}
         other = await svc.client.post(
             "/auth/register",
             headers=from_ip("192.0.2.202"),

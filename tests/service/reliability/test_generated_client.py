@@ -94,7 +94,7 @@ def test_the_generated_client_runs_the_whole_flow(
     profile = register.sync(
         client=anonymous, body=models.RegisterRequest(email=email, password=PASSWORD, display_name="Generated")
     )
-    assert isinstance(profile, models.ProfileResponse) and profile.email == email
+    assert isinstance(profile, models.RegistrationResponse) and profile.email == email and profile.device_token
     taken = register.sync(
         client=anonymous, body=models.RegisterRequest(email=email, password=PASSWORD, display_name="Again")
     )
@@ -105,8 +105,13 @@ def test_the_generated_client_runs_the_whole_flow(
     tokens = login.sync(client=anonymous, body=models.LoginJsonLoginRequest(email=email, password=PASSWORD))
     form_tokens = login.sync(client=anonymous, body=models.LoginDataBody(username=email, password=PASSWORD))
     for pair in (tokens, form_tokens):
-        assert isinstance(pair, models.TokenResponse) and pair.token_type == "bearer"
+        assert isinstance(pair, models.LoginResponse) and pair.token_type == "bearer"
         secrets_ledger.add_tokens(pair.to_dict())
+    known = login.sync(
+        client=anonymous,
+        body=models.LoginJsonLoginRequest(email=email, password=PASSWORD, device_token=profile.device_token),
+    )
+    assert isinstance(known, models.LoginResponse) and known.device_token == profile.device_token
 
     signed_in = generated.AuthenticatedClient(
         base_url=live_service.base_url, token=tokens.access_token, raise_on_unexpected_status=True

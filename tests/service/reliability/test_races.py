@@ -27,6 +27,8 @@ async def racy_service(settings: Settings) -> AsyncIterator[Service]:
         settings,
         db_pool_size=20,
         login_max_failures_per_account_per_hour=100_000,
+        login_max_failures_per_device_per_hour=100_000,  # the racers share the client's device cookie
+        login_max_attempts_per_device_per_hour=100_000,
         login_free_failures_before_backoff=100_000,
     )
     async with serving(racy) as svc:

@@ -30,5 +30,7 @@ def test_metric_names_match_the_container_contract() -> None:
         "LoginSuccesses",
         "LoginFailures",
         "LoginsThrottled",
+        "ReauthenticationsThrottled",
+        "RegistrationsThrottled",
         "RefreshReuseDetected",
     }

@@ -19,6 +19,7 @@ from auth_service.application.authentication import (
     TokenPair,
     hash_refresh_token,
 )
+from auth_service.application.devices import hash_device_token
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.guesses import SettledGuess, account_key
 from auth_service.application.passwords import NormalizedPasswords, lock_and_reverify
@@ -48,7 +49,7 @@ from auth_service.domain.errors import (
 )
 from auth_service.domain.model import Session, User
 from auth_service.domain.values import Email
-from tests.service.fakes import ACCESS_TOKEN_TTL, SESSION_POLICY, FakePorts
+from tests.service.fakes import ACCESS_TOKEN_TTL, DEVICE_POLICY, SESSION_POLICY, FakePorts
 
 PASSWORD = "Gorilla-Marmalade-Tundra-42"
 NEW_PASSWORD = "Velvet-Quarry-Lantern-77"
@@ -88,12 +89,13 @@ def use_cases(p: FakePorts) -> AuthService:
         metrics=p.metrics,
         clock=p.clock,
         session_policy=SESSION_POLICY,
+        devices=DEVICE_POLICY,
     )
 
 
 def reauthenticate(p: FakePorts) -> Reauthenticate:
     """The step password change and deletion share (not a use case of its own, so not on AuthService)."""
-    return Reauthenticate(uow=p.uow, hasher=p.hasher, limiter=p.limiter, clock=p.clock)
+    return Reauthenticate(uow=p.uow, hasher=p.hasher, limiter=p.limiter, metrics=p.metrics, clock=p.clock)
 
 
 async def signed_in(p: FakePorts, user: User) -> tuple[TokenPair, Principal]:
@@ -125,14 +127,30 @@ async def test_login_opens_a_session_and_settles_the_guess_as_correct(p: FakePor
     assert list(p.limiter.settled.values()) == ["correct"] and p.limiter.logins_counted == 1
 
 
-async def test_a_throttled_login_computes_no_hash_and_reads_nothing(p: FakePorts) -> None:
+async def test_a_throttled_login_computes_no_hash_reads_nothing_and_is_audited(p: FakePorts) -> None:
     user = a_user(p)
-    p.limiter.refuse_guesses = RetryAfter(seconds=42)
+    p.limiter.refuse_guesses = RetryAfter(seconds=42, limit="unknown_devices")
     with pytest.raises(LoginThrottled) as refused:
         await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     assert refused.value.retry_after_seconds == 42
-    assert p.hasher.verified == [] and p.db.units_entered == 0
-    assert p.metrics.events == [AuthEvent.LOGIN_THROTTLED] and p.tables.audit == []
+    assert p.hasher.verified == [] and p.db.units_entered == 1  # the audit row, nothing else
+    assert p.metrics.events == [AuthEvent.LOGIN_THROTTLED]
+    [event] = p.tables.audit
+    assert event.type == AuditEventType.LOGIN_THROTTLED and event.context.ip == CONTEXT.ip
+    assert event.details == {
+        "limit": "unknown_devices",
+        "retry_after": "42",
+        "account_key": account_key(user.email),
+        "device": "unknown",
+    }
+
+
+async def test_a_throttled_login_is_refused_even_when_the_audit_cannot_be_written(p: FakePorts) -> None:
+    user = a_user(p)
+    p.limiter.refuse_guesses = RetryAfter(seconds=42)
+    p.db.unavailable = True
+    with pytest.raises(LoginThrottled):
+        await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
 
 
 async def test_the_guess_is_reserved_under_the_accounts_key_and_the_callers_address(p: FakePorts) -> None:
@@ -159,7 +177,12 @@ async def test_an_unknown_email_is_verified_against_the_dummy_hash(p: FakePorts)
         await use_cases(p).login("nobody@example.com", PASSWORD, CONTEXT)
     assert p.hasher.verified == [None]  # the same work as a real account
     [event] = p.tables.audit
-    assert event.user_id is None and event.details == {"reason": "unknown_email"}
+    assert event.user_id is None and event.context.ip == CONTEXT.ip
+    assert event.details == {
+        "reason": "unknown_email",
+        "account_key": account_key(Email("nobody@example.com")),
+        "email": "nobody@example.com",
+    }
     assert list(p.limiter.settled.values()) == ["failed"]
 
 
@@ -221,7 +244,7 @@ async def test_an_account_deleted_while_hashing_fails_like_an_unknown_email(p: F
     with pytest.raises(InvalidCredentials):
         await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     [event] = p.tables.audit
-    assert event.user_id is None and event.details == {"reason": "unknown_email"}
+    assert event.user_id is None and event.details is not None and event.details["reason"] == "unknown_email"
 
 
 async def test_an_error_after_the_reservation_releases_the_guess(p: FakePorts) -> None:
@@ -579,7 +602,8 @@ async def test_a_wrong_password_keeps_the_account(p: FakePorts) -> None:
 
 
 async def test_registration_stores_the_hash_audits_and_counts(p: FakePorts) -> None:
-    profile = await use_cases(p).register("ada@example.com", PASSWORD, "  Ada  ", CONTEXT)
+    registered = await use_cases(p).register("ada@example.com", PASSWORD, "  Ada  ", CONTEXT)
+    profile = registered.profile
     stored = p.tables.users[profile.id]
     assert stored.password_hash.endswith(f"${PASSWORD}") and profile.display_name == "Ada"
     assert audit_types(p) == [AuditEventType.REGISTERED] and p.metrics.events == [AuthEvent.REGISTRATION]
@@ -727,3 +751,81 @@ def test_account_keys_are_per_canonical_address_and_hold_no_address() -> None:
     assert account_key(Email("Ada@Example.COM")) == account_key(Email("ada@example.com"))
     assert account_key(Email("ada@example.com")) != account_key(Email("bob@example.com"))
     assert "ada" not in account_key(Email("ada@example.com"))
+
+
+# --- Known devices -------------------------------------------------------------------------------------------------
+
+
+async def test_registration_hands_out_a_device_that_later_logins_of_the_account_are_counted_under(
+    p: FakePorts,
+) -> None:
+    registered = await use_cases(p).register("ada@example.com", PASSWORD, "Ada", CONTEXT)
+    [stored] = p.tables.devices  # only the hash is stored
+    assert stored == hash_device_token(registered.device_token) and registered.device_token.encode() != stored
+    pair = await use_cases(p).login("ADA@example.com", PASSWORD, CONTEXT, registered.device_token)
+    assert pair.device_token == registered.device_token
+    [ticket] = p.limiter.reserved
+    assert ticket.device is not None and ticket.device not in registered.device_token
+
+
+async def test_a_login_without_a_known_device_is_an_unknown_devices_guess_and_gets_a_new_device(
+    p: FakePorts,
+) -> None:
+    user = a_user(p)
+    other = a_user(p, email="grace@example.com")
+    others_device = (await use_cases(p).login(other.email.value, PASSWORD, CONTEXT)).device_token
+    for presented in (None, "not-a-device-token", others_device, "x" * 10_000):
+        pair = await use_cases(p).login(user.email.value, PASSWORD, CONTEXT, presented)
+        assert pair.device_token is not None and pair.device_token != presented
+        assert p.limiter.reserved[-1].device is None
+
+
+async def test_a_device_is_forgotten_after_its_lifetime(p: FakePorts) -> None:
+    user = a_user(p)
+    device = (await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)).device_token
+    p.clock.advance(days=31)
+    assert (await use_cases(p).login(user.email.value, PASSWORD, CONTEXT, device)).device_token != device
+    assert p.limiter.reserved[-1].device is None
+
+
+async def test_reauthentication_counts_in_the_sessions_own_budget(p: FakePorts) -> None:
+    user = a_user(p)
+    _, principal = await signed_in(p, user)
+    await reauthenticate(p)(principal, PASSWORD, CONTEXT, AuditEventType.PASSWORD_CHANGE_FAILED)
+    assert p.limiter.reserved[-1].device == f"session-{principal.session_id}"
+
+
+async def test_a_throttled_reauthentication_is_audited_and_counted(p: FakePorts) -> None:
+    user = a_user(p)
+    _, principal = await signed_in(p, user)
+    p.limiter.refuse_guesses = RetryAfter(seconds=8, limit="device")
+    with pytest.raises(ReauthThrottled):
+        await reauthenticate(p)(principal, PASSWORD, CONTEXT, AuditEventType.ACCOUNT_DELETION_FAILED)
+    event = p.tables.audit[-1]
+    assert event.type == AuditEventType.REAUTH_THROTTLED and event.user_id == user.id
+    assert event.details == {"limit": "device", "retry_after": "8", "operation": "account_deletion_failed"}
+    assert p.metrics.events[-1] == AuthEvent.REAUTH_THROTTLED
+
+
+async def test_a_login_stands_when_its_device_cannot_be_remembered(p: FakePorts) -> None:
+    user = a_user(p)
+
+    def database_gone(statement: str) -> None:
+        if statement == "devices.remember":
+            raise DependencyUnavailable("postgresql")
+
+    p.db.before_statement = database_gone
+    pair = await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
+    assert pair.device_token is None and p.tables.sessions
+
+
+async def test_lifting_a_block_names_the_accounts_key_and_is_audited(p: FakePorts) -> None:
+    from auth_service.application.unblock import LiftThrottles
+
+    lift = LiftThrottles(limiter=p.limiter, uow=p.uow, clock=p.clock)
+    lifted = await lift(email="ADA@example.com", ip="198.51.100.7", operator="ops")
+    assert p.limiter.lifted == [(account_key(Email("ada@example.com")), "198.51.100.7")] and lifted.audited
+    event = p.tables.audit[-1]
+    assert event.type == AuditEventType.THROTTLE_LIFTED and event.context.ip == "198.51.100.7"
+    with pytest.raises(ValueError):
+        await lift(email=None, ip=None, operator="ops")
