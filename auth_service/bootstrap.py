@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.adapters.http.app import create_http_app
-from auth_service.adapters.metrics.emf import EmfAuthMetrics
+from auth_service.adapters.metrics.emf import EmfAuthMetrics, EmfRetentionMetrics
 from auth_service.adapters.postgres.database import (
     CertificateUnusable,
     create_engine,
@@ -25,6 +26,7 @@ from auth_service.adapters.postgres.database import (
     ping,
 )
 from auth_service.adapters.postgres.repositories import PostgresUnitOfWorkFactory, is_unavailability
+from auth_service.adapters.postgres.retention import PostgresRetentionStore
 from auth_service.adapters.redis.caches import (
     RedisProfileCache,
     RedisSessionAndProfileCache,
@@ -32,9 +34,11 @@ from auth_service.adapters.redis.caches import (
 )
 from auth_service.adapters.redis.client import RedisGateway, create_redis
 from auth_service.adapters.redis.rate_limiter import RateLimits, RedisRateLimiter
+from auth_service.adapters.redis.refresh_throttle import RedisRefreshThrottle
 from auth_service.adapters.security.common_passwords import ZxcvbnCommonPasswords
 from auth_service.adapters.security.cpu_budget import available_cpus, hashing_threads_per_worker
 from auth_service.adapters.security.hashing import Argon2PasswordHasher
+from auth_service.adapters.security.refresh_tokens import HmacRefreshTokenCodec, refresh_key_from
 from auth_service.adapters.security.tokens import JwtTokenIssuer, generate_private_key_pem, load_private_key
 from auth_service.application.account import (
     ChangePassword,
@@ -63,13 +67,18 @@ from auth_service.application.ports import (
     PasswordHasher,
     ProfileCache,
     RateLimiter,
+    RefreshThrottle,
+    RefreshTokenCodec,
+    RetentionMetrics,
     SessionAndProfileCache,
     SessionCache,
     TokenIssuer,
     UnitOfWorkFactory,
 )
 from auth_service.application.registration import Register
+from auth_service.application.retention import PurgeExpiredData, RetentionPolicy, purge_periodically
 from auth_service.application.service import AuthService
+from auth_service.application.sessions import SessionCap, SessionLimits
 from auth_service.domain.model import SessionPolicy
 from auth_service.logs import configure_logging
 from auth_service.settings import Settings
@@ -163,6 +172,22 @@ def rate_limits(settings: Settings) -> RateLimits:
     )
 
 
+def retention_purge(
+    settings: Settings, engine: AsyncEngine, clock: Clock, metrics: RetentionMetrics | None = None
+) -> PurgeExpiredData:
+    return PurgeExpiredData(
+        store=PostgresRetentionStore(engine),
+        clock=clock,
+        metrics=metrics or EmfRetentionMetrics(settings.service_name),
+        policy=RetentionPolicy(
+            ended_sessions=timedelta(days=settings.ended_session_retention_days),
+            audit_events=timedelta(days=settings.audit_retention_days),
+            batch_size=settings.purge_batch_size,
+            max_batches=settings.purge_max_batches,
+        ),
+    )
+
+
 def wire_use_cases(
     *,
     uow: UnitOfWorkFactory,
@@ -176,8 +201,14 @@ def wire_use_cases(
     metrics: AuthMetrics,
     clock: Clock,
     session_policy: SessionPolicy,
+    refresh_tokens: RefreshTokenCodec,
+    refresh_throttle: RefreshThrottle,
+    session_limits: SessionLimits,
 ) -> AuthService:
     """Each use case gets the ports it names, and nothing else."""
+    session_cap = SessionCap(
+        session_cache=session_cache, metrics=metrics, max_sessions=session_limits.max_sessions_per_account
+    )
     authenticate = Authenticate(uow=uow, tokens=tokens, session_cache=session_cache, clock=clock)
     get_profile = GetProfile(uow=uow, profile_cache=profile_cache)
     reauthenticate = Reauthenticate(uow=uow, hasher=hasher, limiter=limiter, clock=clock)
@@ -193,8 +224,19 @@ def wire_use_cases(
             metrics=metrics,
             clock=clock,
             session_policy=session_policy,
+            refresh_tokens=refresh_tokens,
+            session_cap=session_cap,
         ),
-        refresh=Refresh(uow=uow, tokens=tokens, session_cache=session_cache, metrics=metrics, clock=clock),
+        refresh=Refresh(
+            uow=uow,
+            tokens=tokens,
+            refresh_tokens=refresh_tokens,
+            throttle=refresh_throttle,
+            session_cache=session_cache,
+            metrics=metrics,
+            clock=clock,
+            grace=session_limits.refresh_grace,
+        ),
         authenticate=authenticate,
         logout=Logout(uow=uow, session_cache=session_cache, clock=clock),
         logout_all=LogoutAll(uow=uow, session_cache=session_cache, clock=clock),
@@ -248,11 +290,12 @@ def create_app(
         gateway, clock, tombstone_ttl=settings.access_token_ttl_seconds + TOMBSTONE_MARGIN_SECONDS
     )
     profile_cache = RedisProfileCache(gateway)
+    signing_key = load_private_key(settings.jwt_private_key.get_secret_value())
     service = wire_use_cases(
         uow=PostgresUnitOfWorkFactory(engine),
         hasher=NormalizedPasswords(hasher),
         tokens=JwtTokenIssuer(
-            load_private_key(settings.jwt_private_key.get_secret_value()),
+            signing_key,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             ttl_seconds=settings.access_token_ttl_seconds,
@@ -268,11 +311,27 @@ def create_app(
             absolute_lifetime=timedelta(seconds=settings.refresh_token_ttl_seconds),
             idle_timeout=timedelta(seconds=settings.session_idle_timeout_seconds),
         ),
+        refresh_tokens=HmacRefreshTokenCodec(refresh_key_from(signing_key)),
+        refresh_throttle=RedisRefreshThrottle(gateway, clock, settings.refresh_max_per_session_per_minute),
+        session_limits=SessionLimits(
+            refresh_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
+            max_sessions_per_account=settings.max_sessions_per_account,
+        ),
     )
+    purge = retention_purge(settings, engine, clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        purging = (
+            asyncio.create_task(purge_periodically(purge, settings.purge_interval_seconds))
+            if settings.purge_interval_seconds
+            else None
+        )
         yield
+        if purging is not None:
+            purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purging
         if redis is None:
             await redis_client.aclose()
         await engine.dispose()

@@ -26,3 +26,13 @@ async def query(settings: Settings, sql: str, **params: Any) -> list[Any]:
             return list((await connection.execute(text(sql), params)).all())
     finally:
         await engine.dispose()
+
+
+async def execute(settings: Settings, sql: str, **params: Any) -> None:
+    """Change the database directly (committed), to set up what the API cannot make quickly."""
+    engine = create_async_engine(settings.sqlalchemy_url())
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(sql), params)
+    finally:
+        await engine.dispose()
