@@ -13,7 +13,6 @@ The indexes are built without CONCURRENTLY (a migration runs in a transaction): 
 size that locks writes to `sessions` for well under a second.
 """
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_session_lifecycle"
@@ -23,16 +22,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("sessions", sa.Column("refresh_generation", sa.BigInteger, nullable=True))
-    op.add_column("sessions", sa.Column("refresh_rotated_at", sa.DateTime(timezone=True), nullable=True))
-    op.add_column("refresh_tokens", sa.Column("generation", sa.BigInteger, nullable=True))
-    op.create_index(
-        "ix_sessions_user_active",
-        "sessions",
-        ["user_id", "created_at", "id"],
-        postgresql_where=sa.text("revoked_at IS NULL"),
-    )
-    op.create_index("ix_sessions_expires_at", "sessions", ["expires_at"])
+    # IF NOT EXISTS: re-applying it is harmless, should the revision have been stamped back by hand to roll back
+    # to a release that predates it (docs/operations.md, "Session lifecycle (migration 0003)").
+    for statement in (
+        "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS refresh_generation BIGINT",
+        "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS refresh_rotated_at TIMESTAMP WITH TIME ZONE",
+        "ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS generation BIGINT",
+        "CREATE INDEX IF NOT EXISTS ix_sessions_user_active ON sessions (user_id, created_at, id) "
+        "WHERE revoked_at IS NULL",
+        "CREATE INDEX IF NOT EXISTS ix_sessions_expires_at ON sessions (expires_at)",
+    ):
+        op.execute(statement)
 
 
 def downgrade() -> None:
