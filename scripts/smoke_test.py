@@ -3,7 +3,8 @@
     python scripts/smoke_test.py http://127.0.0.1:8000 [--wait 300]
 
 register -> login -> /users/me -> refresh -> a retry of that refresh gets the same pair -> refresh again ->
-reusing the first (now older) refresh token is rejected and revokes the session -> a new login -> logout -> that access token is rejected -> the account is deleted and cannot log in.
+reusing the first (now older) refresh token is rejected and revokes the session -> a new login -> logout ->
+that access token is rejected -> the account is deleted and cannot log in.
 Exits 0 when every step passed, 1 with a message naming the first step that did not. The account it registers
 is deleted in every case: when a step fails, a cleanup logs in and deletes it (best effort, reported).
 """

@@ -150,7 +150,7 @@ async def test_the_purge_removes_what_is_past_retention_and_nothing_else(
             revoked=now - 7 * day + timedelta(minutes=1),
         ),
     }
-    purged = {
+    purged = {  # named for the reader: none of these may remain
         "revoked eight days ago": await _session(settings, user, created=now - 9 * day, revoked=now - 8 * day),
         "expired eight days ago": await _session(
             settings, user, created=now - 22 * day, last_used=now - 8.5 * day, lifetime=14 * day, idle=30 * day
@@ -170,6 +170,7 @@ async def test_the_purge_removes_what_is_past_retention_and_nothing_else(
     assert report == PurgeReport(sessions=3, audit_events=2, complete=True)
     assert metrics.reports == [report]
     assert await _ids(settings, "sessions") == set(kept.values())
+    assert not set(purged.values()) & await _ids(settings, "sessions")
     tokens = await query(settings, "SELECT DISTINCT session_id AS id FROM refresh_tokens")
     assert {row.id for row in tokens} == set(kept.values())  # the purged sessions' tokens went with them
     audit = await query(settings, "SELECT occurred_at FROM audit_events ORDER BY occurred_at")
