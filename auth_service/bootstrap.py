@@ -207,7 +207,7 @@ def wire_use_cases(
 ) -> AuthService:
     """Each use case gets the ports it names, and nothing else."""
     session_cap = SessionCap(
-        session_cache=session_cache, metrics=metrics, max_sessions=session_limits.max_sessions_per_account
+        uow=uow, session_cache=session_cache, metrics=metrics, max_sessions=session_limits.max_sessions_per_account
     )
     authenticate = Authenticate(uow=uow, tokens=tokens, session_cache=session_cache, clock=clock)
     get_profile = GetProfile(uow=uow, profile_cache=profile_cache)

@@ -144,9 +144,8 @@ class Login:
         )
 
     async def _open_session(self, user: User, context: RequestContext) -> _Opened | None:
-        """The common case: one statement writes the session, its refresh token and the audit row, only if the
-        password hash we verified is still the user's (None if it no longer is), and keeps the user's row lock
-        while the session cap evicts under it."""
+        """The common case in one database statement: the session, its refresh token and the audit row, written
+        only if the password hash we verified is still the user's. None if it no longer is. Then the session cap."""
         now = self._clock.now()
         session = self._start_session(user, context, now)
         refresh_token = self._refresh_tokens.first(session.id)
@@ -158,11 +157,10 @@ class Login:
             user_id=user.id,
             session_id=session.id,
         )
-        async with self._uow() as uow:
+        async with self._uow(atomic=False) as uow:
             if not await uow.sessions.add_after_login(session, refresh_hash, user.password_hash, event):
                 return None
-            await self._session_cap.make_room(uow, session, context)
-            await uow.commit()
+        await self._session_cap.after_login(session, context)
         return user, session, refresh_token, now
 
     async def _open_session_under_lock(
@@ -190,7 +188,7 @@ class Login:
             refresh_token = self._refresh_tokens.first(session.id)
             await uow.sessions.add(session, hash_refresh_token(refresh_token))
             await audit(uow, AuditEventType.LOGIN_SUCCEEDED, now, context, user_id=user.id, session_id=session.id)
-            await self._session_cap.make_room(uow, session, context)
+            await self._session_cap.within(uow, session, context)
             await uow.commit()
         return user, session, refresh_token, now
 

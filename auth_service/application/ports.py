@@ -53,8 +53,7 @@ class SessionRepository(Protocol):
         """A password login's writes as one atomic step: under the user's row lock (see UserRepository.lock),
         and only if the user still has `password_hash`, store the session, its first refresh token and `event`.
 
-        False, writing nothing, if the account was deleted or its password changed since it was read. In an
-        atomic unit of work the row lock is held until it ends (so the session cap can be enforced under it).
+        False, writing nothing, if the account was deleted or its password changed since it was read.
         """
 
     async def get(self, session_id: UUID) -> Session | None: ...
@@ -70,9 +69,7 @@ class SessionRepository(Protocol):
         in that order: keyset pagination, so sessions created or revoked meanwhile shift no page."""
 
     async def oldest_active_beyond(self, user_id: UUID, now: datetime, keep: int) -> Sequence[UUID]:
-        """The user's active sessions other than the `keep` newest (to be evicted). Call it under the user's row
-        lock, in a statement after the lock was taken, so concurrent logins of the account see each other's
-        sessions."""
+        """The user's active sessions other than the `keep` newest (by creation): the ones to evict."""
 
     async def rotate_refresh_token(
         self, session_id: UUID, presented_hash: bytes, generation: int, successor_hash: bytes, now: datetime

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from auth_service.application.audit import audit
+from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.ports import (
     AuditEventType,
     AuthEvent,
@@ -15,6 +16,7 @@ from auth_service.application.ports import (
     RequestContext,
     SessionCache,
     UnitOfWork,
+    UnitOfWorkFactory,
 )
 from auth_service.domain.model import Session
 
@@ -50,22 +52,44 @@ async def revoke_sessions(
 class SessionCap:
     """At most `max_sessions` active sessions per account: opening one more revokes the oldest (by creation).
 
-    Runs in the login's transaction, under the user's row lock taken by the statement that wrote the new
-    session, so concurrent logins of one account take turns and each sees the others' sessions."""
+    Every login looks for sessions beyond the cap in a statement that runs after its own session was committed
+    (or, in the login's transaction, under the user's row lock). The login whose look runs last therefore sees
+    every session of the account, so once concurrent logins have answered, the cap holds; for the milliseconds
+    between a login's insert and its look, an account may have one session more per login in flight."""
 
-    def __init__(self, *, session_cache: SessionCache, metrics: AuthMetrics, max_sessions: int) -> None:
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, session_cache: SessionCache, metrics: AuthMetrics, max_sessions: int
+    ) -> None:
+        self._uow = uow
         self._session_cache = session_cache
         self._metrics = metrics
         self._max_sessions = max_sessions
 
-    async def make_room(self, uow: UnitOfWork, opened: Session, context: RequestContext) -> None:
-        """`opened` was just written in `uow`; revoke whatever falls beyond the cap."""
+    async def after_login(self, opened: Session, context: RequestContext) -> None:
+        """`opened` is committed: one read, and a transaction only if there is something to evict."""
+        async with self._uow(atomic=False) as uow:
+            evicted = await self._beyond_the_cap(uow, opened)
+        if evicted:
+            async with self._uow() as uow:
+                if await self._evict(uow, opened, evicted, context):
+                    await uow.commit()
+
+    async def within(self, uow: UnitOfWork, opened: Session, context: RequestContext) -> None:
+        """In the login's transaction, which wrote `opened` and holds the user's row lock."""
+        evicted = await self._beyond_the_cap(uow, opened)
+        if evicted:
+            await self._evict(uow, opened, evicted, context)
+
+    async def _beyond_the_cap(self, uow: UnitOfWork, opened: Session) -> list[UUID]:
+        beyond = await uow.sessions.oldest_active_beyond(opened.user_id, opened.created_at, self._max_sessions)
+        return [session_id for session_id in beyond if session_id != opened.id]
+
+    async def _evict(self, uow: UnitOfWork, opened: Session, evicted: list[UUID], context: RequestContext) -> bool:
         now = opened.created_at
-        evicted = await uow.sessions.oldest_active_beyond(opened.user_id, now, self._max_sessions)
-        evicted = [session_id for session_id in evicted if session_id != opened.id]
-        if not evicted:
-            return
-        await revoke_sessions(self._session_cache, uow, evicted, now, "session_limit")
+        try:
+            await revoke_sessions(self._session_cache, uow, evicted, now, "session_limit")
+        except DependencyUnavailable:
+            return False  # no tombstone, no revocation (the rule); the account's next login evicts them
         for session_id in evicted:
             await audit(
                 uow,
@@ -76,5 +100,5 @@ class SessionCap:
                 session_id=session_id,
                 details={"reason": "session_limit", "by_session": str(opened.id)},
             )
-        for _ in evicted:
             self._metrics.count(AuthEvent.SESSION_EVICTED)
+        return True

@@ -594,15 +594,33 @@ async def test_a_login_past_the_cap_evicts_the_oldest_session_tombstone_first(p:
     assert p.metrics.events.count(AuthEvent.SESSION_EVICTED) == 1
 
 
-async def test_an_eviction_that_cannot_tombstone_opens_no_session(p: FakePorts) -> None:
+async def test_an_eviction_without_redis_waits_for_the_next_login(p: FakePorts) -> None:
+    """No tombstone, no revocation: the login still succeeds, and the account's next login evicts."""
     user = a_user(p)
     for _ in range(SESSION_LIMITS.max_sessions_per_account):
         await signed_in(p, user)
+        p.clock.advance(seconds=1)
     p.session_cache.unavailable = True
-    with pytest.raises(DependencyUnavailable):
-        await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
-    assert len(p.tables.sessions) == SESSION_LIMITS.max_sessions_per_account
+    await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     assert p.tables.revoked_reasons == {}
+    assert not [e for e in p.tables.audit if e.type == AuditEventType.SESSION_EVICTED]
+    p.session_cache.unavailable = False
+    p.clock.advance(seconds=1)
+    await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
+    assert list(p.tables.revoked_reasons.values()) == ["session_limit", "session_limit"]
+
+
+async def test_a_login_that_must_upgrade_the_hash_evicts_under_its_lock(p: FakePorts) -> None:
+    user = a_user(p)
+    for _ in range(SESSION_LIMITS.max_sessions_per_account):
+        await signed_in(p, user)
+        p.clock.advance(seconds=1)
+    p.tables.users[user.id] = replace(p.tables.users[user.id], password_hash=p.hasher.make(PASSWORD, "outdated"))
+    p.journal.clear()
+    await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
+    assert list(p.tables.revoked_reasons.values()) == ["session_limit"]
+    assert index_of(p.journal, "db: lock user") < index_of(p.journal, "cache: tombstone")
+    assert index_of(p.journal, "db: revoke") < index_of(p.journal, "db: commit")
 
 
 # --- Change password, delete account -------------------------------------------------------------------------------
