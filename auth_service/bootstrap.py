@@ -34,7 +34,6 @@ from auth_service.adapters.redis.caches import (
 )
 from auth_service.adapters.redis.client import RedisGateway, create_redis
 from auth_service.adapters.redis.rate_limiter import RateLimits, RedisRateLimiter
-from auth_service.adapters.redis.refresh_throttle import RedisRefreshThrottle
 from auth_service.adapters.security.common_passwords import ZxcvbnCommonPasswords
 from auth_service.adapters.security.cpu_budget import available_cpus, hashing_threads_per_worker
 from auth_service.adapters.security.hashing import Argon2PasswordHasher
@@ -67,7 +66,7 @@ from auth_service.application.ports import (
     PasswordHasher,
     ProfileCache,
     RateLimiter,
-    RefreshThrottle,
+    RefreshBudget,
     RefreshTokenCodec,
     RetentionMetrics,
     SessionAndProfileCache,
@@ -202,7 +201,6 @@ def wire_use_cases(
     clock: Clock,
     session_policy: SessionPolicy,
     refresh_tokens: RefreshTokenCodec,
-    refresh_throttle: RefreshThrottle,
     session_limits: SessionLimits,
 ) -> AuthService:
     """Each use case gets the ports it names, and nothing else."""
@@ -231,7 +229,7 @@ def wire_use_cases(
             uow=uow,
             tokens=tokens,
             refresh_tokens=refresh_tokens,
-            throttle=refresh_throttle,
+            budget=session_limits.refresh_budget,
             session_cache=session_cache,
             metrics=metrics,
             clock=clock,
@@ -312,10 +310,13 @@ def create_app(
             idle_timeout=timedelta(seconds=settings.session_idle_timeout_seconds),
         ),
         refresh_tokens=HmacRefreshTokenCodec(refresh_key_from(signing_key)),
-        refresh_throttle=RedisRefreshThrottle(gateway, clock, settings.refresh_max_per_session_per_minute),
         session_limits=SessionLimits(
             refresh_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
             max_sessions_per_account=settings.max_sessions_per_account,
+            refresh_budget=RefreshBudget(
+                capacity=settings.refresh_max_per_session_per_minute,
+                per_second=settings.refresh_max_per_session_per_minute / 60,
+            ),
         ),
     )
     purge = retention_purge(settings, engine, clock)

@@ -26,8 +26,8 @@ from auth_service.application.ports import (
     PasswordHasher,
     PresentedToken,
     RateLimiter,
+    RefreshBudget,
     RefreshState,
-    RefreshThrottle,
     RefreshTokenClaims,
     RefreshTokenCodec,
     RequestContext,
@@ -222,7 +222,7 @@ class Refresh:
         uow: UnitOfWorkFactory,
         tokens: TokenIssuer,
         refresh_tokens: RefreshTokenCodec,
-        throttle: RefreshThrottle,
+        budget: RefreshBudget,
         session_cache: SessionCache,
         metrics: AuthMetrics,
         clock: Clock,
@@ -231,7 +231,7 @@ class Refresh:
         self._uow = uow
         self._tokens = tokens
         self._refresh_tokens = refresh_tokens
-        self._throttle = throttle
+        self._budget = budget
         self._session_cache = session_cache
         self._metrics = metrics
         self._clock = clock
@@ -246,7 +246,6 @@ class Refresh:
                 raise InvalidToken()
             state = await self._state(presented_hash, None)
         else:
-            await self._admit(claims.session_id)
             successor = self._refresh_tokens.successor(refresh_token, claims.session_id, claims.generation + 1)
             rotated = await self._rotate(claims.session_id, presented_hash, claims.generation, successor, now)
             if rotated is not None:
@@ -255,7 +254,6 @@ class Refresh:
 
         if state is not None and state.presented is PresentedToken.CURRENT and claims is None:
             # A token from before generations, still current: its successor starts the generations.
-            await self._admit(state.session.id)
             successor = self._refresh_tokens.successor(refresh_token, state.session.id, state.generation + 1)
             rotated = await self._rotate(state.session.id, presented_hash, state.generation, successor, now)
             if rotated is not None:
@@ -263,21 +261,12 @@ class Refresh:
             state = await self._state(presented_hash, state.session.id)
         return await self._presented_again(refresh_token, claims, state, context, now)
 
-    async def _admit(self, session_id: UUID) -> None:
-        try:
-            refused = await self._throttle.admit(session_id)
-        except DependencyUnavailable:
-            return  # fails open: PostgreSQL alone keeps refresh correct, the throttle is a brake
-        if refused is not None:
-            self._metrics.count(AuthEvent.REFRESH_THROTTLED)
-            raise RefreshThrottled(refused.seconds)
-
     async def _rotate(
         self, session_id: UUID, presented_hash: bytes, generation: int, successor: str, now: datetime
     ) -> Session | None:
         async with self._uow(atomic=False) as uow:  # one statement, atomic on its own
             return await uow.sessions.rotate_refresh_token(
-                session_id, presented_hash, generation, hash_refresh_token(successor), now
+                session_id, presented_hash, generation, hash_refresh_token(successor), now, self._budget
             )
 
     async def _state(self, presented_hash: bytes, session_id: UUID | None) -> RefreshState | None:
@@ -296,6 +285,10 @@ class Refresh:
         if state is None or not state.session.is_active(now):
             raise InvalidToken()
         session = state.session
+        if state.presented is PresentedToken.CURRENT:  # still current and active, yet not rotated: the throttle
+            self._metrics.count(AuthEvent.REFRESH_THROTTLED)
+            allowance = self._budget.allowance(state.allowance, state.rotated_at, now)
+            raise RefreshThrottled(self._budget.seconds_until_one(allowance))
         successor = self._refresh_tokens.successor(refresh_token, session.id, state.generation)
         if state.rotated_at is not None and hash_refresh_token(successor) == state.current_hash:
             # The token just rotated: its successor is the session's current token.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -72,13 +73,20 @@ class SessionRepository(Protocol):
         """The user's active sessions other than the `keep` newest (by creation): the ones to evict."""
 
     async def rotate_refresh_token(
-        self, session_id: UUID, presented_hash: bytes, generation: int, successor_hash: bytes, now: datetime
+        self,
+        session_id: UUID,
+        presented_hash: bytes,
+        generation: int,
+        successor_hash: bytes,
+        now: datetime,
+        budget: RefreshBudget,
     ) -> Session | None:
         """In one atomic step, if `presented_hash` is the current refresh token of the session, the session's
-        generation is `generation` and the session is active at `now` (Session.is_active): make
-        `successor_hash` the current token (generation + 1), remember `now` as the rotation time and mark the
-        session used. The session as it is afterwards; None if nothing changed (then see `refresh_state`).
-        Of concurrent rotations of one token exactly one changes anything."""
+        generation is `generation`, the session is active at `now` (Session.is_active) and its refresh allowance
+        at `now` (RefreshBudget.allowance) is at least 1: make `successor_hash` the current token
+        (generation + 1), remember `now` as the rotation time and the allowance less one, and mark the session
+        used. The session as it is afterwards; None if nothing changed (then see `refresh_state`). Of
+        concurrent rotations of one token exactly one changes anything."""
 
     async def refresh_state(self, presented_hash: bytes, session_id: UUID | None) -> RefreshState | None:
         """The refresh-token state of the session `session_id` (or, when None, of the session whose token
@@ -108,6 +116,25 @@ class RefreshState:
     current_hash: bytes | None
     rotated_at: datetime | None  # when the current token replaced its predecessor (None: never rotated)
     presented: PresentedToken
+    allowance: float | None  # refreshes left at `rotated_at` (None: never rotated, a full bucket)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshBudget:
+    """Refreshes per session, a token bucket: `capacity` at most, refilled at `per_second`; a rotation takes one.
+    Kept on the session row and applied by the rotation statement itself, so it costs no round trip."""
+
+    capacity: int
+    per_second: float
+
+    def allowance(self, allowance_then: float | None, rotated_at: datetime | None, now: datetime) -> float:
+        if rotated_at is None or allowance_then is None:
+            return float(self.capacity)
+        refilled = allowance_then + max(0.0, (now - rotated_at).total_seconds()) * self.per_second
+        return min(float(self.capacity), refilled)
+
+    def seconds_until_one(self, allowance_now: float) -> int:
+        return max(1, math.ceil((1 - allowance_now) / self.per_second))
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,12 +352,6 @@ class AuthEvent(StrEnum):
 
 class AuthMetrics(Protocol):
     def count(self, event: AuthEvent) -> None: ...
-
-
-class RefreshThrottle(Protocol):
-    """Limits refreshes per session (a token bucket)."""
-
-    async def admit(self, session_id: UUID) -> RetryAfter | None: ...
 
 
 @dataclass(frozen=True, slots=True)

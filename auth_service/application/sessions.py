@@ -13,6 +13,7 @@ from auth_service.application.ports import (
     AuditEventType,
     AuthEvent,
     AuthMetrics,
+    RefreshBudget,
     RequestContext,
     SessionCache,
     UnitOfWork,
@@ -25,6 +26,7 @@ from auth_service.domain.model import Session
 class SessionLimits:
     refresh_grace: timedelta  # a just-rotated refresh token presented again this soon gets the same pair
     max_sessions_per_account: int  # active sessions; a login past it evicts the oldest
+    refresh_budget: RefreshBudget  # refreshes per session
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,8 +32,8 @@ from auth_service.application.ports import (
     PresentedToken,
     ProfileCache,
     RateLimiter,
+    RefreshBudget,
     RefreshState,
-    RefreshThrottle,
     RefreshTokenCodec,
     RetryAfter,
     Revoked,
@@ -54,7 +54,11 @@ from auth_service.domain.values import Email
 ACCESS_TOKEN_TTL = 900
 PROFILE_COLUMNS = frozenset({"display_name", "bio", "avatar_url"})
 SESSION_POLICY = SessionPolicy(absolute_lifetime=timedelta(days=30), idle_timeout=timedelta(days=7))
-SESSION_LIMITS = SessionLimits(refresh_grace=timedelta(seconds=10), max_sessions_per_account=5)
+SESSION_LIMITS = SessionLimits(
+    refresh_grace=timedelta(seconds=10),
+    max_sessions_per_account=5,
+    refresh_budget=RefreshBudget(capacity=10, per_second=10 / 60),
+)
 
 
 class FakeClock:
@@ -84,6 +88,7 @@ class RefreshGeneration:
 
     generation: int = 0
     rotated_at: datetime | None = None
+    allowance: float | None = None  # sessions.refresh_allowance
 
 
 @dataclass
@@ -292,7 +297,13 @@ class FakeSessionRepository:
         return [s.id for s in await self.list_active_page(user_id, now, None, 1_000_000)][keep:]
 
     async def rotate_refresh_token(
-        self, session_id: UUID, presented_hash: bytes, generation: int, successor_hash: bytes, now: datetime
+        self,
+        session_id: UUID,
+        presented_hash: bytes,
+        generation: int,
+        successor_hash: bytes,
+        now: datetime,
+        budget: RefreshBudget,
     ) -> Session | None:
         self._tx.db.statement("sessions.rotate_refresh_token")
         tables = self._tx.tables
@@ -306,8 +317,10 @@ class FakeSessionRepository:
             or session is None
             or not session.is_active(now)
             or state.generation != generation
+            or budget.allowance(state.allowance, state.rotated_at, now) < 1
         ):
             return None
+        left = budget.allowance(state.allowance, state.rotated_at, now) - 1
         touched = replace(session, last_used_at=now)
 
         def change(t: Tables) -> None:
@@ -315,7 +328,7 @@ class FakeSessionRepository:
             if presented.generation is None:  # from before generations: kept, marked rotated
                 t.refresh_tokens[presented_hash] = replace(presented, rotated_at=now)
             t.refresh_tokens[successor_hash] = RefreshTokenRow(session_id, generation=generation + 1)
-            t.generations[session_id] = RefreshGeneration(generation + 1, now)
+            t.generations[session_id] = RefreshGeneration(generation + 1, now, left)
             t.sessions[session_id] = touched
 
         self._tx.write(change)
@@ -336,7 +349,9 @@ class FakeSessionRepository:
             presented = PresentedToken.UNKNOWN
         else:
             presented = PresentedToken.ROTATED if row.rotated_at is not None else PresentedToken.CURRENT
-        return RefreshState(session, state.generation, current[-1] if current else None, state.rotated_at, presented)
+        return RefreshState(
+            session, state.generation, current[-1] if current else None, state.rotated_at, presented, state.allowance
+        )
 
 
 class FakeAuditLog:
@@ -496,21 +511,6 @@ class FakeRateLimiter:
         return self.refuse_registrations
 
 
-class FakeRefreshThrottle:
-    """Admits everything unless `refuse` is set; counts what it was asked."""
-
-    def __init__(self) -> None:
-        self.refuse: RetryAfter | None = None
-        self.unavailable = False
-        self.asked: list[UUID] = []
-
-    async def admit(self, session_id: UUID) -> RetryAfter | None:
-        if self.unavailable:
-            raise DependencyUnavailable("redis")
-        self.asked.append(session_id)
-        return self.refuse
-
-
 class FakeSessionCache:
     """Tombstones always win: a stored state never replaces an entry that is there (Redis SET NX)."""
 
@@ -598,7 +598,6 @@ class FakePorts:
         self.uow = FakeUnitOfWorkFactory(self.db)
         # Pure computation, no I/O: the real codec with a fixed key.
         self.refresh_tokens = HmacRefreshTokenCodec(b"fake refresh-token key, 32 bytes")
-        self.refresh_throttle = FakeRefreshThrottle()
 
     @property
     def tables(self) -> Tables:
@@ -619,7 +618,6 @@ def _fits_the_ports(p: FakePorts) -> None:
         SessionAndProfileCache,
         AuthMetrics,
         RefreshTokenCodec,
-        RefreshThrottle,
     ] = (
         p.uow,
         p.clock,
@@ -632,5 +630,4 @@ def _fits_the_ports(p: FakePorts) -> None:
         p.session_and_profile_cache,
         p.metrics,
         p.refresh_tokens,
-        p.refresh_throttle,
     )

@@ -20,6 +20,7 @@ from auth_service.application.ports import (
     AuditEvent,
     AuditLog,
     PresentedToken,
+    RefreshBudget,
     RefreshState,
     SessionPosition,
     SessionRepository,
@@ -201,7 +202,13 @@ class PostgresSessionRepository:
         )
 
     async def rotate_refresh_token(
-        self, session_id: UUID, presented_hash: bytes, generation: int, successor_hash: bytes, now: datetime
+        self,
+        session_id: UUID,
+        presented_hash: bytes,
+        generation: int,
+        successor_hash: bytes,
+        now: datetime,
+        budget: RefreshBudget,
     ) -> Session | None:
         result = await self._db.execute(
             _ROTATE_REFRESH_TOKEN,
@@ -211,6 +218,8 @@ class PostgresSessionRepository:
                 "generation": generation,
                 "successor": successor_hash,
                 "now": now,
+                "capacity": float(budget.capacity),
+                "per_second": budget.per_second,
             },
         )
         row = result.first()
@@ -232,6 +241,7 @@ class PostgresSessionRepository:
             current_hash=bytes(row.current_hash) if row.current_hash is not None else None,
             rotated_at=row.refresh_rotated_at,
             presented=presented,
+            allowance=row.refresh_allowance,
         )
 
 
@@ -256,15 +266,24 @@ _ACTIVE_SESSIONS_BEYOND = text(f"""
     ORDER BY s.created_at DESC, s.id DESC OFFSET :keep
 """)  # noqa: S608
 
+# RefreshBudget.allowance at :now, for a row of `sessions` named s (the refresh throttle, in the same statement).
+_ALLOWANCE = (
+    "LEAST(CAST(:capacity AS double precision), COALESCE(s.refresh_allowance, CAST(:capacity AS double precision))"
+    " + GREATEST(0, CAST(EXTRACT(EPOCH FROM (:now - COALESCE(s.refresh_rotated_at, :now))) AS double precision))"
+    " * CAST(:per_second AS double precision))"
+)
+
 # One round trip. The presented token must be the session's current one (rotated_at IS NULL) and the session
-# active with the expected generation. Concurrent rotations of one token serialise on its row lock; the later
-# one then re-checks its WHERE against the row as the first left it (another token_hash, or rotated_at set),
-# matches nothing and changes nothing. A token of this format is replaced in place (one row per session); a
-# token from before generations is marked rotated and kept, so presenting it again is still detected as reuse.
+# active with the expected generation and at least one refresh left in its allowance (the per-session throttle).
+# Concurrent rotations of one token serialise on its row lock; the later one then re-checks its WHERE against the
+# row as the first left it (another token_hash, or rotated_at set), matches nothing and changes nothing. A token of
+# this format is replaced in place (one row per session); a token from before generations is marked rotated and
+# kept, so presenting it again is still detected as reuse.
 _ROTATE_REFRESH_TOKEN = text(f"""
     WITH live AS (
-        SELECT s.id FROM sessions s
+        SELECT s.id, {_ALLOWANCE} AS allowance FROM sessions s
         WHERE s.id = :session_id AND {_ACTIVE} AND COALESCE(s.refresh_generation, 0) = :generation
+          AND {_ALLOWANCE} >= 1
     ), replaced AS (
         UPDATE refresh_tokens SET token_hash = :successor, generation = :generation + 1, issued_at = :now
         WHERE token_hash = :presented AND rotated_at IS NULL AND generation IS NOT NULL
@@ -279,7 +298,8 @@ _ROTATE_REFRESH_TOKEN = text(f"""
         INSERT INTO refresh_tokens (token_hash, session_id, issued_at, generation)
         SELECT :successor, session_id, :now, :generation + 1 FROM retired
     )
-    UPDATE sessions SET last_used_at = :now, refresh_generation = :generation + 1, refresh_rotated_at = :now
+    UPDATE sessions SET last_used_at = :now, refresh_generation = :generation + 1, refresh_rotated_at = :now,
+                        refresh_allowance = (SELECT allowance FROM live) - 1
     WHERE id IN (SELECT session_id FROM replaced UNION ALL SELECT session_id FROM retired)
     RETURNING *
 """)  # noqa: S608

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -52,6 +53,8 @@ sessions = Table(
     # generations, until its first rotation).
     Column("refresh_generation", BigInteger, nullable=True),
     Column("refresh_rotated_at", DateTime(timezone=True), nullable=True),
+    # Refreshes left at refresh_rotated_at: the per-session throttle's token bucket (RefreshBudget).
+    Column("refresh_allowance", Float, nullable=True),
 )
 # Active sessions of a user, newest first: the session list's pages and the session cap.
 Index(

@@ -5,8 +5,9 @@ Revises: 0002_canonical_email
 
 Expand only: nullable columns and new indexes, nothing dropped or rewritten, so the previous release keeps
 working against this schema while a rolling deploy runs both:
-- sessions.refresh_generation / refresh_rotated_at: the current refresh token's generation and when it
-  replaced its predecessor (NULL for sessions the previous release opened, until their first rotation here);
+- sessions.refresh_generation / refresh_rotated_at / refresh_allowance: the current refresh token's generation,
+  when it replaced its predecessor, and the refreshes left then (the per-session throttle's token bucket);
+  NULL for sessions the previous release opened, until their first rotation here;
 - refresh_tokens.generation: NULL on rows the previous release writes (random tokens, reuse detected by their
   rotated rows), set on rows this release writes (one per session, replaced in place on rotation).
 The indexes are built without CONCURRENTLY (a migration runs in a transaction): on tables of this service's
@@ -27,6 +28,7 @@ def upgrade() -> None:
     for statement in (
         "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS refresh_generation BIGINT",
         "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS refresh_rotated_at TIMESTAMP WITH TIME ZONE",
+        "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS refresh_allowance DOUBLE PRECISION",
         "ALTER TABLE refresh_tokens ADD COLUMN IF NOT EXISTS generation BIGINT",
         "CREATE INDEX IF NOT EXISTS ix_sessions_user_active ON sessions (user_id, created_at, id) "
         "WHERE revoked_at IS NULL",
@@ -39,5 +41,6 @@ def downgrade() -> None:
     op.drop_index("ix_sessions_expires_at", table_name="sessions")
     op.drop_index("ix_sessions_user_active", table_name="sessions")
     op.drop_column("refresh_tokens", "generation")
+    op.drop_column("sessions", "refresh_allowance")
     op.drop_column("sessions", "refresh_rotated_at")
     op.drop_column("sessions", "refresh_generation")

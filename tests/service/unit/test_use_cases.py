@@ -91,7 +91,6 @@ def use_cases(p: FakePorts) -> AuthService:
         clock=p.clock,
         session_policy=SESSION_POLICY,
         refresh_tokens=p.refresh_tokens,
-        refresh_throttle=p.refresh_throttle,
         session_limits=SESSION_LIMITS,
     )
 
@@ -308,7 +307,6 @@ async def test_refresh_rotates_the_token_and_touches_the_session(p: FakePorts) -
     assert len(p.tables.refresh_tokens) == 1
     assert p.tables.sessions[principal.session_id].last_used_at == p.clock.now()
     assert p.tokens.verify(second.access_token).session_id == principal.session_id
-    assert p.refresh_throttle.asked == [principal.session_id]
 
 
 async def test_a_retry_inside_the_grace_window_gets_the_same_pair(p: FakePorts) -> None:
@@ -351,19 +349,25 @@ async def test_a_forged_token_naming_a_session_never_revokes_it(p: FakePorts) ->
     assert p.tables.revoked_reasons == {}
 
 
-async def test_a_throttled_refresh_changes_nothing(p: FakePorts) -> None:
-    first, _principal = await signed_in(p, a_user(p))
-    p.refresh_throttle.refuse = RetryAfter(6)
-    with pytest.raises(RefreshThrottled) as refused:
-        await use_cases(p).refresh(first.refresh_token, CONTEXT)
-    assert refused.value.retry_after_seconds == 6
-    assert p.tables.refresh_tokens[hash_refresh_token(first.refresh_token)].rotated_at is None
-    assert p.metrics.events[-1] == AuthEvent.REFRESH_THROTTLED
-
-
-async def test_refresh_works_without_the_throttle_when_redis_is_down(p: FakePorts) -> None:
+async def test_refresh_is_throttled_per_session_and_heals(p: FakePorts) -> None:
+    """A token bucket of 10 a minute per session (SESSION_LIMITS): the 11th at once is refused, with the wait."""
     first, _ = await signed_in(p, a_user(p))
-    p.refresh_throttle.unavailable = True
+    token = first.refresh_token
+    for _ in range(10):
+        token = (await use_cases(p).refresh(token, CONTEXT)).refresh_token
+    with pytest.raises(RefreshThrottled) as refused:
+        await use_cases(p).refresh(token, CONTEXT)
+    assert refused.value.retry_after_seconds == 6  # one refresh refills in 60 / 10 s
+    assert p.metrics.events[-1] == AuthEvent.REFRESH_THROTTLED
+    assert p.tables.revoked_reasons == {}  # a throttled refresh changes nothing
+    p.clock.advance(seconds=6)
+    assert (await use_cases(p).refresh(token, CONTEXT)).refresh_token != token
+
+
+async def test_refresh_needs_no_redis(p: FakePorts) -> None:
+    first, _ = await signed_in(p, a_user(p))
+    p.session_cache.unavailable = True
+    p.limiter.unavailable = True
     assert (await use_cases(p).refresh(first.refresh_token, CONTEXT)).refresh_token != first.refresh_token
 
 
