@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -16,7 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.adapters.http.app import create_http_app
-from auth_service.adapters.metrics.emf import EmfAuthMetrics
+from auth_service.adapters.metrics.emf import EmfAuthMetrics, EmfRetentionMetrics
 from auth_service.adapters.postgres.database import (
     CertificateUnusable,
     create_engine,
@@ -25,6 +26,7 @@ from auth_service.adapters.postgres.database import (
     ping,
 )
 from auth_service.adapters.postgres.repositories import PostgresUnitOfWorkFactory, is_unavailability
+from auth_service.adapters.postgres.retention import PostgresRetentionStore
 from auth_service.adapters.redis.caches import (
     RedisProfileCache,
     RedisSessionAndProfileCache,
@@ -35,6 +37,7 @@ from auth_service.adapters.redis.rate_limiter import RateLimits, RedisRateLimite
 from auth_service.adapters.security.common_passwords import ZxcvbnCommonPasswords
 from auth_service.adapters.security.cpu_budget import available_cpus, hashing_threads_per_worker
 from auth_service.adapters.security.hashing import Argon2PasswordHasher
+from auth_service.adapters.security.refresh_tokens import HmacRefreshTokenCodec, refresh_key_from
 from auth_service.adapters.security.tokens import JwtTokenIssuer, generate_private_key_pem, load_private_key
 from auth_service.application.account import (
     ChangePassword,
@@ -64,13 +67,18 @@ from auth_service.application.ports import (
     PasswordHasher,
     ProfileCache,
     RateLimiter,
+    RefreshBudget,
+    RefreshTokenCodec,
+    RetentionMetrics,
     SessionAndProfileCache,
     SessionCache,
     TokenIssuer,
     UnitOfWorkFactory,
 )
 from auth_service.application.registration import Register
+from auth_service.application.retention import PurgeExpiredData, RetentionPolicy, purge_periodically
 from auth_service.application.service import AuthService
+from auth_service.application.sessions import SessionCap, SessionLimits
 from auth_service.application.unblock import Lifted, LiftThrottles
 from auth_service.domain.errors import InvalidEmail
 from auth_service.domain.model import SessionPolicy
@@ -182,6 +190,22 @@ def device_policy(settings: Settings) -> DevicePolicy:
     )
 
 
+def retention_purge(
+    settings: Settings, engine: AsyncEngine, clock: Clock, metrics: RetentionMetrics | None = None
+) -> PurgeExpiredData:
+    return PurgeExpiredData(
+        store=PostgresRetentionStore(engine),
+        clock=clock,
+        metrics=metrics or EmfRetentionMetrics(settings.service_name),
+        policy=RetentionPolicy(
+            ended_sessions=timedelta(days=settings.ended_session_retention_days),
+            audit_events=timedelta(days=settings.audit_retention_days),
+            batch_size=settings.purge_batch_size,
+            max_batches=settings.purge_max_batches,
+        ),
+    )
+
+
 def wire_use_cases(
     *,
     uow: UnitOfWorkFactory,
@@ -196,8 +220,13 @@ def wire_use_cases(
     clock: Clock,
     session_policy: SessionPolicy,
     devices: DevicePolicy,
+    refresh_tokens: RefreshTokenCodec,
+    session_limits: SessionLimits,
 ) -> AuthService:
     """Each use case gets the ports it names, and nothing else."""
+    session_cap = SessionCap(
+        uow=uow, session_cache=session_cache, metrics=metrics, max_sessions=session_limits.max_sessions_per_account
+    )
     authenticate = Authenticate(uow=uow, tokens=tokens, session_cache=session_cache, clock=clock)
     get_profile = GetProfile(uow=uow, profile_cache=profile_cache)
     reauthenticate = Reauthenticate(uow=uow, hasher=hasher, limiter=limiter, metrics=metrics, clock=clock)
@@ -221,8 +250,19 @@ def wire_use_cases(
             clock=clock,
             session_policy=session_policy,
             devices=known_devices,
+            refresh_tokens=refresh_tokens,
+            session_cap=session_cap,
         ),
-        refresh=Refresh(uow=uow, tokens=tokens, session_cache=session_cache, metrics=metrics, clock=clock),
+        refresh=Refresh(
+            uow=uow,
+            tokens=tokens,
+            refresh_tokens=refresh_tokens,
+            budget=session_limits.refresh_budget,
+            session_cache=session_cache,
+            metrics=metrics,
+            clock=clock,
+            grace=session_limits.refresh_grace,
+        ),
         authenticate=authenticate,
         logout=Logout(uow=uow, session_cache=session_cache, clock=clock),
         logout_all=LogoutAll(uow=uow, session_cache=session_cache, clock=clock),
@@ -276,11 +316,12 @@ def create_app(
         gateway, clock, tombstone_ttl=settings.access_token_ttl_seconds + TOMBSTONE_MARGIN_SECONDS
     )
     profile_cache = RedisProfileCache(gateway)
+    signing_key = load_private_key(settings.jwt_private_key.get_secret_value())
     service = wire_use_cases(
         uow=PostgresUnitOfWorkFactory(engine),
         hasher=NormalizedPasswords(hasher),
         tokens=JwtTokenIssuer(
-            load_private_key(settings.jwt_private_key.get_secret_value()),
+            signing_key,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             ttl_seconds=settings.access_token_ttl_seconds,
@@ -297,11 +338,30 @@ def create_app(
             idle_timeout=timedelta(seconds=settings.session_idle_timeout_seconds),
         ),
         devices=device_policy(settings),
+        refresh_tokens=HmacRefreshTokenCodec(refresh_key_from(signing_key)),
+        session_limits=SessionLimits(
+            refresh_grace=timedelta(seconds=settings.refresh_reuse_grace_seconds),
+            max_sessions_per_account=settings.max_sessions_per_account,
+            refresh_budget=RefreshBudget(
+                capacity=settings.refresh_max_per_session_per_minute,
+                per_second=settings.refresh_max_per_session_per_minute / 60,
+            ),
+        ),
     )
+    purge = retention_purge(settings, engine, clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        purging = (
+            asyncio.create_task(purge_periodically(purge, settings.purge_interval_seconds))
+            if settings.purge_interval_seconds
+            else None
+        )
         yield
+        if purging is not None:
+            purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purging
         if redis is None:
             await redis_client.aclose()
         await engine.dispose()

@@ -83,6 +83,21 @@ class Settings(BaseSettings):
     # The largest legitimate body (a profile update) is under 3 KiB; anything far bigger is refused unread.
     max_request_body_bytes: int = Field(default=65536, ge=1024)
 
+    # Session lifecycle (README "Tokens and sessions", docs/operations.md "Data retention").
+    # A refresh token presented again this soon after its rotation gets the same successor pair (a client that
+    # lost the response retries); later, or for any older token of the session, the whole session is revoked.
+    refresh_reuse_grace_seconds: int = Field(default=10, ge=0, le=60)
+    # Per session, a token bucket: a client refreshes every ~15 minutes; this is a brake on a loop.
+    refresh_max_per_session_per_minute: int = Field(default=10, ge=1)
+    # Active sessions per account; a login past it revokes the account's oldest sessions.
+    max_sessions_per_account: int = Field(default=20, ge=1)
+    # The retention purge: every interval (0: never), in batches, by one task at a time (an advisory lock).
+    purge_interval_seconds: int = Field(default=300, ge=0)
+    purge_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    purge_max_batches: int = Field(default=20, ge=1)
+    ended_session_retention_days: int = Field(default=7, ge=1)
+    audit_retention_days: int = Field(default=90, ge=1)
+
     # Process.
     host: str = "0.0.0.0"  # noqa: S104 - the container must listen on all interfaces
     port: int = 8000

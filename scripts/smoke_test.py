@@ -2,8 +2,9 @@
 
     python scripts/smoke_test.py http://127.0.0.1:8000 [--wait 300]
 
-register -> login -> /users/me -> refresh -> reusing the rotated refresh token is rejected and revokes the
-session -> a new login -> logout -> that access token is rejected -> the account is deleted and cannot log in.
+register -> login -> /users/me -> refresh -> a retry of that refresh gets the same pair -> refresh again ->
+reusing the first (now older) refresh token is rejected and revokes the session -> a new login -> logout ->
+that access token is rejected -> the account is deleted and cannot log in.
 Exits 0 when every step passed, 1 with a message naming the first step that did not. The account it registers
 is deleted in every case: when a step fails, a cleanup logs in and deletes it (best effort, reported).
 """
@@ -134,19 +135,28 @@ def run(client: Client, account: SmokeAccount) -> None:
     if rotated["refresh_token"] == first["refresh_token"]:
         raise SmokeFailure("refresh: the refresh token was not rotated")
     expect("new access token works", client.call("GET", "/users/me", token=rotated["access_token"]), 200)
+    retried = expect_tokens(
+        "a retried refresh (inside the grace window) gets the same pair",
+        client.call("POST", "/auth/refresh", {"refresh_token": first["refresh_token"]}),
+    )
+    if retried["refresh_token"] != rotated["refresh_token"]:
+        raise SmokeFailure("a retried refresh inside the grace window returned another refresh token")
+    newest = expect_tokens(
+        "refresh the rotated token", client.call("POST", "/auth/refresh", {"refresh_token": rotated["refresh_token"]})
+    )
     expect(
-        "reuse of the rotated refresh token is rejected",
+        "reuse of an older refresh token is rejected",
         client.call("POST", "/auth/refresh", {"refresh_token": first["refresh_token"]}),
         401,
     )
     expect(
         "reuse revoked the session: its new access token is rejected",
-        client.call("GET", "/users/me", token=rotated["access_token"]),
+        client.call("GET", "/users/me", token=newest["access_token"]),
         401,
     )
     expect(
         "reuse revoked the session: its new refresh token is rejected",
-        client.call("POST", "/auth/refresh", {"refresh_token": rotated["refresh_token"]}),
+        client.call("POST", "/auth/refresh", {"refresh_token": newest["refresh_token"]}),
         401,
     )
 

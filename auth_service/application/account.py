@@ -26,6 +26,7 @@ from auth_service.application.ports import (
     RetryAfter,
     SessionAndProfileCache,
     SessionCache,
+    SessionPosition,
     TokenIssuer,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -285,15 +286,28 @@ class SessionView:
     current: bool
 
 
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    sessions: Sequence[SessionView]
+    next: SessionPosition | None  # where the next page starts; None on the last page
+
+
 class ListSessions:
+    """The caller's active sessions, newest first, one bounded page at a time."""
+
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
 
-    async def __call__(self, principal: Principal) -> Sequence[SessionView]:
+    async def __call__(self, principal: Principal, after: SessionPosition | None, limit: int) -> SessionPage:
         async with self._uow(atomic=False) as uow:
-            sessions = await uow.sessions.list_active(principal.user_id, self._clock.now())
-        return [SessionView(s, s.id == principal.session_id) for s in sessions]
+            sessions = await uow.sessions.list_active_page(principal.user_id, self._clock.now(), after, limit + 1)
+        page = sessions[:limit]
+        more = len(sessions) > limit
+        return SessionPage(
+            sessions=[SessionView(s, s.id == principal.session_id) for s in page],
+            next=SessionPosition(page[-1].created_at, page[-1].id) if more else None,
+        )
 
 
 class RevokeSession:

@@ -4,10 +4,10 @@ pair and refresh tokens that log in and refresh hand out."""
 from __future__ import annotations
 
 import hashlib
-import secrets
+import string
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
 from uuid import UUID, uuid4
 
 from auth_service.application.audit import audit, audit_throttled
@@ -25,7 +25,12 @@ from auth_service.application.ports import (
     CachedSessionState,
     Clock,
     PasswordHasher,
+    PresentedToken,
     RateLimiter,
+    RefreshBudget,
+    RefreshState,
+    RefreshTokenClaims,
+    RefreshTokenCodec,
     RequestContext,
     RetryAfter,
     Revoked,
@@ -34,18 +39,20 @@ from auth_service.application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
-from auth_service.application.sessions import Principal, revoke_sessions
+from auth_service.application.sessions import Principal, SessionCap, revoke_sessions
 from auth_service.domain.errors import (
     InvalidCredentials,
     InvalidEmail,
     InvalidToken,
     LoginThrottled,
+    RefreshThrottled,
     RefreshTokenReused,
 )
 from auth_service.domain.model import Session, SessionPolicy, User
 from auth_service.domain.values import Email
 
-REFRESH_TOKEN_BYTES = 32  # 256 bits from a CSPRNG
+_EARLIER_TOKEN_LENGTH = 43  # secrets.token_urlsafe(32)
+_EARLIER_TOKEN_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 _UNPARSEABLE_EMAIL = Email("unparseable@invalid.invalid")
 _Opened = tuple[User, Session, str, datetime]  # the user, the new session, its refresh token, when
 
@@ -60,9 +67,10 @@ class TokenPair:
     device_token: str | None = None  # a login's: the device the client logged in from (application/devices.py)
 
 
-def new_refresh_token() -> tuple[str, bytes]:
-    token = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
-    return token, hash_refresh_token(token)
+def is_token_from_before_generations(token: str) -> bool:
+    """The earlier format: secrets.token_urlsafe(32), found only by its hash (issued until the session
+    lifecycle release; sessions live at most REFRESH_TOKEN_TTL_SECONDS, so this path ends with them)."""
+    return len(token) == _EARLIER_TOKEN_LENGTH and _EARLIER_TOKEN_ALPHABET.issuperset(token)
 
 
 def hash_refresh_token(token: str) -> bytes:
@@ -84,6 +92,8 @@ class Login:
         clock: Clock,
         session_policy: SessionPolicy,
         devices: KnownDevices,
+        refresh_tokens: RefreshTokenCodec,
+        session_cap: SessionCap,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -93,6 +103,8 @@ class Login:
         self._clock = clock
         self._session_policy = session_policy
         self._devices = devices
+        self._refresh_tokens = refresh_tokens
+        self._session_cap = session_cap
 
     async def __call__(
         self, email: str, password: str, context: RequestContext, device_token: str | None = None
@@ -159,10 +171,11 @@ class Login:
 
     async def _open_session(self, user: User, context: RequestContext) -> _Opened | None:
         """The common case in one database statement: the session, its refresh token and the audit row, written
-        only if the password hash we verified is still the user's. None if it no longer is."""
+        only if the password hash we verified is still the user's. None if it no longer is. Then the session cap."""
         now = self._clock.now()
         session = self._start_session(user, context, now)
-        refresh_token, refresh_hash = new_refresh_token()
+        refresh_token = self._refresh_tokens.first(session.id)
+        refresh_hash = hash_refresh_token(refresh_token)
         event = AuditEvent(
             type=AuditEventType.LOGIN_SUCCEEDED,
             occurred_at=now,
@@ -173,6 +186,7 @@ class Login:
         async with self._uow(atomic=False) as uow:
             if not await uow.sessions.add_after_login(session, refresh_hash, user.password_hash, event):
                 return None
+        await self._session_cap.after_login(session, context)
         return user, session, refresh_token, now
 
     async def _open_session_under_lock(
@@ -198,9 +212,10 @@ class Login:
             if upgraded_hash is not None:
                 await uow.users.update(replace(user, password_hash=upgraded_hash))
             session = self._start_session(user, context, now)
-            refresh_token, refresh_hash = new_refresh_token()
-            await uow.sessions.add(session, refresh_hash)
+            refresh_token = self._refresh_tokens.first(session.id)
+            await uow.sessions.add(session, hash_refresh_token(refresh_token))
             await audit(uow, AuditEventType.LOGIN_SUCCEEDED, now, context, user_id=user.id, session_id=session.id)
+            await self._session_cap.within(uow, session, context)
             await uow.commit()
         return user, session, refresh_token, now
 
@@ -225,39 +240,106 @@ class Login:
 
 
 class Refresh:
-    """Rotate a refresh token. Presenting an already-rotated token ends the whole session."""
+    """Rotate a refresh token.
+
+    The token just rotated, presented again within the grace window, gets the same successor pair (a client
+    that lost the response retries; two requests racing get one pair). Any other earlier token of the session
+    presented again ends the whole session (RFC 9700 reuse detection)."""
 
     def __init__(
         self,
         *,
         uow: UnitOfWorkFactory,
         tokens: TokenIssuer,
+        refresh_tokens: RefreshTokenCodec,
+        budget: RefreshBudget,
         session_cache: SessionCache,
         metrics: AuthMetrics,
         clock: Clock,
+        grace: timedelta,
     ) -> None:
         self._uow = uow
         self._tokens = tokens
+        self._refresh_tokens = refresh_tokens
+        self._budget = budget
         self._session_cache = session_cache
         self._metrics = metrics
         self._clock = clock
+        self._grace = grace
 
     async def __call__(self, refresh_token: str, context: RequestContext) -> TokenPair:
-        presented_hash = hash_refresh_token(refresh_token)
-        new_token, new_hash = new_refresh_token()
         now = self._clock.now()
-        async with self._uow(atomic=False) as uow:  # one statement, atomic on its own
-            rotation = await uow.sessions.rotate_refresh_token(presented_hash, new_hash, now)
-        if rotation is None or not rotation.session.is_active(now):
-            raise InvalidToken()
-        session = rotation.session
-        if not rotation.rotated:
-            await self._end_reused_session(session, context, now)
-        access = self._tokens.issue(session.user_id, session.id, now)
-        return TokenPair(access.token, new_token, access.expires_in)
+        presented_hash = hash_refresh_token(refresh_token)
+        claims = self._refresh_tokens.read(refresh_token)
+        if claims is None:
+            if not is_token_from_before_generations(refresh_token):
+                raise InvalidToken()
+            state = await self._state(presented_hash, None)
+        else:
+            successor = self._refresh_tokens.successor(refresh_token, claims.session_id, claims.generation + 1)
+            rotated = await self._rotate(claims.session_id, presented_hash, claims.generation, successor, now)
+            if rotated is not None:
+                return self._pair(rotated, successor, now, now)
+            state = await self._state(presented_hash, claims.session_id)
 
-    async def _end_reused_session(self, session: Session, context: RequestContext, now: datetime) -> None:
-        """A rotated token came back: someone holds a copy. End the session for both holders."""
+        if state is not None and state.presented is PresentedToken.CURRENT and claims is None:
+            # A token from before generations, still current: its successor starts the generations.
+            successor = self._refresh_tokens.successor(refresh_token, state.session.id, state.generation + 1)
+            rotated = await self._rotate(state.session.id, presented_hash, state.generation, successor, now)
+            if rotated is not None:
+                return self._pair(rotated, successor, now, now)
+            state = await self._state(presented_hash, state.session.id)
+        return await self._presented_again(refresh_token, claims, state, context, now)
+
+    async def _rotate(
+        self, session_id: UUID, presented_hash: bytes, generation: int, successor: str, now: datetime
+    ) -> Session | None:
+        async with self._uow(atomic=False) as uow:  # one statement, atomic on its own
+            return await uow.sessions.rotate_refresh_token(
+                session_id, presented_hash, generation, hash_refresh_token(successor), now, self._budget
+            )
+
+    async def _state(self, presented_hash: bytes, session_id: UUID | None) -> RefreshState | None:
+        async with self._uow(atomic=False) as uow:
+            return await uow.sessions.refresh_state(presented_hash, session_id)
+
+    async def _presented_again(
+        self,
+        refresh_token: str,
+        claims: RefreshTokenClaims | None,
+        state: RefreshState | None,
+        context: RequestContext,
+        now: datetime,
+    ) -> TokenPair:
+        """The presented token is not (or no longer) the session's current one."""
+        if state is None or not state.session.is_active(now):
+            raise InvalidToken()
+        session = state.session
+        if state.presented is PresentedToken.CURRENT:  # still current and active, yet not rotated: the throttle
+            self._metrics.count(AuthEvent.REFRESH_THROTTLED)
+            allowance = self._budget.allowance(state.allowance, state.rotated_at, now)
+            raise RefreshThrottled(self._budget.seconds_until_one(allowance))
+        successor = self._refresh_tokens.successor(refresh_token, session.id, state.generation)
+        if state.rotated_at is not None and hash_refresh_token(successor) == state.current_hash:
+            # The token just rotated: its successor is the session's current token.
+            if now < state.rotated_at + self._grace:
+                self._metrics.count(AuthEvent.REFRESH_RETRY_SERVED)
+                return self._pair(session, successor, state.rotated_at, now)
+            await self._end_reused_session(session, context, now)
+        issued_here = claims is not None and claims.session_id == session.id and claims.generation < state.generation
+        if issued_here or state.presented is PresentedToken.ROTATED:
+            await self._end_reused_session(session, context, now)
+        raise InvalidToken()
+
+    def _pair(self, session: Session, refresh_token: str, issued_at: datetime, now: datetime) -> TokenPair:
+        """The pair a rotation at `issued_at` hands out: the same claims, so the same access token, every time."""
+        token_id = self._refresh_tokens.access_token_id(refresh_token)
+        access = self._tokens.issue(session.user_id, session.id, issued_at, token_id=token_id)
+        elapsed = int(now.timestamp()) - int(issued_at.timestamp())
+        return TokenPair(access.token, refresh_token, max(1, access.expires_in - elapsed))
+
+    async def _end_reused_session(self, session: Session, context: RequestContext, now: datetime) -> NoReturn:
+        """An earlier token came back: someone holds a copy. End the session for both holders."""
         async with self._uow() as uow:
             await revoke_sessions(self._session_cache, uow, [session.id], now, "refresh_token_reused")
             await audit(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, StrEnum
@@ -44,7 +46,7 @@ class UserRepository(Protocol):
 
 class SessionRepository(Protocol):
     async def add(self, session: Session, refresh_token_hash: bytes) -> None:
-        """Store a new session together with its first refresh token."""
+        """Store a new session together with its first refresh token (generation 0)."""
 
     async def add_after_login(
         self, session: Session, refresh_token_hash: bytes, password_hash: str, event: AuditEvent
@@ -61,21 +63,103 @@ class SessionRepository(Protocol):
 
     async def revoke(self, session_ids: Sequence[UUID], now: datetime, reason: str) -> None: ...
 
-    async def rotate_refresh_token(
-        self, presented_hash: bytes, new_hash: bytes, now: datetime
-    ) -> RefreshTokenRotation | None:
-        """In one atomic step, if the presented token's session is active at `now` (Session.is_active) and the
-        token was not rotated yet: mark it rotated, issue its successor and mark the session used.
+    async def list_active_page(
+        self, user_id: UUID, now: datetime, after: SessionPosition | None, limit: int
+    ) -> Sequence[Session]:
+        """Up to `limit` active sessions, newest first (created_at, then id, descending), strictly after `after`
+        in that order: keyset pagination, so sessions created or revoked meanwhile shift no page."""
 
-        None for an unknown token; otherwise the session as it was before, and whether this call rotated.
-        A token already rotated (possibly by a concurrent request) changes nothing.
-        """
+    async def oldest_active_beyond(self, user_id: UUID, now: datetime, keep: int) -> Sequence[UUID]:
+        """The user's active sessions other than the `keep` newest (by creation): the ones to evict."""
+
+    async def rotate_refresh_token(
+        self,
+        session_id: UUID,
+        presented_hash: bytes,
+        generation: int,
+        successor_hash: bytes,
+        now: datetime,
+        budget: RefreshBudget,
+    ) -> Session | None:
+        """In one atomic step, if `presented_hash` is the current refresh token of the session, the session's
+        generation is `generation`, the session is active at `now` (Session.is_active) and its refresh allowance
+        at `now` (RefreshBudget.allowance) is at least 1: make `successor_hash` the current token
+        (generation + 1), remember `now` as the rotation time and the allowance less one, and mark the session
+        used. The session as it is afterwards; None if nothing changed (then see `refresh_state`). Of
+        concurrent rotations of one token exactly one changes anything."""
+
+    async def refresh_state(self, presented_hash: bytes, session_id: UUID | None) -> RefreshState | None:
+        """The refresh-token state of the session `session_id` (or, when None, of the session whose token
+        once had `presented_hash`): None if there is no such session."""
 
 
 @dataclass(frozen=True, slots=True)
-class RefreshTokenRotation:
+class SessionPosition:
+    """Where a page of sessions ended: the last session's created_at and id."""
+
+    created_at: datetime
+    session_id: UUID
+
+
+class PresentedToken(Enum):
+    """What the database knows about a presented refresh token's hash."""
+
+    CURRENT = "current"  # the session's current refresh token
+    ROTATED = "rotated"  # a token of the session that was rotated (tokens issued before generations)
+    UNKNOWN = "unknown"  # no row has this hash (tokens with generations keep no row once rotated)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshState:
     session: Session
-    rotated: bool
+    generation: int  # of the current refresh token (0: the session's first)
+    current_hash: bytes | None
+    rotated_at: datetime | None  # when the current token replaced its predecessor (None: never rotated)
+    presented: PresentedToken
+    allowance: float | None  # refreshes left at `rotated_at` (None: never rotated, a full bucket)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshBudget:
+    """Refreshes per session, a token bucket: `capacity` at most, refilled at `per_second`; a rotation takes one.
+    Kept on the session row and applied by the rotation statement itself, so it costs no round trip."""
+
+    capacity: int
+    per_second: float
+
+    def allowance(self, allowance_then: float | None, rotated_at: datetime | None, now: datetime) -> float:
+        if rotated_at is None or allowance_then is None:
+            return float(self.capacity)
+        refilled = allowance_then + max(0.0, (now - rotated_at).total_seconds()) * self.per_second
+        return min(float(self.capacity), refilled)
+
+    def seconds_until_one(self, allowance_now: float) -> int:
+        return max(1, math.ceil((1 - allowance_now) / self.per_second))
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenClaims:
+    """What a refresh token in the current format says about itself, its MAC verified."""
+
+    session_id: UUID
+    generation: int
+
+
+class RefreshTokenCodec(Protocol):
+    """Refresh tokens: a session's first is random; each successor is derived from its predecessor with a
+    server key, so retrying a rotation, or two rotations racing, yield the same token without storing it."""
+
+    def first(self, session_id: UUID) -> str: ...
+
+    def successor(self, token: str, session_id: UUID, generation: int) -> str:
+        """The token of `generation` that rotating `token` (of the session `session_id`) issues."""
+
+    def read(self, token: str) -> RefreshTokenClaims | None:
+        """The session and generation a token names, if it is in the current format and its MAC verifies;
+        None for anything else (including tokens issued before generations, found only by their hash)."""
+
+    def access_token_id(self, refresh_token: str) -> str:
+        """The `jti` of the access token handed out with `refresh_token` (the same on every retry)."""
 
 
 class AuditEventType(StrEnum):
@@ -94,6 +178,7 @@ class AuditEventType(StrEnum):
     REAUTH_THROTTLED = "reauth_throttled"
     REGISTRATION_THROTTLED = "registration_throttled"
     THROTTLE_LIFTED = "throttle_lifted"
+    SESSION_EVICTED = "session_evicted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +275,8 @@ class IssuedAccessToken:
 
 
 class TokenIssuer(Protocol):
-    def issue(self, user_id: UUID, session_id: UUID, now: datetime) -> IssuedAccessToken: ...
+    def issue(self, user_id: UUID, session_id: UUID, now: datetime, token_id: str | None = None) -> IssuedAccessToken:
+        """`token_id`: the `jti` (random when None); the same claims at the same `now` give the same token."""
 
     def verify(self, token: str) -> AccessClaims:
         """Raises InvalidToken for a bad signature, algorithm, audience, issuer, type or expiry."""
@@ -298,7 +384,35 @@ class AuthEvent(StrEnum):
     REAUTH_THROTTLED = "ReauthenticationsThrottled"
     REGISTRATION_THROTTLED = "RegistrationsThrottled"
     REFRESH_REUSE = "RefreshReuseDetected"
+    REFRESH_RETRY_SERVED = "RefreshRetriesServed"
+    REFRESH_THROTTLED = "RefreshesThrottled"
+    SESSION_EVICTED = "SessionsEvicted"
 
 
 class AuthMetrics(Protocol):
     def count(self, event: AuthEvent) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    sessions: int  # sessions deleted (their refresh tokens go with them)
+    audit_events: int
+    complete: bool  # False: a table still had rows to purge when the run's batch budget ran out
+
+
+class RetentionBatches(Protocol):
+    """Bounded deletes, each one short transaction of at most `limit` rows; each returns how many it deleted."""
+
+    async def delete_ended_sessions(self, ended_before: datetime, limit: int) -> int:
+        """Sessions revoked, past their absolute lifetime or idle timeout before `ended_before`."""
+
+    async def delete_audit_events(self, occurred_before: datetime, limit: int) -> int: ...
+
+
+class RetentionStore(Protocol):
+    def exclusive(self) -> AbstractAsyncContextManager[RetentionBatches | None]:
+        """The purge for this database, or None while another task (or worker) is running it."""
+
+
+class RetentionMetrics(Protocol):
+    def purged(self, report: PurgeReport) -> None: ...

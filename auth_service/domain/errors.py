@@ -98,3 +98,12 @@ class RegistrationThrottled(Throttled):
 
     def __init__(self, retry_after_seconds: int) -> None:
         super().__init__("Too many registrations from this network. Try again later.", retry_after_seconds)
+
+
+class RefreshThrottled(Throttled):
+    """Too many refreshes of one session."""
+
+    code = "refresh_throttled"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__("Too many refreshes of this session. Try again later.", retry_after_seconds)

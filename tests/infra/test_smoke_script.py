@@ -76,7 +76,7 @@ def test_stops_at_the_first_wrong_answer(fake_service: str, capsys: pytest.Captu
     assert smoke_test.main([fake_service]) == 1
     out, err = capsys.readouterr()
     assert "ok  refresh (200)" in out
-    assert "SMOKE TEST FAILED: reuse of the rotated refresh token is rejected: expected HTTP 401, got HTTP 200" in err
+    assert "SMOKE TEST FAILED: reuse of an older refresh token is rejected: expected HTTP 401, got HTTP 200" in err
     assert "logout" not in out
     # a failed run still removes the account it registered (a fresh login, then DELETE /users/me)
     ((path, authorization, password),) = FakeService.deletions

@@ -67,6 +67,7 @@ def settings(database_url: str, redis_base_url: str, redis_prefix: str, signing_
         login_max_attempts_per_ip_per_hour=100_000,
         registration_max_per_ip_per_hour=100_000,
         db_pool_size=5,
+        purge_interval_seconds=0,  # tests/service/integration/test_retention.py runs the purge when it means to
     )
 
 

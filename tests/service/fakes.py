@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
+from auth_service.adapters.security.refresh_tokens import HmacRefreshTokenCodec
 from auth_service.application.devices import DevicePolicy
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.ports import (
@@ -31,19 +32,24 @@ from auth_service.application.ports import (
     GuessTicket,
     IssuedAccessToken,
     PasswordHasher,
+    PresentedToken,
     ProfileCache,
     RateLimiter,
-    RefreshTokenRotation,
+    RefreshBudget,
+    RefreshState,
+    RefreshTokenCodec,
     RetryAfter,
     Revoked,
     SessionAndProfileCache,
     SessionCache,
+    SessionPosition,
     SessionRepository,
     TokenIssuer,
     UnitOfWork,
     UnitOfWorkFactory,
     UserRepository,
 )
+from auth_service.application.sessions import SessionLimits
 from auth_service.domain.errors import EmailAlreadyRegistered, InvalidToken
 from auth_service.domain.model import Profile, Session, SessionPolicy, User
 from auth_service.domain.values import Email
@@ -52,6 +58,11 @@ ACCESS_TOKEN_TTL = 900
 PROFILE_COLUMNS = frozenset({"display_name", "bio", "avatar_url"})
 SESSION_POLICY = SessionPolicy(absolute_lifetime=timedelta(days=30), idle_timeout=timedelta(days=7))
 DEVICE_POLICY = DevicePolicy(ttl=timedelta(days=30), per_account=3)
+SESSION_LIMITS = SessionLimits(
+    refresh_grace=timedelta(seconds=10),
+    max_sessions_per_account=5,
+    refresh_budget=RefreshBudget(capacity=10, per_second=10 / 60),
+)
 
 
 class FakeClock:
@@ -72,6 +83,16 @@ class FakeClock:
 class RefreshTokenRow:
     session_id: UUID
     rotated_at: datetime | None = None
+    generation: int | None = 0  # None: a token from before generations (random, kept once rotated)
+
+
+@dataclass
+class RefreshGeneration:
+    """sessions.refresh_generation and sessions.refresh_rotated_at."""
+
+    generation: int = 0
+    rotated_at: datetime | None = None
+    allowance: float | None = None  # sessions.refresh_allowance
 
 
 @dataclass(frozen=True)
@@ -88,6 +109,7 @@ class Tables:
     refresh_tokens: dict[bytes, RefreshTokenRow] = field(default_factory=dict)
     audit: list[AuditEvent] = field(default_factory=list)
     devices: dict[bytes, DeviceRow] = field(default_factory=dict)
+    generations: dict[UUID, RefreshGeneration] = field(default_factory=dict)
 
     def copy(self) -> Tables:
         return Tables(
@@ -97,6 +119,7 @@ class Tables:
             {h: replace(row) for h, row in self.refresh_tokens.items()},
             list(self.audit),
             dict(self.devices),
+            {s: replace(g) for s, g in self.generations.items()},
         )
 
 
@@ -215,6 +238,8 @@ class FakeUserRepository:
                 del t.refresh_tokens[token_hash]
             for token_hash in [h for h, row in t.devices.items() if row.device.user_id == user_id]:
                 del t.devices[token_hash]
+            for session_id in gone:
+                t.generations.pop(session_id, None)
 
         self._tx.write(change)
 
@@ -227,6 +252,7 @@ class FakeSessionRepository:
         def change(t: Tables) -> None:
             t.sessions[session.id] = session
             t.refresh_tokens[refresh_token_hash] = RefreshTokenRow(session.id)
+            t.generations[session.id] = RefreshGeneration()
 
         return change
 
@@ -267,24 +293,79 @@ class FakeSessionRepository:
 
         self._tx.write(change)
 
+    async def list_active_page(
+        self, user_id: UUID, now: datetime, after: SessionPosition | None, limit: int
+    ) -> Sequence[Session]:
+        self._tx.db.statement("sessions.list_active_page")
+        mine = sorted(
+            (s for s in self._tx.tables.sessions.values() if s.user_id == user_id and s.is_active(now)),
+            key=lambda s: (s.created_at, s.id.bytes),
+            reverse=True,
+        )
+        if after is not None:
+            mine = [s for s in mine if (s.created_at, s.id.bytes) < (after.created_at, after.session_id.bytes)]
+        return mine[:limit]
+
+    async def oldest_active_beyond(self, user_id: UUID, now: datetime, keep: int) -> Sequence[UUID]:
+        self._tx.db.statement("sessions.oldest_active_beyond")
+        return [s.id for s in await self.list_active_page(user_id, now, None, 1_000_000)][keep:]
+
     async def rotate_refresh_token(
-        self, presented_hash: bytes, new_hash: bytes, now: datetime
-    ) -> RefreshTokenRotation | None:
+        self,
+        session_id: UUID,
+        presented_hash: bytes,
+        generation: int,
+        successor_hash: bytes,
+        now: datetime,
+        budget: RefreshBudget,
+    ) -> Session | None:
         self._tx.db.statement("sessions.rotate_refresh_token")
-        row = self._tx.tables.refresh_tokens.get(presented_hash)
-        if row is None:
+        tables = self._tx.tables
+        row = tables.refresh_tokens.get(presented_hash)
+        session = tables.sessions.get(session_id)
+        state = tables.generations.get(session_id, RefreshGeneration())
+        if (
+            row is None
+            or row.session_id != session_id
+            or row.rotated_at is not None
+            or session is None
+            or not session.is_active(now)
+            or state.generation != generation
+            or budget.allowance(state.allowance, state.rotated_at, now) < 1
+        ):
             return None
-        session = self._tx.tables.sessions[row.session_id]
-        if row.rotated_at is not None or not session.is_active(now):
-            return RefreshTokenRotation(session, rotated=False)
+        left = budget.allowance(state.allowance, state.rotated_at, now) - 1
+        touched = replace(session, last_used_at=now)
 
         def change(t: Tables) -> None:
-            t.refresh_tokens[presented_hash].rotated_at = now
-            t.refresh_tokens[new_hash] = RefreshTokenRow(session.id)
-            t.sessions[session.id] = replace(session, last_used_at=now)
+            presented = t.refresh_tokens.pop(presented_hash)
+            if presented.generation is None:  # from before generations: kept, marked rotated
+                t.refresh_tokens[presented_hash] = replace(presented, rotated_at=now)
+            t.refresh_tokens[successor_hash] = RefreshTokenRow(session_id, generation=generation + 1)
+            t.generations[session_id] = RefreshGeneration(generation + 1, now, left)
+            t.sessions[session_id] = touched
 
         self._tx.write(change)
-        return RefreshTokenRotation(session, rotated=True)
+        return touched
+
+    async def refresh_state(self, presented_hash: bytes, session_id: UUID | None) -> RefreshState | None:
+        self._tx.db.statement("sessions.refresh_state")
+        tables = self._tx.tables
+        row = tables.refresh_tokens.get(presented_hash)
+        if session_id is None:
+            session_id = row.session_id if row is not None else None
+        session = tables.sessions.get(session_id) if session_id is not None else None
+        if session is None:
+            return None
+        current = [h for h, r in tables.refresh_tokens.items() if r.session_id == session.id and r.rotated_at is None]
+        state = tables.generations.get(session.id, RefreshGeneration())
+        if row is None or row.session_id != session.id:
+            presented = PresentedToken.UNKNOWN
+        else:
+            presented = PresentedToken.ROTATED if row.rotated_at is not None else PresentedToken.CURRENT
+        return RefreshState(
+            session, state.generation, current[-1] if current else None, state.rotated_at, presented, state.allowance
+        )
 
 
 class FakeDeviceRepository:
@@ -412,9 +493,9 @@ class FakeTokenIssuer:
         self._issued: dict[str, AccessClaims] = {}
         self._ids = itertools.count(1)
 
-    def issue(self, user_id: UUID, session_id: UUID, now: datetime) -> IssuedAccessToken:
-        token_id = str(next(self._ids))
-        token = f"access-{token_id}"
+    def issue(self, user_id: UUID, session_id: UUID, now: datetime, token_id: str | None = None) -> IssuedAccessToken:
+        token_id = token_id or str(next(self._ids))
+        token = f"access-{token_id}-{int(now.timestamp())}"
         self._issued[token] = AccessClaims(user_id, session_id, token_id, now + timedelta(seconds=ACCESS_TOKEN_TTL))
         return IssuedAccessToken(token, ACCESS_TOKEN_TTL)
 
@@ -577,6 +658,8 @@ class FakePorts:
         self.session_and_profile_cache = FakeSessionAndProfileCache(self.session_cache, self.profile_cache)
         self.metrics = RecordingMetrics()
         self.uow = FakeUnitOfWorkFactory(self.db)
+        # Pure computation, no I/O: the real codec with a fixed key.
+        self.refresh_tokens = HmacRefreshTokenCodec(b"fake refresh-token key, 32 bytes")
 
     @property
     def tables(self) -> Tables:
@@ -596,6 +679,7 @@ def _fits_the_ports(p: FakePorts) -> None:
         ProfileCache,
         SessionAndProfileCache,
         AuthMetrics,
+        RefreshTokenCodec,
     ] = (
         p.uow,
         p.clock,
@@ -607,4 +691,5 @@ def _fits_the_ports(p: FakePorts) -> None:
         p.profile_cache,
         p.session_and_profile_cache,
         p.metrics,
+        p.refresh_tokens,
     )

@@ -36,11 +36,12 @@ OPERATION_PROBLEMS: dict[str, dict[int, tuple[str, ...]]] = {
         **_BAD_BODY,
         401: ("invalid_token", "refresh_token_reused"),
         422: ("validation_error",),
+        429: ("refresh_throttled",),
         **_UNAVAILABLE,
     },
     "logout": {**_BEARER, **_UNAVAILABLE},
     "logout_all": {**_BEARER, **_UNAVAILABLE},
-    "list_sessions": {**_BEARER, **_UNAVAILABLE},
+    "list_sessions": {**_BEARER, 422: ("validation_error",), **_UNAVAILABLE},
     "revoke_session": {**_BEARER, 404: ("session_not_found",), 422: ("validation_error",), **_UNAVAILABLE},
     "get_me": {**_BEARER, **_UNAVAILABLE},
     "update_me": {**_BAD_BODY, **_BEARER, 422: ("validation_error", "invalid_profile"), **_UNAVAILABLE},
@@ -180,6 +181,16 @@ DEVICE_COOKIE_HEADER = {
 
 def device_cookie_headers(status: int, *, no_store: bool) -> dict[int | str, dict[str, Any]]:
     return {status: {"headers": {**(NO_STORE if no_store else {}), **DEVICE_COOKIE_HEADER}}}
+
+
+def session_page_headers() -> dict[int | str, dict[str, Any]]:
+    link = {
+        "description": 'RFC 8288: `</auth/sessions?limit=...&cursor=...>; rel="next"` while there are more '
+        "sessions; absent on the last page.",
+        "required": False,
+        "schema": {"type": "string", "pattern": '^<[^>]+>; rel="next"$'},
+    }
+    return {200: {"headers": {"Link": link}}}
 
 
 _BEARER_FROM = "Bearer {$response.body#/access_token}"

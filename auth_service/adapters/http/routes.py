@@ -7,14 +7,19 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Cookie, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Cookie, Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import ValidationError
 
 from auth_service.adapters.http import schemas
 from auth_service.adapters.http.client_ip import client_ip
-from auth_service.adapters.http.contract import device_cookie_headers, problem_responses, token_response_headers
+from auth_service.adapters.http.contract import (
+    device_cookie_headers,
+    problem_responses,
+    session_page_headers,
+    token_response_headers,
+)
 from auth_service.adapters.http.problems import problem
 from auth_service.application.account import ProfileChanges
 from auth_service.application.authentication import TokenPair
@@ -216,9 +221,30 @@ async def logout_all(caller: Caller, auth: Auth, context: Context) -> Response:
 
 
 @auth_router.get(
-    "/sessions", response_model=list[schemas.SessionResponse], responses=problem_responses("list_sessions")
+    "/sessions",
+    response_model=list[schemas.SessionResponse],
+    responses={**problem_responses("list_sessions"), **session_page_headers()},
 )
-async def list_sessions(caller: Caller, auth: Auth) -> list[schemas.SessionResponse]:
+async def list_sessions(
+    caller: Caller,
+    auth: Auth,
+    response: Response,
+    limit: Annotated[
+        int,
+        Query(ge=1, le=schemas.SESSION_PAGE_MAX, description="Sessions per page (newest first)."),
+    ] = schemas.SESSION_PAGE_DEFAULT,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=schemas.SESSION_CURSOR_PATTERN,
+            description='Opaque: where the previous page ended, from its `Link: <...>; rel="next"` header.',
+        ),
+    ] = None,
+) -> list[schemas.SessionResponse]:
+    page = await auth.list_sessions(caller, schemas.decode_session_cursor(cursor) if cursor else None, limit)
+    if page.next is not None:
+        next_url = f"/auth/sessions?limit={limit}&cursor={schemas.encode_session_cursor(page.next)}"
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
     return [
         schemas.SessionResponse(
             id=v.session.id,
@@ -228,7 +254,7 @@ async def list_sessions(caller: Caller, auth: Auth) -> list[schemas.SessionRespo
             ip=v.session.ip,
             current=v.current,
         )
-        for v in await auth.list_sessions(caller)
+        for v in page.sessions
     ]
 
 

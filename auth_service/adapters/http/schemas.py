@@ -14,13 +14,16 @@ made of those can be refused although the schema admits it. Clients that normali
 
 from __future__ import annotations
 
+import base64
 import re
-from datetime import datetime
+import struct
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, JsonValue, WithJsonSchema
 
+from auth_service.application.ports import SessionPosition
 from auth_service.domain.values import (
     AVATAR_URL_MAX,
     BIO_MAX,
@@ -252,6 +255,31 @@ class SessionResponse(BaseModel):
     user_agent: str | None
     ip: str | None
     current: bool
+
+
+# The session list's pages. A cursor is base64url(8-byte signed microseconds since the epoch | 16-byte session id),
+# the position of the last session of a page: every string of this pattern is some position, so any cursor the
+# document admits is accepted (an arbitrary one just starts somewhere in the caller's own list).
+SESSION_PAGE_DEFAULT = 50
+SESSION_PAGE_MAX = 100
+SESSION_CURSOR_PATTERN = "^[A-Za-z0-9_-]{32}$"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR_LAYOUT = struct.Struct(">q16s")
+
+
+def encode_session_cursor(position: SessionPosition) -> str:
+    micros = (position.created_at - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(_CURSOR_LAYOUT.pack(micros, position.session_id.bytes)).decode()
+
+
+def decode_session_cursor(cursor: str) -> SessionPosition:
+    """Only for strings of SESSION_CURSOR_PATTERN (the route checks it): 32 characters are exactly 24 bytes."""
+    micros, session_bytes = _CURSOR_LAYOUT.unpack(base64.urlsafe_b64decode(cursor))
+    lowest, highest = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    bound = min(
+        max(micros, (lowest - _EPOCH) // timedelta(microseconds=1)), (highest - _EPOCH) // timedelta(microseconds=1)
+    )
+    return SessionPosition(_EPOCH + timedelta(microseconds=bound), UUID(bytes=session_bytes))
 
 
 class HealthResponse(BaseModel):

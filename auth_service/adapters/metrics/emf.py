@@ -8,7 +8,7 @@ import threading
 import time
 from typing import TextIO
 
-from auth_service.application.ports import AuthEvent
+from auth_service.application.ports import AuthEvent, PurgeReport
 
 NAMESPACE = "AIDLC/Auth"
 DIMENSION = "Service"
@@ -45,3 +45,38 @@ class EmfAuthMetrics:
         with self._lock:
             stream.write(line + "\n")
             stream.flush()
+
+
+PURGE_METRICS = ("PurgedSessions", "PurgedAuditEvents", "PurgeBacklog")
+
+
+def purge_emf_line(report: PurgeReport, service: str, timestamp_ms: int) -> str:
+    """One EMF document per purge run: rows deleted per table, and 1 in PurgeBacklog if the run's batch budget
+    ran out with rows still to purge (a backlog that persists needs a larger budget or a longer run)."""
+    values = (report.sessions, report.audit_events, 0 if report.complete else 1)
+    document = {
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [[DIMENSION]],
+                    "Metrics": [{"Name": name, "Unit": "Count"} for name in PURGE_METRICS],
+                }
+            ],
+        },
+        DIMENSION: service,
+        **dict(zip(PURGE_METRICS, values, strict=True)),
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
+class EmfRetentionMetrics:
+    def __init__(self, service: str, stream: TextIO | None = None) -> None:
+        self._service = service
+        self._stream = stream
+
+    def purged(self, report: PurgeReport) -> None:
+        stream = self._stream or sys.stdout
+        stream.write(purge_emf_line(report, self._service, int(time.time() * 1000)) + "\n")
+        stream.flush()

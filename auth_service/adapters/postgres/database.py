@@ -9,6 +9,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -98,13 +100,29 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
+def unknown_revisions(connection: Connection) -> set[str]:
+    """Revisions the database is at that this release does not know: a newer release migrated it."""
+    known = {script.revision for script in ScriptDirectory.from_config(_alembic_config(connection)).walk_revisions()}
+    return set(MigrationContext.configure(connection).get_current_heads()) - known
+
+
+def _upgrade(connection: Connection) -> None:
+    newer = unknown_revisions(connection)
+    if newer:
+        # Migrations only ever add (expand only, docs/operations.md): this release runs on the newer schema, so a
+        # rollback, or a task of this release restarting during a newer one's rollout, still starts.
+        log.warning("database schema is at %s, newer than this release: starting without migrating", sorted(newer))
+        return
+    command.upgrade(_alembic_config(connection), "head")
+
+
 async def migrate(engine: AsyncEngine) -> None:
     """Upgrade to the newest schema. Tasks starting together take turns on a PostgreSQL advisory lock."""
     async with engine.connect() as connection:
         await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         try:
             await connection.commit()
-            await connection.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+            await connection.run_sync(_upgrade)
             await connection.commit()
         finally:
             await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})

@@ -21,7 +21,10 @@ from auth_service.application.ports import (
     AuditLog,
     DeviceRepository,
     DeviceToken,
-    RefreshTokenRotation,
+    PresentedToken,
+    RefreshBudget,
+    RefreshState,
+    SessionPosition,
     SessionRepository,
     UserRepository,
 )
@@ -177,6 +180,22 @@ class PostgresSessionRepository:
         rows = (await self._db.execute(query)).all()
         return [s for s in map(_session_from_row, rows) if s.is_active(now)]
 
+    async def list_active_page(
+        self, user_id: UUID, now: datetime, after: SessionPosition | None, limit: int
+    ) -> Sequence[Session]:
+        params = {"user_id": user_id, "now": now, "limit": limit}
+        if after is None:
+            result = await self._db.execute(_ACTIVE_SESSIONS_FIRST_PAGE, params)
+        else:
+            result = await self._db.execute(
+                _ACTIVE_SESSIONS_NEXT_PAGE, {**params, "created_at": after.created_at, "id": after.session_id}
+            )
+        return [_session_from_row(row) for row in result]
+
+    async def oldest_active_beyond(self, user_id: UUID, now: datetime, keep: int) -> Sequence[UUID]:
+        result = await self._db.execute(_ACTIVE_SESSIONS_BEYOND, {"user_id": user_id, "now": now, "keep": keep})
+        return [row.id for row in result]
+
     async def revoke(self, session_ids: Sequence[UUID], now: datetime, reason: str) -> None:
         await self._db.execute(
             update(sessions)
@@ -185,48 +204,133 @@ class PostgresSessionRepository:
         )
 
     async def rotate_refresh_token(
-        self, presented_hash: bytes, new_hash: bytes, now: datetime
-    ) -> RefreshTokenRotation | None:
+        self,
+        session_id: UUID,
+        presented_hash: bytes,
+        generation: int,
+        successor_hash: bytes,
+        now: datetime,
+        budget: RefreshBudget,
+    ) -> Session | None:
         result = await self._db.execute(
-            _ROTATE_REFRESH_TOKEN, {"presented": presented_hash, "new": new_hash, "now": now}
+            _ROTATE_REFRESH_TOKEN,
+            {
+                "session_id": session_id,
+                "presented": presented_hash,
+                "generation": generation,
+                "successor": successor_hash,
+                "now": now,
+                "capacity": float(budget.capacity),
+                "per_second": budget.per_second,
+            },
         )
         row = result.first()
-        return RefreshTokenRotation(_session_from_row(row), bool(row.rotated)) if row else None
+        return _session_from_row(row) if row else None
+
+    async def refresh_state(self, presented_hash: bytes, session_id: UUID | None) -> RefreshState | None:
+        row = (await self._db.execute(_REFRESH_STATE, {"presented": presented_hash, "session_id": session_id})).first()
+        if row is None:
+            return None
+        if row.presented_rotated_at is not None:
+            presented = PresentedToken.ROTATED
+        elif row.presented_known:
+            presented = PresentedToken.CURRENT
+        else:
+            presented = PresentedToken.UNKNOWN
+        return RefreshState(
+            session=_session_from_row(row),
+            generation=row.refresh_generation or 0,
+            current_hash=bytes(row.current_hash) if row.current_hash is not None else None,
+            rotated_at=row.refresh_rotated_at,
+            presented=presented,
+            allowance=row.refresh_allowance,
+        )
 
 
-# One round trip each. The session must be active by the same rule as Session.is_active. Concurrent rotations of one
-# token serialise on its row lock; the second then sees rotated_at set, matches no row, and so issues nothing
-# (the caller treats that as reuse). The returned session row is the one read before the update.
-_ROTATE_REFRESH_TOKEN = text("""
-    WITH presented AS (
-        SELECT s.*, t.rotated_at AS token_rotated_at
-        FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
-        WHERE t.token_hash = :presented
-    ), rotated AS (
+# The same rule as Session.is_active, for a row of `sessions` named s (a constant: the statements below are composed
+# of constants only, every value is a bound parameter).
+_ACTIVE = (
+    "s.revoked_at IS NULL AND :now < LEAST(s.expires_at, s.last_used_at + s.idle_timeout_seconds * interval '1 second')"
+)
+
+# Newest first; the keyset (created_at, id) makes a page independent of sessions created or revoked meanwhile.
+_ACTIVE_SESSIONS_FIRST_PAGE = text(f"""
+    SELECT s.* FROM sessions s WHERE s.user_id = :user_id AND {_ACTIVE}
+    ORDER BY s.created_at DESC, s.id DESC LIMIT :limit
+""")  # noqa: S608
+_ACTIVE_SESSIONS_NEXT_PAGE = text(f"""
+    SELECT s.* FROM sessions s WHERE s.user_id = :user_id AND {_ACTIVE}
+      AND (s.created_at, s.id) < (CAST(:created_at AS timestamptz), CAST(:id AS uuid))
+    ORDER BY s.created_at DESC, s.id DESC LIMIT :limit
+""")  # noqa: S608
+_ACTIVE_SESSIONS_BEYOND = text(f"""
+    SELECT s.id FROM sessions s WHERE s.user_id = :user_id AND {_ACTIVE}
+    ORDER BY s.created_at DESC, s.id DESC OFFSET :keep
+""")  # noqa: S608
+
+# RefreshBudget.allowance at :now, for a row of `sessions` named s (the refresh throttle, in the same statement).
+_ALLOWANCE = (
+    "LEAST(CAST(:capacity AS double precision), COALESCE(s.refresh_allowance, CAST(:capacity AS double precision))"
+    " + GREATEST(0, CAST(EXTRACT(EPOCH FROM (:now - COALESCE(s.refresh_rotated_at, :now))) AS double precision))"
+    " * CAST(:per_second AS double precision))"
+)
+
+# One round trip. The presented token must be the session's current one (rotated_at IS NULL) and the session
+# active with the expected generation and at least one refresh left in its allowance (the per-session throttle).
+# Concurrent rotations of one token serialise on its row lock; the later one then re-checks its WHERE against the
+# row as the first left it (another token_hash, or rotated_at set), matches nothing and changes nothing. A token of
+# this format is replaced in place (one row per session); a token from before generations is marked rotated and
+# kept, so presenting it again is still detected as reuse.
+_ROTATE_REFRESH_TOKEN = text(f"""
+    WITH live AS (
+        SELECT s.id, {_ALLOWANCE} AS allowance FROM sessions s
+        WHERE s.id = :session_id AND {_ACTIVE} AND COALESCE(s.refresh_generation, 0) = :generation
+          AND {_ALLOWANCE} >= 1
+    ), replaced AS (
+        UPDATE refresh_tokens SET token_hash = :successor, generation = :generation + 1, issued_at = :now
+        WHERE token_hash = :presented AND rotated_at IS NULL AND generation IS NOT NULL
+          AND session_id IN (SELECT id FROM live)
+        RETURNING session_id
+    ), retired AS (
         UPDATE refresh_tokens SET rotated_at = :now
-        WHERE token_hash = :presented AND rotated_at IS NULL AND session_id IN (
-            SELECT id FROM presented
-            WHERE revoked_at IS NULL
-              AND :now < LEAST(expires_at, last_used_at + idle_timeout_seconds * interval '1 second'))
+        WHERE token_hash = :presented AND rotated_at IS NULL AND generation IS NULL
+          AND session_id IN (SELECT id FROM live)
         RETURNING session_id
     ), issued AS (
-        INSERT INTO refresh_tokens (token_hash, session_id, issued_at)
-        SELECT :new, session_id, :now FROM rotated
-    ), touched AS (
-        UPDATE sessions SET last_used_at = :now WHERE id IN (SELECT session_id FROM rotated)
+        INSERT INTO refresh_tokens (token_hash, session_id, issued_at, generation)
+        SELECT :successor, session_id, :now, :generation + 1 FROM retired
     )
-    SELECT presented.*, (SELECT count(*) FROM rotated) AS rotated FROM presented
+    UPDATE sessions SET last_used_at = :now, refresh_generation = :generation + 1, refresh_rotated_at = :now,
+                        refresh_allowance = (SELECT allowance FROM live) - 1
+    WHERE id IN (SELECT session_id FROM replaced UNION ALL SELECT session_id FROM retired)
+    RETURNING *
+""")  # noqa: S608
+
+# The session named (or the one the hash belongs to), its current token, and what is known about the presented one.
+_REFRESH_STATE = text("""
+    SELECT s.*, current_token.token_hash AS current_hash,
+           presented.token_hash IS NOT NULL AS presented_known, presented.rotated_at AS presented_rotated_at
+    FROM sessions s
+    LEFT JOIN LATERAL (
+        SELECT token_hash FROM refresh_tokens
+        WHERE session_id = s.id AND rotated_at IS NULL ORDER BY issued_at DESC LIMIT 1
+    ) current_token ON true
+    LEFT JOIN refresh_tokens presented ON presented.token_hash = :presented AND presented.session_id = s.id
+    WHERE s.id = COALESCE(
+        CAST(:session_id AS uuid), (SELECT session_id FROM refresh_tokens WHERE token_hash = :presented)
+    )
 """)
 
 _ADD_SESSION_WITH_TOKEN = text("""
     WITH created AS (
         INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, idle_timeout_seconds,
-                              user_agent, ip)
+                              user_agent, ip, refresh_generation)
         VALUES (:id, :user_id, :created_at, :last_used_at, :expires_at, :idle_timeout_seconds,
-                :user_agent, CAST(:ip AS inet))
+                :user_agent, CAST(:ip AS inet), 0)
         RETURNING id, created_at
     )
-    INSERT INTO refresh_tokens (token_hash, session_id, issued_at) SELECT :token_hash, id, created_at FROM created
+    INSERT INTO refresh_tokens (token_hash, session_id, issued_at, generation)
+    SELECT :token_hash, id, created_at, 0 FROM created
 """)
 
 
@@ -240,15 +344,15 @@ _ADD_SESSION_AFTER_LOGIN = text("""
         FOR NO KEY UPDATE
     ), created AS (
         INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, idle_timeout_seconds,
-                              user_agent, ip)
+                              user_agent, ip, refresh_generation)
         SELECT CAST(:id AS uuid), account.id, CAST(:created_at AS timestamptz),
                CAST(:last_used_at AS timestamptz), CAST(:expires_at AS timestamptz),
-               CAST(:idle_timeout_seconds AS integer), CAST(:user_agent AS varchar), CAST(:ip AS inet)
+               CAST(:idle_timeout_seconds AS integer), CAST(:user_agent AS varchar), CAST(:ip AS inet), 0
         FROM account
         RETURNING id, user_id, created_at
     ), issued AS (
-        INSERT INTO refresh_tokens (token_hash, session_id, issued_at)
-        SELECT CAST(:token_hash AS bytea), id, created_at FROM created
+        INSERT INTO refresh_tokens (token_hash, session_id, issued_at, generation)
+        SELECT CAST(:token_hash AS bytea), id, created_at, 0 FROM created
     ), audited AS (
         INSERT INTO audit_events (occurred_at, event_type, user_id, session_id, ip, user_agent, details)
         SELECT CAST(:occurred_at AS timestamptz), CAST(:event_type AS varchar), user_id, id,

@@ -6,6 +6,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -48,8 +49,25 @@ sessions = Table(
     Column("revoked_reason", String(32), nullable=True),
     Column("user_agent", String(512), nullable=True),
     Column("ip", INET, nullable=True),
+    # The current refresh token's generation and when it replaced its predecessor (NULL: a session from before
+    # generations, until its first rotation).
+    Column("refresh_generation", BigInteger, nullable=True),
+    Column("refresh_rotated_at", DateTime(timezone=True), nullable=True),
+    # Refreshes left at refresh_rotated_at: the per-session throttle's token bucket (RefreshBudget).
+    Column("refresh_allowance", Float, nullable=True),
 )
+# Active sessions of a user, newest first: the session list's pages and the session cap.
+Index(
+    "ix_sessions_user_active",
+    sessions.c.user_id,
+    sessions.c.created_at,
+    sessions.c.id,
+    postgresql_where=sessions.c.revoked_at.is_(None),
+)
+Index("ix_sessions_expires_at", sessions.c.expires_at)  # the retention purge
 
+# One row per session: its current token, replaced in place on rotation. Tokens issued before generations keep
+# their rotated rows (generation NULL) for reuse detection until the session is purged.
 refresh_tokens = Table(
     "refresh_tokens",
     metadata,
@@ -57,6 +75,7 @@ refresh_tokens = Table(
     Column("session_id", UUID(as_uuid=True), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("rotated_at", DateTime(timezone=True), nullable=True),
+    Column("generation", BigInteger, nullable=True),
 )
 
 # Known devices (auth_service/application/devices.py): at most DEVICE_TOKENS_PER_ACCOUNT per account, each forgotten

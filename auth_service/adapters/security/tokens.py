@@ -80,14 +80,14 @@ class JwtTokenIssuer:
         # exact token text, and expiry is still checked on every call.
         self._verified = functools.lru_cache(maxsize=VERIFIED_TOKEN_CACHE_SIZE)(self._verify_signature_and_claims)
 
-    def issue(self, user_id: UUID, session_id: UUID, now: datetime) -> IssuedAccessToken:
+    def issue(self, user_id: UUID, session_id: UUID, now: datetime, token_id: str | None = None) -> IssuedAccessToken:
         issued_at = int(now.timestamp())
         claims = {
             "iss": self._issuer,
             "aud": self._audience,
             "sub": str(user_id),
             "sid": str(session_id),
-            "jti": uuid4().hex,
+            "jti": token_id or uuid4().hex,
             "iat": issued_at,
             "exp": issued_at + self._ttl,
             "typ": ACCESS_TOKEN_TYPE,

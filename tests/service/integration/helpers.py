@@ -3,6 +3,8 @@
 from typing import Any
 
 import httpx
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -26,3 +28,22 @@ async def query(settings: Settings, sql: str, **params: Any) -> list[Any]:
             return list((await connection.execute(text(sql), params)).all())
     finally:
         await engine.dispose()
+
+
+async def execute(settings: Settings, sql: str, **params: Any) -> None:
+    """Change the database directly (committed), to set up what the API cannot make quickly."""
+    engine = create_async_engine(settings.sqlalchemy_url())
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(sql), params)
+    finally:
+        await engine.dispose()
+
+
+def newest_migration() -> str:
+    """The head of the migration chain, read from the scripts themselves."""
+    config = Config()
+    config.set_main_option("script_location", "auth_service:migrations")
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head

@@ -13,14 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.adapters.postgres.database import create_engine
 from auth_service.adapters.postgres.repositories import PostgresUnitOfWork, PostgresUnitOfWorkFactory
-from auth_service.application.ports import AuditEvent, AuditEventType, RequestContext
+from auth_service.application.ports import AuditEvent, AuditEventType, PresentedToken, RefreshBudget, RequestContext
 from auth_service.domain.model import Session, SessionPolicy, User
 from auth_service.domain.values import Email
 from auth_service.settings import Settings
-from tests.service.integration.helpers import query
+from tests.service.integration.helpers import execute, query
 from tests.support.app import Service, unique_email
 
 POLICY = SessionPolicy(absolute_lifetime=timedelta(days=14), idle_timeout=timedelta(days=3))
+BUDGET = RefreshBudget(capacity=10, per_second=10 / 60)
 
 
 @pytest.fixture
@@ -151,16 +152,18 @@ async def test_refresh_rotation_of_an_idle_expired_session_changes_nothing(
     async with PostgresUnitOfWork(engine, atomic=False) as uow:
         assert await uow.sessions.add_after_login(session, token_hash, user.password_hash, event)
         later = session.last_used_at + POLICY.idle_timeout + timedelta(seconds=1)
-        rotation = await uow.sessions.rotate_refresh_token(token_hash, b"n" * 32, later)
-    assert rotation is not None and not rotation.rotated and not rotation.session.is_active(later)
+        rotated = await uow.sessions.rotate_refresh_token(session.id, token_hash, 0, b"n" * 32, later, BUDGET)
+        state = await uow.sessions.refresh_state(token_hash, session.id)
+    assert rotated is None
+    assert state is not None and state.presented is PresentedToken.CURRENT and not state.session.is_active(later)
     assert await _rows_for(settings, session.id) == (1, 1, 1)
     [row] = await query(
         settings,
-        "SELECT last_used_at, (SELECT rotated_at FROM refresh_tokens WHERE "
+        "SELECT last_used_at, refresh_generation, (SELECT rotated_at FROM refresh_tokens WHERE "
         "session_id = :id) AS rotated_at FROM sessions WHERE id = :id",
         id=session.id,
     )
-    assert row.last_used_at == session.last_used_at and row.rotated_at is None
+    assert row.last_used_at == session.last_used_at and row.rotated_at is None and row.refresh_generation == 0
 
 
 async def test_refresh_rotation_of_an_active_session_rotates_once(engine: AsyncEngine, settings: Settings) -> None:
@@ -169,13 +172,57 @@ async def test_refresh_rotation_of_an_active_session_rotates_once(engine: AsyncE
     async with PostgresUnitOfWork(engine, atomic=False) as uow:
         assert await uow.sessions.add_after_login(session, token_hash, user.password_hash, event)
         now = session.last_used_at + timedelta(minutes=1)
-        first = await uow.sessions.rotate_refresh_token(token_hash, b"a" * 32, now)
-        again = await uow.sessions.rotate_refresh_token(token_hash, b"b" * 32, now)
-        unknown = await uow.sessions.rotate_refresh_token(b"c" * 32, b"d" * 32, now)
-    assert first is not None and first.rotated and first.session.id == session.id
-    assert again is not None and not again.rotated
-    assert unknown is None
-    assert (await _rows_for(settings, session.id))[1] == 2  # the presented token and exactly one successor
+        first = await uow.sessions.rotate_refresh_token(session.id, token_hash, 0, b"a" * 32, now, BUDGET)
+        again = await uow.sessions.rotate_refresh_token(session.id, token_hash, 0, b"b" * 32, now, BUDGET)
+        wrong_generation = await uow.sessions.rotate_refresh_token(session.id, b"a" * 32, 0, b"d" * 32, now, BUDGET)
+        unknown = await uow.sessions.rotate_refresh_token(session.id, b"c" * 32, 1, b"d" * 32, now, BUDGET)
+        state = await uow.sessions.refresh_state(token_hash, session.id)
+    assert first is not None and first.id == session.id and first.last_used_at == now
+    assert again is None and wrong_generation is None and unknown is None
+    assert state is not None
+    assert (state.generation, state.current_hash, state.rotated_at) == (1, b"a" * 32, now)
+    assert state.presented is PresentedToken.UNKNOWN  # replaced in place: no row for the rotated token
+    assert (await _rows_for(settings, session.id))[1] == 1  # one refresh-token row per session
+
+
+async def test_the_rotation_statement_applies_the_refresh_budget(engine: AsyncEngine, settings: Settings) -> None:
+    """The per-session throttle lives in the rotation statement: with the bucket empty nothing changes."""
+    user = await _user(engine)
+    session, token_hash, event = _login_writes(user)
+    tight = RefreshBudget(capacity=2, per_second=1 / 30)
+    now = session.last_used_at + timedelta(minutes=1)
+    async with PostgresUnitOfWork(engine, atomic=False) as uow:
+        assert await uow.sessions.add_after_login(session, token_hash, user.password_hash, event)
+        assert await uow.sessions.rotate_refresh_token(session.id, token_hash, 0, b"1" * 32, now, tight)
+        assert await uow.sessions.rotate_refresh_token(session.id, b"1" * 32, 1, b"2" * 32, now, tight)
+        refused = await uow.sessions.rotate_refresh_token(session.id, b"2" * 32, 2, b"3" * 32, now, tight)
+        state = await uow.sessions.refresh_state(b"2" * 32, session.id)
+        later = now + timedelta(seconds=30)  # one refresh refilled
+        healed = await uow.sessions.rotate_refresh_token(session.id, b"2" * 32, 2, b"3" * 32, later, tight)
+    assert refused is None
+    assert state is not None and state.presented is PresentedToken.CURRENT
+    assert state.allowance == 0 and tight.allowance(state.allowance, state.rotated_at, now) == 0
+    assert healed is not None
+
+
+async def test_a_token_row_from_before_generations_is_kept_as_rotated(engine: AsyncEngine, settings: Settings) -> None:
+    """Rows the previous release wrote (generation NULL): rotating one keeps it, marked, for reuse detection."""
+    user = await _user(engine)
+    session, token_hash, event = _login_writes(user)
+    async with PostgresUnitOfWork(engine, atomic=False) as uow:
+        assert await uow.sessions.add_after_login(session, token_hash, user.password_hash, event)
+    await execute(settings, "UPDATE refresh_tokens SET generation = NULL WHERE session_id = :id", id=session.id)
+    await execute(settings, "UPDATE sessions SET refresh_generation = NULL WHERE id = :id", id=session.id)
+    async with PostgresUnitOfWork(engine, atomic=False) as uow:
+        before = await uow.sessions.refresh_state(token_hash, None)
+        now = session.last_used_at + timedelta(minutes=1)
+        rotated = await uow.sessions.rotate_refresh_token(session.id, token_hash, 0, b"s" * 32, now, BUDGET)
+        after = await uow.sessions.refresh_state(token_hash, None)
+    assert before is not None and (before.generation, before.presented) == (0, PresentedToken.CURRENT)
+    assert rotated is not None
+    assert after is not None and after.presented is PresentedToken.ROTATED
+    assert (after.generation, after.current_hash) == (1, b"s" * 32)
+    assert (await _rows_for(settings, session.id))[1] == 2
 
 
 async def test_the_factory_gives_autocommit_and_atomic_units_of_work(engine: AsyncEngine, settings: Settings) -> None:

@@ -1,10 +1,13 @@
 import asyncio
 import sys
 
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
 from auth_service.settings import Settings
 from devenv.database_admin import create_database, drop_database
 from devenv.services import with_database
-from tests.service.integration.helpers import assert_problem, query
+from tests.service.integration.helpers import assert_problem, newest_migration, query
 from tests.support.app import Service, serving, with_settings
 
 
@@ -95,6 +98,13 @@ async def test_jwks_is_public_and_cacheable(service: Service) -> None:
     assert key["kty"] == "OKP" and "d" not in key
 
 
+def test_the_migrations_are_one_chain() -> None:
+    config = Config()
+    config.set_main_option("script_location", "auth_service:migrations")
+    revisions = [r.revision for r in ScriptDirectory.from_config(config).walk_revisions()]
+    assert revisions[-3:] == ["0003_session_lifecycle", "0002_canonical_email", "0001_initial"]
+
+
 async def test_two_tasks_migrating_at_once_both_succeed(admin_url: str, settings: Settings) -> None:
     """Container start runs migrations; two tasks starting together take turns on the advisory lock."""
     name = "auth_migrate_race"
@@ -118,7 +128,7 @@ async def test_two_tasks_migrating_at_once_both_succeed(admin_url: str, settings
         assert [p.returncode for p in processes] == [0, 0, 0], [o[0].decode()[-2000:] for o in outputs]
         migrated = with_settings(settings, database_url=env["DATABASE_URL"])
         rows = await query(migrated, "SELECT version_num FROM alembic_version")
-        assert [r.version_num for r in rows] == [_newest_revision()]
+        assert [r.version_num for r in rows] == [newest_migration()]
         tables = await query(migrated, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         assert {r.tablename for r in tables} >= {"users", "sessions", "refresh_tokens", "audit_events"}
     finally:
@@ -144,15 +154,3 @@ async def test_database_errors_never_carry_bound_values(settings: Settings) -> N
         assert "hidden due to hide_parameters" in str(exc)
     finally:
         await engine.dispose()
-
-
-def _newest_revision() -> str:
-    """The head of the migration chain, read from the scripts themselves."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    config = Config()
-    config.set_main_option("script_location", "auth_service:migrations")
-    head = ScriptDirectory.from_config(config).get_current_head()
-    assert head is not None
-    return head

@@ -31,10 +31,17 @@ async def test_refresh_tokens_are_stored_only_as_hashes(service: Service) -> Non
     assert tokens["refresh_token"] not in (dump[0].all_rows or "")
 
 
-async def test_reusing_a_rotated_refresh_token_revokes_the_whole_session(service: Service) -> None:
+async def test_reusing_a_rotated_refresh_token_revokes_the_whole_session(settings: Settings) -> None:
+    clock = FixedClock()
+    async with serving(settings, clock=clock) as service:
+        await _reuse_revokes_the_whole_session(service, clock)
+
+
+async def _reuse_revokes_the_whole_session(service: Service, clock: FixedClock) -> None:
     user = await service.register()
     stolen = await service.login(user["email"])
     rotated = (await service.client.post("/auth/refresh", json={"refresh_token": stolen["refresh_token"]})).json()
+    clock.advance(seconds=service.settings.refresh_reuse_grace_seconds + 1)  # a retry inside it gets the same pair
     reuse = await service.client.post("/auth/refresh", json={"refresh_token": stolen["refresh_token"]})
     assert_problem(reuse, 401, "refresh_token_reused")
     assert AuthEvent.REFRESH_REUSE in service.metrics.events

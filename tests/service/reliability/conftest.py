@@ -47,6 +47,10 @@ def live_service(database_url: str, redis_base_url: str, signing_key: str) -> It
             # that use this process after it must not inherit that backoff (throttling has tests of its own).
             "LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR": "100000",
             "LOGIN_FREE_FAILURES_BEFORE_BACKOFF": "100000",
+            # The fuzzer logs one account in and refreshes its chains hundreds of times a minute: the session cap
+            # and the refresh throttle have tests of their own (tests/service/integration/test_session_lifecycle.py).
+            "MAX_SESSIONS_PER_ACCOUNT": "100000",
+            "REFRESH_MAX_PER_SESSION_PER_MINUTE": "100000",
             "DB_POOL_SIZE": "5",
         }
     ).start()

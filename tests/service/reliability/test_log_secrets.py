@@ -79,6 +79,12 @@ async def full_flow(http: httpx.AsyncClient, ledger: SecretsLedger) -> None:
         await expect(200, await http.post("/auth/refresh", json={"refresh_token": form["refresh_token"]}))
     ).json()
     ledger.add_tokens(rotated)
+    retried = await expect(200, await http.post("/auth/refresh", json={"refresh_token": form["refresh_token"]}))
+    assert retried.json()["refresh_token"] == rotated["refresh_token"]  # a retry inside the grace window
+    newest = (
+        await expect(200, await http.post("/auth/refresh", json={"refresh_token": rotated["refresh_token"]}))
+    ).json()
+    ledger.add_tokens(newest)
     await expect(401, await http.post("/auth/refresh", json={"refresh_token": form["refresh_token"]}))  # reuse
     await expect(
         401,

@@ -30,6 +30,8 @@ async def racy_service(settings: Settings) -> AsyncIterator[Service]:
         login_max_failures_per_device_per_hour=100_000,  # the racers share the client's device cookie
         login_max_attempts_per_device_per_hour=100_000,
         login_free_failures_before_backoff=100_000,
+        refresh_max_per_session_per_minute=100_000,  # 20 refreshes of one session at once (the throttle: 10/min)
+        max_sessions_per_account=100_000,  # 25 logins of one account (the cap, 20, would evict the changer's)
     )
     async with serving(racy) as svc:
         yield svc
@@ -69,31 +71,58 @@ async def test_fifty_concurrent_registrations_of_one_email_create_exactly_one_us
     assert winner["email"].lower() == emails[0].lower()
 
 
-async def test_concurrent_refreshes_with_one_token_let_one_win_and_then_revoke_the_session(
+async def test_concurrent_refreshes_with_one_token_produce_one_pair_and_keep_the_session(
     racy_service: Service, database_url: str
 ) -> None:
+    """Twenty clients (or one client's retries) race one token: one rotation, and every racer gets its pair."""
     user = await racy_service.register()
     tokens = await racy_service.login(user["email"])
     responses = await asyncio.gather(
         *(racy_service.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}) for _ in range(20))
     )
     statuses = Counter(r.status_code for r in responses)
-    assert statuses == {200: 1, 401: 19}, statuses
-    winner = next(r.json() for r in responses if r.status_code == 200)
-    codes = Counter(r.json()["code"] for r in responses if r.status_code == 401)
-    assert codes["refresh_token_reused"] >= 1, codes  # reuse detection fired (the rest may see the revoked session)
-
-    # Reuse detection ends the whole session: the winner's fresh tokens die with it, and so does the original.
-    assert (await racy_service.client.get("/users/me", headers=bearer(winner["access_token"]))).status_code == 401
-    assert (await racy_service.client.get("/users/me", headers=bearer(tokens["access_token"]))).status_code == 401
-    again = await racy_service.client.post("/auth/refresh", json={"refresh_token": winner["refresh_token"]})
-    assert again.status_code == 401
-    reason = await _fetchval(
+    assert statuses == {200: 20}, statuses
+    pairs = {(r.json()["refresh_token"], r.json()["access_token"]) for r in responses}
+    assert len(pairs) == 1, "exactly one new pair"
+    [(successor, access)] = pairs
+    generation = await _fetchval(
         database_url,
-        "SELECT s.revoked_reason FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = $1",
+        "SELECT s.refresh_generation FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = $1",
         user["email"],
     )
-    assert reason == "refresh_token_reused"
+    assert generation == 1  # rotated once
+    assert (await racy_service.client.get("/users/me", headers=bearer(access))).status_code == 200
+    onwards = await racy_service.client.post("/auth/refresh", json={"refresh_token": successor})
+    assert onwards.status_code == 200
+
+
+async def test_concurrent_refreshes_after_the_grace_window_revoke_the_session(
+    settings: Settings, database_url: str
+) -> None:
+    """The same race with the window closed (0 s): one rotation wins and the rest is reuse, which ends the session."""
+    racy = with_settings(
+        settings, db_pool_size=20, refresh_reuse_grace_seconds=0, refresh_max_per_session_per_minute=100_000
+    )
+    async with serving(racy) as service:
+        user = await service.register()
+        tokens = await service.login(user["email"])
+        responses = await asyncio.gather(
+            *(service.client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}) for _ in range(20))
+        )
+        statuses = Counter(r.status_code for r in responses)
+        assert statuses == {200: 1, 401: 19}, statuses
+        winner = next(r.json() for r in responses if r.status_code == 200)
+        codes = Counter(r.json()["code"] for r in responses if r.status_code == 401)
+        assert codes["refresh_token_reused"] >= 1, codes  # reuse detection fired (the rest may see the revoked session)
+        assert (await service.client.get("/users/me", headers=bearer(winner["access_token"]))).status_code == 401
+        again = await service.client.post("/auth/refresh", json={"refresh_token": winner["refresh_token"]})
+        assert again.status_code == 401
+        reason = await _fetchval(
+            database_url,
+            "SELECT s.revoked_reason FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = $1",
+            user["email"],
+        )
+        assert reason == "refresh_token_reused"
 
 
 async def test_password_change_racing_logins_leaves_no_session_opened_with_the_old_password(

@@ -1,8 +1,8 @@
 import io
 import json
 
-from auth_service.adapters.metrics.emf import NAMESPACE, EmfAuthMetrics
-from auth_service.application.ports import AuthEvent
+from auth_service.adapters.metrics.emf import NAMESPACE, EmfAuthMetrics, EmfRetentionMetrics
+from auth_service.application.ports import AuthEvent, PurgeReport
 
 
 def test_every_auth_event_is_a_valid_emf_document_without_personal_data() -> None:
@@ -33,4 +33,23 @@ def test_metric_names_match_the_container_contract() -> None:
         "ReauthenticationsThrottled",
         "RegistrationsThrottled",
         "RefreshReuseDetected",
+        "RefreshRetriesServed",
+        "RefreshesThrottled",
+        "SessionsEvicted",
+    }
+
+
+def test_a_purge_run_is_one_emf_document_with_its_counts() -> None:
+    stream = io.StringIO()
+    EmfRetentionMetrics("aidlc-auth-staging", stream).purged(PurgeReport(sessions=7, audit_events=3, complete=False))
+    (line,) = stream.getvalue().splitlines()
+    document = json.loads(line)
+    directive = document["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == NAMESPACE and directive["Dimensions"] == [["Service"]]
+    assert [m["Name"] for m in directive["Metrics"]] == ["PurgedSessions", "PurgedAuditEvents", "PurgeBacklog"]
+    assert {k: v for k, v in document.items() if k != "_aws"} == {
+        "Service": "aidlc-auth-staging",
+        "PurgedSessions": 7,
+        "PurgedAuditEvents": 3,
+        "PurgeBacklog": 1,
     }

@@ -6,6 +6,7 @@ What needs a real database or Redis (SQL, row locks, Lua scripts, TTLs) stays in
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import replace
 from uuid import uuid4
 
@@ -41,6 +42,7 @@ from auth_service.domain.errors import (
     InvalidToken,
     LoginThrottled,
     ReauthThrottled,
+    RefreshThrottled,
     RefreshTokenReused,
     RegistrationThrottled,
     SessionNotFound,
@@ -49,7 +51,14 @@ from auth_service.domain.errors import (
 )
 from auth_service.domain.model import Session, User
 from auth_service.domain.values import Email
-from tests.service.fakes import ACCESS_TOKEN_TTL, DEVICE_POLICY, SESSION_POLICY, FakePorts
+from tests.service.fakes import (
+    ACCESS_TOKEN_TTL,
+    DEVICE_POLICY,
+    SESSION_LIMITS,
+    SESSION_POLICY,
+    FakePorts,
+    RefreshTokenRow,
+)
 
 PASSWORD = "Gorilla-Marmalade-Tundra-42"
 NEW_PASSWORD = "Velvet-Quarry-Lantern-77"
@@ -90,6 +99,8 @@ def use_cases(p: FakePorts) -> AuthService:
         clock=p.clock,
         session_policy=SESSION_POLICY,
         devices=DEVICE_POLICY,
+        refresh_tokens=p.refresh_tokens,
+        session_limits=SESSION_LIMITS,
     )
 
 
@@ -320,10 +331,94 @@ async def test_refresh_rotates_the_token_and_touches_the_session(p: FakePorts) -
     p.clock.advance(minutes=5)
     second = await use_cases(p).refresh(first.refresh_token, CONTEXT)
     assert second.refresh_token != first.refresh_token
-    assert p.tables.refresh_tokens[hash_refresh_token(first.refresh_token)].rotated_at == p.clock.now()
+    # One row per session: the current token replaces its predecessor.
+    assert hash_refresh_token(first.refresh_token) not in p.tables.refresh_tokens
     assert p.tables.refresh_tokens[hash_refresh_token(second.refresh_token)].session_id == principal.session_id
+    assert len(p.tables.refresh_tokens) == 1
     assert p.tables.sessions[principal.session_id].last_used_at == p.clock.now()
     assert p.tokens.verify(second.access_token).session_id == principal.session_id
+
+
+async def test_a_retry_inside_the_grace_window_gets_the_same_pair(p: FakePorts) -> None:
+    first, _principal = await signed_in(p, a_user(p))
+    second = await use_cases(p).refresh(first.refresh_token, CONTEXT)
+    p.clock.advance(seconds=9)
+    retried = await use_cases(p).refresh(first.refresh_token, CONTEXT)
+    assert (retried.refresh_token, retried.access_token) == (second.refresh_token, second.access_token)
+    assert retried.expires_in == second.expires_in - 9  # the same access token: it expires when it did
+    assert p.tables.revoked_reasons == {}
+    assert p.metrics.events[-1] == AuthEvent.REFRESH_RETRY_SERVED
+    assert (await use_cases(p).refresh(retried.refresh_token, CONTEXT)).refresh_token != second.refresh_token
+
+
+async def test_a_retry_after_the_grace_window_is_reuse(p: FakePorts) -> None:
+    first, principal = await signed_in(p, a_user(p))
+    await use_cases(p).refresh(first.refresh_token, CONTEXT)
+    p.clock.advance(seconds=10)
+    with pytest.raises(RefreshTokenReused):
+        await use_cases(p).refresh(first.refresh_token, CONTEXT)
+    assert p.tables.revoked_reasons == {principal.session_id: "refresh_token_reused"}
+
+
+async def test_an_older_token_is_reuse_even_inside_the_grace_window(p: FakePorts) -> None:
+    first, principal = await signed_in(p, a_user(p))
+    second = await use_cases(p).refresh(first.refresh_token, CONTEXT)
+    await use_cases(p).refresh(second.refresh_token, CONTEXT)
+    with pytest.raises(RefreshTokenReused):
+        await use_cases(p).refresh(first.refresh_token, CONTEXT)
+    assert p.tables.revoked_reasons == {principal.session_id: "refresh_token_reused"}
+
+
+async def test_a_forged_token_naming_a_session_never_revokes_it(p: FakePorts) -> None:
+    first, _principal = await signed_in(p, a_user(p))
+    forged = first.refresh_token[:-4] + ("AAAA" if not first.refresh_token.endswith("AAAA") else "BBBB")
+    statements_before = p.db.units_entered
+    with pytest.raises(InvalidToken):
+        await use_cases(p).refresh(forged, CONTEXT)
+    assert p.db.units_entered == statements_before  # refused on its MAC, without the database
+    assert p.tables.revoked_reasons == {}
+
+
+async def test_refresh_is_throttled_per_session_and_heals(p: FakePorts) -> None:
+    """A token bucket of 10 a minute per session (SESSION_LIMITS): the 11th at once is refused, with the wait."""
+    first, _ = await signed_in(p, a_user(p))
+    token = first.refresh_token
+    for _ in range(10):
+        token = (await use_cases(p).refresh(token, CONTEXT)).refresh_token
+    with pytest.raises(RefreshThrottled) as refused:
+        await use_cases(p).refresh(token, CONTEXT)
+    assert refused.value.retry_after_seconds == 6  # one refresh refills in 60 / 10 s
+    assert p.metrics.events[-1] == AuthEvent.REFRESH_THROTTLED
+    assert p.tables.revoked_reasons == {}  # a throttled refresh changes nothing
+    p.clock.advance(seconds=6)
+    assert (await use_cases(p).refresh(token, CONTEXT)).refresh_token != token
+
+
+async def test_refresh_needs_no_redis(p: FakePorts) -> None:
+    first, _ = await signed_in(p, a_user(p))
+    p.session_cache.unavailable = True
+    p.limiter.unavailable = True
+    assert (await use_cases(p).refresh(first.refresh_token, CONTEXT)).refresh_token != first.refresh_token
+
+
+def _session_from_before_generations(p: FakePorts, principal: Principal, token: str) -> None:
+    """What the previous release wrote: a random token, a row without generation."""
+    p.tables.refresh_tokens.clear()
+    p.tables.refresh_tokens[hash_refresh_token(token)] = RefreshTokenRow(principal.session_id, generation=None)
+
+
+async def test_a_token_from_before_generations_still_refreshes_and_its_reuse_is_detected(p: FakePorts) -> None:
+    _, principal = await signed_in(p, a_user(p))
+    earlier = secrets.token_urlsafe(32)
+    _session_from_before_generations(p, principal, earlier)
+    successor = await use_cases(p).refresh(earlier, CONTEXT)
+    assert p.refresh_tokens.read(successor.refresh_token) is not None
+    assert p.tables.refresh_tokens[hash_refresh_token(earlier)].rotated_at == p.clock.now()  # kept, for detection
+    p.clock.advance(seconds=5)
+    assert (await use_cases(p).refresh(earlier, CONTEXT)).refresh_token == successor.refresh_token  # a retry
+    p.clock.advance(seconds=10)
+    with pytest.raises(RefreshTokenReused):
+        await use_cases(p).refresh(earlier, CONTEXT)
 
 
 async def test_an_unknown_refresh_token_is_invalid(p: FakePorts) -> None:
@@ -342,6 +437,7 @@ async def test_a_reused_refresh_token_ends_the_whole_session(p: FakePorts) -> No
     user = a_user(p)
     first, principal = await signed_in(p, user)
     second = await use_cases(p).refresh(first.refresh_token, CONTEXT)
+    p.clock.advance(seconds=11)  # past the grace window for retries
     with pytest.raises(RefreshTokenReused):
         await use_cases(p).refresh(first.refresh_token, CONTEXT)
     assert p.tables.revoked_reasons == {principal.session_id: "refresh_token_reused"}
@@ -355,6 +451,7 @@ async def test_a_reused_refresh_token_ends_the_whole_session(p: FakePorts) -> No
 async def test_reuse_detection_writes_the_tombstone_before_the_database(p: FakePorts) -> None:
     first, _ = await signed_in(p, a_user(p))
     await use_cases(p).refresh(first.refresh_token, CONTEXT)
+    p.clock.advance(seconds=11)
     with pytest.raises(RefreshTokenReused):
         await use_cases(p).refresh(first.refresh_token, CONTEXT)
     assert index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke")
@@ -446,6 +543,7 @@ async def test_logout_revokes_only_this_session_tombstone_first(p: FakePorts) ->
     user = a_user(p)
     _, principal = await signed_in(p, user)
     _, other = await signed_in(p, user)
+    p.journal.clear()  # the logins' own commits
     await use_cases(p).logout(principal, CONTEXT)
     assert p.tables.revoked_reasons == {principal.session_id: "logout"}
     assert p.session_cache.entries == {principal.session_id: Revoked.TOMBSTONE}
@@ -495,8 +593,68 @@ async def test_revoking_ones_own_other_session_tombstones_it_first(p: FakePorts)
     assert p.tables.revoked_reasons == {other.session_id: "revoked_by_user"}
     assert index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke")
     assert audit_types(p)[-1] == AuditEventType.SESSION_REVOKED
-    sessions = await use_cases(p).list_sessions(current)
-    assert [(view.session.id, view.current) for view in sessions] == [(current.session_id, True)]
+    page = await use_cases(p).list_sessions(current, None, 10)
+    assert [(view.session.id, view.current) for view in page.sessions] == [(current.session_id, True)]
+    assert page.next is None
+
+
+async def test_sessions_are_listed_in_pages_newest_first(p: FakePorts) -> None:
+    user = a_user(p)
+    principals = []
+    for _ in range(5):
+        principals.append((await signed_in(p, user))[1])
+        p.clock.advance(seconds=1)
+    first = await use_cases(p).list_sessions(principals[-1], None, 2)
+    second = await use_cases(p).list_sessions(principals[-1], first.next, 2)
+    third = await use_cases(p).list_sessions(principals[-1], second.next, 2)
+    listed = [v.session.id for page in (first, second, third) for v in page.sessions]
+    assert listed == [principal.session_id for principal in reversed(principals)]
+    assert third.next is None and first.sessions[0].current
+
+
+async def test_a_login_past_the_cap_evicts_the_oldest_session_tombstone_first(p: FakePorts) -> None:
+    user = a_user(p)
+    opened = []
+    for _ in range(SESSION_LIMITS.max_sessions_per_account + 1):
+        opened.append((await signed_in(p, user))[1])
+        p.clock.advance(seconds=1)
+    assert p.tables.revoked_reasons == {opened[0].session_id: "session_limit"}
+    assert p.session_cache.entries[opened[0].session_id] is Revoked.TOMBSTONE
+    assert index_of(p.journal, "cache: tombstone") < index_of(p.journal, "db: revoke")
+    evicted = [e for e in p.tables.audit if e.type == AuditEventType.SESSION_EVICTED]
+    assert [(e.session_id, e.details) for e in evicted] == [
+        (opened[0].session_id, {"reason": "session_limit", "by_session": str(opened[-1].session_id)})
+    ]
+    assert p.metrics.events.count(AuthEvent.SESSION_EVICTED) == 1
+
+
+async def test_an_eviction_without_redis_waits_for_the_next_login(p: FakePorts) -> None:
+    """No tombstone, no revocation: the login still succeeds, and the account's next login evicts."""
+    user = a_user(p)
+    for _ in range(SESSION_LIMITS.max_sessions_per_account):
+        await signed_in(p, user)
+        p.clock.advance(seconds=1)
+    p.session_cache.unavailable = True
+    await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
+    assert p.tables.revoked_reasons == {}
+    assert not [e for e in p.tables.audit if e.type == AuditEventType.SESSION_EVICTED]
+    p.session_cache.unavailable = False
+    p.clock.advance(seconds=1)
+    await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
+    assert list(p.tables.revoked_reasons.values()) == ["session_limit", "session_limit"]
+
+
+async def test_a_login_that_must_upgrade_the_hash_evicts_under_its_lock(p: FakePorts) -> None:
+    user = a_user(p)
+    for _ in range(SESSION_LIMITS.max_sessions_per_account):
+        await signed_in(p, user)
+        p.clock.advance(seconds=1)
+    p.tables.users[user.id] = replace(p.tables.users[user.id], password_hash=p.hasher.make(PASSWORD, "outdated"))
+    p.journal.clear()
+    await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
+    assert list(p.tables.revoked_reasons.values()) == ["session_limit"]
+    assert index_of(p.journal, "db: lock user") < index_of(p.journal, "cache: tombstone")
+    assert index_of(p.journal, "db: revoke") < index_of(p.journal, "db: commit")
 
 
 # --- Change password, delete account -------------------------------------------------------------------------------
@@ -676,6 +834,7 @@ async def test_no_audit_event_holds_a_password_a_token_or_a_hash(p: FakePorts) -
         await use_cases(p).login("ada@example.com", "Wrong-Guess-Secret-1", CONTEXT)
     first, principal = await signed_in(p, user)
     second = await use_cases(p).refresh(first.refresh_token, CONTEXT)
+    p.clock.advance(seconds=11)
     with pytest.raises(RefreshTokenReused):
         await use_cases(p).refresh(first.refresh_token, CONTEXT)
     third, principal = await signed_in(p, user)
