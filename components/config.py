@@ -140,12 +140,21 @@ class ComputeSettings:
     cpu_architecture: str = "X86_64"
     # ~$6/month of custom metrics; the event's views (ALB healthy hosts, ECS CPU/memory, alarms) do not need it.
     container_insights: bool = False
+    # The service's first task runs on Fargate Spot, every other one on demand (components/compute.py). An event
+    # window's minimum counts it on top of the tasks the crowd needs, so the crowd never depends on it
+    # (docs/operations.md, "Fargate Spot at idle").
+    idle_on_spot: bool = True
 
     def __post_init__(self) -> None:
         if self.cpu_architecture not in DOCKER_PLATFORMS:
             raise ValueError(
                 f"cpuArchitecture must be one of {sorted(DOCKER_PLATFORMS)}, got {self.cpu_architecture!r}"
             )
+
+    @property
+    def spot_tasks(self) -> int:
+        """Tasks on Fargate Spot (the capacity provider strategy's base): never counted for an event's crowd."""
+        return SPOT_TASKS if self.idle_on_spot else 0
 
     @property
     def docker_platform(self) -> str:
@@ -162,6 +171,9 @@ class ComputeSettings:
         """Every worker's pool plus its overflow (auth_service/adapters/postgres/database.py)."""
         return self.web_concurrency * 2 * self.db_pool_size
 
+
+# With `idleOnSpot`, the base of the strategy on FARGATE_SPOT: the one task the idle stack runs.
+SPOT_TASKS = 1
 
 # Fargate's cpuArchitecture -> the platform `docker build` must produce for it (an image of the other
 # architecture dies at start with "exec format error").
@@ -429,6 +441,7 @@ def read_compute_settings(config: pulumi.Config, stack: str, region: str) -> Com
         ecr_force_delete=_bool(config, "ecrForceDelete", d.ecr_force_delete),
         cpu_architecture=_text(config, "cpuArchitecture", d.cpu_architecture),
         container_insights=_bool(config, "containerInsights", d.container_insights),
+        idle_on_spot=_bool(config, "idleOnSpot", d.idle_on_spot),
     )
 
 
