@@ -61,6 +61,7 @@ autoscaling = AutoScaling(
         target_group_arn_suffix=compute.target_group_arn_suffix,
         settings=config.scaling,
         task_cpu_units=config.compute.task_cpu,
+        spot_tasks=config.compute.spot_tasks,
     ),
 )
 monitoring = Monitoring(

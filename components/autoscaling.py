@@ -6,7 +6,9 @@ scale-in happens only when all of them agree. Scale-out reacts after one minute,
 burst at the event adds tasks quickly and a short lull does not flap them away. A keynote's storm arrives in
 seconds, faster than any of that: for each event window (config `eventWindows`) a scheduled action raises the
 minimum to the tasks docs/capacity.md derives for its crowd `eventLeadMinutes` before it opens, and another
-lowers it when it ends (components/capacity.py: the arithmetic and the schedule).
+lowers it when it ends (components/capacity.py: the arithmetic and the schedule). With the idle task on Fargate
+Spot (config `idleOnSpot`) each window's minimum is the crowd's on-demand tasks plus that Spot task: the crowd is
+carried by on-demand capacity even when Spot interrupts the task or has no capacity to place it.
 """
 
 from __future__ import annotations
@@ -35,20 +37,27 @@ class AutoScalingArgs:
     target_group_arn_suffix: pulumi.Input[str]
     settings: ScalingSettings = field(default_factory=ScalingSettings)
     task_cpu_units: int = ComputeSettings.task_cpu  # the tasks an event window needs depend on their size
+    spot_tasks: int = 0  # tasks the service keeps on Fargate Spot (ComputeSettings.spot_tasks), never the crowd's
     now: datetime = field(default_factory=lambda: datetime.now(UTC))  # when this `pulumi up` runs
 
 
-def sized_windows(settings: ScalingSettings, task_cpu_units: int) -> list[Window]:
-    """The configured windows with their lead time and task count; refuses one the task range cannot hold."""
-    return [_window(w, settings, task_cpu_units) for w in settings.event_windows]
+def sized_windows(settings: ScalingSettings, task_cpu_units: int, spot_tasks: int = 0) -> list[Window]:
+    """The configured windows with their lead time and task count; refuses one the task range cannot hold.
+
+    A window's task count is the on-demand tasks its crowd needs plus the `spot_tasks` the capacity provider
+    strategy puts on Fargate Spot first: those may be interrupted or unplaceable at any time, so they never count.
+    """
+    return [_window(w, settings, task_cpu_units, spot_tasks) for w in settings.event_windows]
 
 
-def _window(event: EventWindow, settings: ScalingSettings, task_cpu_units: int) -> Window:
-    tasks = tasks_for_attendees(event.attendees_per_minute, task_cpu_units)
+def _window(event: EventWindow, settings: ScalingSettings, task_cpu_units: int, spot_tasks: int) -> Window:
+    on_demand = tasks_for_attendees(event.attendees_per_minute, task_cpu_units)
+    tasks = on_demand + spot_tasks
     if tasks > settings.max_tasks:
+        spot = f" + {spot_tasks} on Fargate Spot (idleOnSpot) = {tasks}" if spot_tasks else ""
         raise ValueError(
-            f"eventWindows[{event.name!r}]: {event.attendees_per_minute:g} attendees a minute need {tasks} tasks"
-            f" (docs/capacity.md), above scalingMaxTasks {settings.max_tasks}; spread the arrivals"
+            f"eventWindows[{event.name!r}]: {event.attendees_per_minute:g} attendees a minute need {on_demand}"
+            f" tasks{spot} (docs/capacity.md), above scalingMaxTasks {settings.max_tasks}; spread the arrivals"
             " (arrivalMinutes) or raise scalingMaxTasks after checking the database connections it allows"
             " (docs/operations.md, Event windows)"
         )
@@ -70,7 +79,7 @@ class AutoScaling(pulumi.ComponentResource):
         super().__init__("aidlc:autoscaling:AutoScaling", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         s = args.settings
-        self.windows = sized_windows(s, args.task_cpu_units)
+        self.windows = sized_windows(s, args.task_cpu_units, args.spot_tasks)
         self.schedule = plan_schedule(self.windows, s.min_tasks, args.now)
         self.target = aws.appautoscaling.Target(
             f"{name}-target",

@@ -29,6 +29,7 @@ ECS_TASKS_PRINCIPAL = "ecs-tasks.amazonaws.com"
 # at the GET /users/me maximum, docs/capacity.md), for 2.5 % of the task's 1 GiB.
 LOG_BUFFER_SIZE = "25m"
 RELEASED_TAG_PREFIX = "released-"  # scripts/deployment.py tags the image of every revision that passed its deploy
+FARGATE, FARGATE_SPOT = "FARGATE", "FARGATE_SPOT"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Compute(pulumi.ComponentResource):
     repository: aws.ecr.Repository
     image: docker.Image
     cluster: aws.ecs.Cluster
+    cluster_capacity_providers: aws.ecs.ClusterCapacityProviders
     log_group: aws.cloudwatch.LogGroup
     execution_role: aws.iam.Role
     task_role: aws.iam.Role
@@ -78,6 +80,14 @@ class Compute(pulumi.ComponentResource):
             ],
             opts=self._child,
         )
+        # A capacity provider strategy may name only providers associated with the cluster. Both are associated
+        # whatever `idleOnSpot` says, so turning it on or off changes only the service's strategy.
+        self.cluster_capacity_providers = aws.ecs.ClusterCapacityProviders(
+            f"{name}-capacity-providers",
+            cluster_name=self.cluster.name,
+            capacity_providers=[FARGATE, FARGATE_SPOT],
+            opts=self._child,
+        )
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/ecs/{name}",
@@ -90,9 +100,11 @@ class Compute(pulumi.ComponentResource):
         self.task_definition = self._task_definition(args)
         self.load_balancer, self.target_group, listener = self._load_balancer(args)
         # Nothing in the service's inputs says that its tasks need a way out to ECR and Secrets Manager, a role
-        # that may read the secrets, or a listener sending them traffic; without these edges Pulumi would start
-        # the service in parallel with them on the first deploy.
-        self.service = self._service(args, [*args.after_private_egress, execution_policy, listener])
+        # that may read the secrets, a listener sending them traffic, or the cluster's capacity providers; without
+        # these edges Pulumi would start the service in parallel with them on the first deploy.
+        self.service = self._service(
+            args, [*args.after_private_egress, execution_policy, listener, self.cluster_capacity_providers]
+        )
 
         self.service_url = self.load_balancer.dns_name.apply(lambda dns: f"http://{dns}")
         self.ecr_repository_url = self.repository.repository_url
@@ -260,7 +272,13 @@ class Compute(pulumi.ComponentResource):
             f"{self._name}-service",
             cluster=self.cluster.arn,
             task_definition=self.task_definition.arn,
-            launch_type="FARGATE",
+            # A strategy, never `launch_type`, in both settings of `idleOnSpot` (docs/infra.md, "Capacity
+            # providers"): the provider replaces a service whose launch_type changes, and it reads a strategy
+            # service's launch type back empty; a change of strategy is an in-place rolling deployment instead.
+            capacity_provider_strategies=capacity_provider_strategy(settings.spot_tasks),
+            # The provider refuses a change of strategy without it (ECS only changes one with a new deployment).
+            # Every other change this stack makes to the service is a new task definition, a deployment anyway.
+            force_new_deployment=True,
             desired_count=settings.desired_count,
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=args.private_subnet_ids,
@@ -284,6 +302,16 @@ class Compute(pulumi.ComponentResource):
             # would reset a scaled-out service to `desired_count` in the middle of a deploy.
             opts=pulumi.ResourceOptions(parent=self, depends_on=prerequisites, ignore_changes=["desiredCount"]),
         )
+
+
+def capacity_provider_strategy(spot_tasks: int) -> list[aws.ecs.ServiceCapacityProviderStrategyArgs]:
+    """The first `spot_tasks` tasks on Fargate Spot (its base; weight 0: no task beyond the base), every other task
+    - each one target tracking, a scheduled action or a deploy adds - on demand."""
+    on_demand = aws.ecs.ServiceCapacityProviderStrategyArgs(capacity_provider=FARGATE, weight=1)
+    if not spot_tasks:
+        return [on_demand]
+    spot = aws.ecs.ServiceCapacityProviderStrategyArgs(capacity_provider=FARGATE_SPOT, base=spot_tasks, weight=0)
+    return [spot, on_demand]
 
 
 def _lifecycle_rules(count: int) -> list[dict[str, Any]]:

@@ -144,6 +144,10 @@ class ComputeSettings:
     container_insights: bool = False
     # Shared egress addresses (the venue NAT): the service's SHARED_EGRESS_CIDRS, per-address limits for thousands.
     shared_egress_cidrs: tuple[str, ...] = ()
+    # The service's first task runs on Fargate Spot, every other one on demand (components/compute.py). An event
+    # window's minimum counts it on top of the tasks the crowd needs, so the crowd never depends on it
+    # (docs/operations.md, "Fargate Spot at idle").
+    idle_on_spot: bool = True
 
     def __post_init__(self) -> None:
         if self.cpu_architecture not in DOCKER_PLATFORMS:
@@ -155,6 +159,11 @@ class ComputeSettings:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError as exc:
                 raise ValueError(f"sharedEgressCidrs: {cidr!r} is not an IP network (e.g. 203.0.113.7/32)") from exc
+
+    @property
+    def spot_tasks(self) -> int:
+        """Tasks on Fargate Spot (the capacity provider strategy's base): never counted for an event's crowd."""
+        return SPOT_TASKS if self.idle_on_spot else 0
 
     @property
     def docker_platform(self) -> str:
@@ -171,6 +180,9 @@ class ComputeSettings:
         """Every worker's pool plus its overflow (auth_service/adapters/postgres/database.py)."""
         return self.web_concurrency * 2 * self.db_pool_size
 
+
+# With `idleOnSpot`, the base of the strategy on FARGATE_SPOT: the one task the idle stack runs.
+SPOT_TASKS = 1
 
 # Fargate's cpuArchitecture -> the platform `docker build` must produce for it (an image of the other
 # architecture dies at start with "exec format error").
@@ -440,6 +452,7 @@ def read_compute_settings(config: pulumi.Config, stack: str, region: str) -> Com
         cpu_architecture=_text(config, "cpuArchitecture", d.cpu_architecture),
         container_insights=_bool(config, "containerInsights", d.container_insights),
         shared_egress_cidrs=_texts(config, "sharedEgressCidrs", d.shared_egress_cidrs),
+        idle_on_spot=_bool(config, "idleOnSpot", d.idle_on_spot),
     )
 
 

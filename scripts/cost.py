@@ -5,7 +5,9 @@ Runs the real program under the same recording mocks as the tests (scripts/offli
 resource that costs money from the checked-in us-east-1 on-demand table (scripts/aws_prices_us_east_1.json),
 and prints the deployment plan's own estimates beside the result. The idle month is the stack outside event
 windows (the scalable target's idle minimum, 730 h); an event runs the tasks components/capacity.py derives for
-the crowd (the stack's largest configured event window, else `--event-attendees`). Usage-based parts are
+the crowd (the stack's largest configured event window, else `--event-attendees`) - the crowd's on-demand tasks
+plus the service's Fargate Spot task (config `idleOnSpot`), which the idle month runs at the Spot price, never on
+demand. Usage-based parts are
 assumptions, each a flag: `python -m scripts.cost --nat-gb 50 --log-gb 5 --alb-lcu 2 --event-days 3`.
 """
 
@@ -77,13 +79,24 @@ def fargate_monthly(
     return tasks * fargate_task_hour(cpu_units, memory_mib, p, architecture) * hours
 
 
-def fargate_task_hour(cpu_units: int, memory_mib: int, p: Prices, architecture: str = "X86_64") -> float:
-    """One task for one hour: vCPU-hours plus GB-hours, at the price of the task's CPU architecture."""
-    prefix = FARGATE_PRICE_PREFIX[architecture]
+def fargate_task_hour(
+    cpu_units: int, memory_mib: int, p: Prices, architecture: str = "X86_64", spot: bool = False
+) -> float:
+    """One task for one hour: vCPU-hours plus GB-hours, at the price of the task's CPU architecture, on demand or
+    on Fargate Spot."""
+    prefix = (FARGATE_SPOT_PRICE_PREFIX if spot else FARGATE_PRICE_PREFIX)[architecture]
     return cpu_units / 1024 * _price(p, f"{prefix}vcpu_hour") + memory_mib / GIB_MIB * _price(p, f"{prefix}gb_hour")
 
 
 FARGATE_PRICE_PREFIX = {"X86_64": "fargate_", "ARM64": "fargate_arm_"}
+FARGATE_SPOT_PRICE_PREFIX = {"X86_64": "fargate_spot_", "ARM64": "fargate_spot_arm_"}
+
+
+def spot_base(service_props: Mapping[str, Any]) -> int:
+    """The tasks the service's capacity provider strategy puts on Fargate Spot: the FARGATE_SPOT item's base (its
+    weight is 0, components/compute.py, so no task beyond the base goes there)."""
+    strategy = service_props.get("capacityProviderStrategies") or []
+    return sum(int(item.get("base") or 0) for item in strategy if item.get("capacityProvider") == "FARGATE_SPOT")
 
 
 def rds_monthly(instance_class: str, multi_az: bool, storage_gb: float, p: Prices, hours: float) -> float:
@@ -146,11 +159,18 @@ def _item(r: Resource, usd: float, detail: str) -> list[LineItem]:
 def _ecs_service(r: Resource, c: Context) -> list[LineItem]:
     task = TaskSize.of(c.graph)
     tasks = int(r.props["desiredCount"]) if c.idle_tasks is None else c.idle_tasks
-    fargate = fargate_monthly(tasks, task.cpu, task.memory, c.prices, c.hours, task.architecture)
+    spot = min(tasks, spot_base(r.props))
+    on_demand = fargate_monthly(tasks - spot, task.cpu, task.memory, c.prices, c.hours, task.architecture)
+    spot_hour = fargate_task_hour(task.cpu, task.memory, c.prices, task.architecture, spot=True)
     emf = c.assumptions.emf_metrics * c.prices["custom_metric_month"]
     when = "24/7" if c.idle_tasks is None else "outside event windows, 24/7"
+    where = f" ({spot} on Fargate Spot)" if spot else ""
     return [
-        *_item(r, fargate, f"{tasks} Fargate task{'s' * (tasks != 1)} x {task.describe()}, {when}"),
+        *_item(
+            r,
+            on_demand + spot * spot_hour * c.hours,
+            f"{tasks} Fargate task{'s' * (tasks != 1)}{where} x {task.describe()}, {when}",
+        ),
         LineItem(r.component, "AIDLC/Auth EMF metrics", emf, f"{c.assumptions.emf_metrics} custom metrics"),
     ]
 
@@ -272,7 +292,7 @@ class EventCost:
 
     idle_month: float
     idle_tasks: int
-    event_tasks: int
+    event_tasks: int  # the crowd's on-demand tasks plus the Spot tasks
     crowd: str  # where the event's task count comes from
     task_hour: float
     extra_hour: float  # an event hour on top of the idle stack's hourly cost
@@ -280,6 +300,8 @@ class EventCost:
     lead_minutes: float
     arm_saving: float  # the idle tasks on ARM64 instead of X86_64, per month
     hours_per_month: float
+    spot_tasks: int = 0  # of the idle (and every event's) tasks, those on Fargate Spot
+    spot_task_hour: float = 0.0
 
     @property
     def idle_hour(self) -> float:
@@ -298,14 +320,21 @@ def event_cost(
     lead_minutes: float,
     prices: Prices,
     assumptions: Assumptions,
+    spot_tasks: int = 0,
 ) -> EventCost:
+    """The Spot tasks are among the idle tasks, so every task an event adds is an on-demand one."""
     task_hour = fargate_task_hour(task.cpu, task.memory, prices, task.architecture)
+    spot_task_hour = fargate_task_hour(task.cpu, task.memory, prices, task.architecture, spot=True)
     extra_tasks_hour = (event_tasks - idle_tasks) * task_hour
     extra_alb_hour = max(0.0, assumptions.event_alb_lcu - assumptions.alb_lcu) * _price(prices, "alb_lcu_hour")
     around_hours = (lead_minutes + assumptions.scale_in_minutes) / 60
     extra_day = (extra_tasks_hour + extra_alb_hour) * assumptions.event_hours + extra_tasks_hour * around_hours
     arm_task_hour = fargate_task_hour(task.cpu, task.memory, prices, "ARM64")
-    arm_saving = max(0.0, task_hour - arm_task_hour) * idle_tasks * assumptions.hours_per_month
+    arm_spot_task_hour = fargate_task_hour(task.cpu, task.memory, prices, "ARM64", spot=True)
+    arm_saving = (
+        max(0.0, task_hour - arm_task_hour) * (idle_tasks - spot_tasks)
+        + max(0.0, spot_task_hour - arm_spot_task_hour) * spot_tasks
+    ) * assumptions.hours_per_month
     return EventCost(
         idle_month,
         idle_tasks,
@@ -317,6 +346,8 @@ def event_cost(
         lead_minutes,
         arm_saving,
         assumptions.hours_per_month,
+        spot_tasks,
+        spot_task_hour,
     )
 
 
@@ -337,9 +368,16 @@ def report(
     table: Prices,
     event: EventCost | None = None,
 ) -> str:
-    lines = [f"Estimated monthly cost of the stack: {table['region']} on-demand prices as of {table['as_of']}", ""]
+    lines = [
+        f"Estimated monthly cost of the stack: {table['region']} on-demand prices as of {table['as_of']}"
+        " (Fargate Spot for the task the service runs there: see the unit prices)",
+        "",
+    ]
     if event is not None:
-        lines += [f"idle month: the stack outside event windows ({event.idle_tasks} task), every hour of the month", ""]
+        tasks = f"{event.idle_tasks} task{'s' * (event.idle_tasks != 1)}"
+        if event.spot_tasks:
+            tasks += " on Fargate Spot" if event.spot_tasks == event.idle_tasks else f", {event.spot_tasks} on Spot"
+        lines += [f"idle month: the stack outside event windows ({tasks}), every hour of the month", ""]
     lines += [f"{'component':<12} {'resource':<48} {'USD/month':>10}  detail"]
     for item in sorted(items, key=lambda i: (i.component, -i.usd)):
         lines.append(f"{item.component:<12} {item.resource[:48]:<48} {item.usd:>10.2f}  {item.detail}")
@@ -377,8 +415,8 @@ def _event_lines(event: EventCost, plan: Mapping[str, Any], assumptions: Assumpt
         (
             "event hour",
             event.idle_hour + event.extra_hour,
-            f"{event.event_tasks} tasks for {event.crowd}: {event.idle_hour:.3f} idle"
-            f" + {event.extra_hour:.3f} for {extra_tasks} extra tasks and {a.event_alb_lcu:g} ALB LCU",
+            f"{event.event_tasks} tasks for {event.crowd}{_spot_split(event)}: {event.idle_hour:.3f} idle"
+            f" + {event.extra_hour:.3f} for {extra_tasks} extra on-demand tasks and {a.event_alb_lcu:g} ALB LCU",
         ),
         (
             "event day",
@@ -397,11 +435,20 @@ def _event_lines(event: EventCost, plan: Mapping[str, Any], assumptions: Assumpt
         "unit prices used (USD):",
         f"  Fargate {p['fargate_vcpu_hour']} per vCPU-hour + {p['fargate_gb_hour']} per GB-hour (x86);"
         f" ARM64 {p['fargate_arm_vcpu_hour']} + {p['fargate_arm_gb_hour']}: one task-hour here {event.task_hour:.5f}",
+        f"  Fargate Spot {p['fargate_spot_vcpu_hour']} + {p['fargate_spot_gb_hour']} (x86): one task-hour here"
+        f" {event.spot_task_hour:.5f}; Spot prices vary, these are 50 % of on-demand, an upper bound"
+        " (scripts/aws_prices_us_east_1.json, fargate_spot)",
         f"  ALB {p['alb_hour']}/hour + {p['alb_lcu_hour']}/LCU-hour; public IPv4 {p['public_ipv4_hour']}/hour;"
         f" NAT {p['nat_gateway_hour']}/hour + {p['nat_gateway_gb']}/GB",
         f"  RDS and ElastiCache per instance-hour (table above); custom metric {p['custom_metric_month']}/month,"
         f" alarm {p['alarm_month']}/month, dashboard {p['dashboard_month']}/month, secret {p['secret_month']}/month",
     ]
+
+
+def _spot_split(event: EventCost) -> str:
+    if not event.spot_tasks:
+        return ""
+    return f" ({event.event_tasks - event.spot_tasks} on demand + {event.spot_tasks} on Fargate Spot, never counted)"
 
 
 def _parse(argv: Sequence[str] | None) -> tuple[Assumptions, Path]:
@@ -423,6 +470,7 @@ class OfflineStack:
     window_tasks: dict[str, int]  # each configured event window's tasks
     task_cpu: int
     lead_minutes: int
+    spot_tasks: int = 0  # on Fargate Spot, on top of every window's on-demand tasks (config `idleOnSpot`)
 
 
 def offline_stack() -> OfflineStack:
@@ -437,6 +485,7 @@ def offline_stack() -> OfflineStack:
         window_tasks={w.name: w.tasks for w in autoscaling.windows},
         task_cpu=config.compute.task_cpu,
         lead_minutes=config.scaling.event_lead_minutes,
+        spot_tasks=config.compute.spot_tasks,
     )
 
 
@@ -461,19 +510,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.lead_minutes,
         table["prices"],
         assumptions,
+        spot_tasks=min(stack.spot_tasks, stack.idle_tasks),
     )
     print(report(items, table["deployment_plan_estimates"], assumptions, table, event))
     return 0
 
 
 def _event_crowd(stack: OfflineStack, assumptions: Assumptions) -> tuple[int, str]:
-    """The event's tasks: the stack's largest configured window, else `--event-attendees` in one minute."""
+    """The event's tasks: the stack's largest configured window (its Spot task included), else the on-demand tasks
+    for `--event-attendees` in one minute plus the Spot task."""
     from components.capacity import tasks_for_attendees
 
     if stack.window_tasks:
         name, tasks = max(stack.window_tasks.items(), key=lambda kv: kv[1])
         return tasks, f"event window {name!r}"
-    tasks = tasks_for_attendees(assumptions.event_attendees, stack.task_cpu)
+    tasks = tasks_for_attendees(assumptions.event_attendees, stack.task_cpu) + stack.spot_tasks
     return tasks, f"{assumptions.event_attendees:,} attendees a minute"
 
 

@@ -153,14 +153,24 @@ def wait_until_it_runs(
     """Poll until the PRIMARY deployment runs `expected` COMPLETED; raise DeploymentFailed on failure or timeout."""
     deadline = clock() + timeout
     while True:
-        verdict = judge(describe_service(ecs, cluster, service), expected)
+        described = describe_service(ecs, cluster, service)
+        verdict = judge(described, expected)
         if verdict.outcome is Outcome.RUNS_IT:
             return verdict.reason
         if verdict.outcome is Outcome.FAILED:
             raise DeploymentFailed(verdict.reason)
         if clock() >= deadline:
-            raise DeploymentFailed(f"still not COMPLETED after {timeout:g} s: {verdict.reason}")
+            raise DeploymentFailed(
+                f"still not COMPLETED after {timeout:g} s: {verdict.reason}{_latest_event(described)}"
+            )
         sleep(poll)
+
+
+def _latest_event(service: Mapping[str, Any]) -> str:
+    """Why a rollout hangs is in the service's events (newest first), e.g. a task ECS cannot place because Fargate
+    Spot has no capacity."""
+    events = service.get("events") or []
+    return f"; ECS's latest service event: {events[0]['message']}" if events else ""
 
 
 def roll_back(ecs: Any, ecr: Any, cluster: str, service: str, target: str, **wait: Any) -> str:

@@ -52,6 +52,7 @@ REVIEWED: dict[str, list[str]] = {
     "aws:ecr/repository:Repository": ["imageScanningConfiguration.scanOnPush", "forceDelete"],
     "docker:index/image:Image": ["build.context", "build.platform", "imageName"],
     "aws:ecs/cluster:Cluster": ["settings"],
+    "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": ["capacityProviders"],
     "aws:cloudwatch/logGroup:LogGroup": ["name", "retentionInDays"],
     "aws:iam/role:Role": ["description", "permissionsBoundary"],
     "aws:iam/rolePolicy:RolePolicy": ["policy"],
@@ -63,7 +64,7 @@ REVIEWED: dict[str, list[str]] = {
     "aws:lb/listener:Listener": ["port", "protocol"],
     "aws:ecs/service:Service": [
         "desiredCount", "networkConfiguration.assignPublicIp", "deploymentCircuitBreaker", "deploymentMaximumPercent",
-        "healthCheckGracePeriodSeconds", "waitForSteadyState",
+        "healthCheckGracePeriodSeconds", "waitForSteadyState", "capacityProviderStrategies", "forceNewDeployment",
     ],
     "aws:appautoscaling/target:Target": ["minCapacity", "maxCapacity"],
     "aws:appautoscaling/scheduledAction:ScheduledAction": ["schedule", "scalableTargetAction"],

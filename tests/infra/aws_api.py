@@ -231,6 +231,18 @@ def _cluster(r: Resource) -> list[Call]:
     return [Call("ecs", "CreateCluster", {"clusterName": physical_name(r), **params})]
 
 
+def _cluster_capacity_providers(r: Resource) -> list[Call]:
+    params = pick(
+        r,
+        {"clusterName": "cluster", "capacityProviders": "capacityProviders",
+         "defaultCapacityProviderStrategies": "defaultCapacityProviderStrategy"},
+        auto=False,
+    )  # fmt: skip
+    # A required member of the request: with no default strategy configured it is an empty list.
+    params.setdefault("defaultCapacityProviderStrategy", [])
+    return [Call("ecs", "PutClusterCapacityProviders", params)]
+
+
 def _task_definition(r: Resource) -> list[Call]:
     p = integral(r.plain)
     params = pick(
@@ -249,6 +261,7 @@ def _service(r: Resource) -> list[Call]:
     params = pick(
         r,
         {"cluster": "cluster", "taskDefinition": "taskDefinition", "launchType": "launchType",
+         "capacityProviderStrategies": "capacityProviderStrategy",
          "desiredCount": "desiredCount", "loadBalancers": "loadBalancers",
          "healthCheckGracePeriodSeconds": "healthCheckGracePeriodSeconds", "propagateTags": "propagateTags"},
         provider_only={"waitForSteadyState", "networkConfiguration", "deploymentCircuitBreaker",
@@ -454,6 +467,7 @@ ROWS: dict[str, Callable[[Resource], list[Call]]] = {
     "aws:lb/targetGroup:TargetGroup": _target_group,
     "aws:lb/listener:Listener": _listener,
     "aws:ecs/cluster:Cluster": _cluster,
+    "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": _cluster_capacity_providers,
     "aws:ecs/taskDefinition:TaskDefinition": _task_definition,
     "aws:ecs/service:Service": _service,
     "aws:ecr/repository:Repository": _repository,

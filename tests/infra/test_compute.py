@@ -93,7 +93,8 @@ def test_tasks_run_in_private_subnets_without_public_ip(staging: StackGraph) -> 
     assert network["assignPublicIp"] is False
     assert set(network["subnets"]) == {s.state["id"] for s in staging.subnets("private")}
     assert network["securityGroups"] == [staging.security_group("ecs").state["id"]]
-    assert service["launchType"] == "FARGATE"
+    assert "launchType" not in service  # Fargate through the capacity provider strategy (tests/infra/test_idle_spot.py)
+    assert {s["capacityProvider"] for s in service["capacityProviderStrategies"]} <= {"FARGATE", "FARGATE_SPOT"}
     assert int(service["desiredCount"]) == 1
 
 

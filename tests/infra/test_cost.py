@@ -186,7 +186,7 @@ def _events_report() -> dict[str, float]:
         match = re.search(pattern, text)
         assert match, (key, text)
         found[key] = float(next(g for g in match.groups() if g))
-    assert re.search(r"5 tasks for 2,000 attendees a minute", text), text
+    assert re.search(r"6 tasks for 2,000 attendees a minute \(5 on demand \+ 1 on Fargate Spot", text), text
     assert "unit prices used (USD):" in text and "0.04048 per vCPU-hour" in text
     return found
 
@@ -215,3 +215,60 @@ def test_the_event_is_the_largest_configured_window_else_the_default_crowd() -> 
     assert cost._event_crowd(stack, Assumptions(event_attendees=1000)) == (3, "1,000 attendees a minute")
     windows = cost.OfflineStack([], 1, {"keynote": 5, "workshop": 3}, 512, 15)
     assert cost._event_crowd(windows, Assumptions()) == (5, "event window 'keynote'")
+
+
+# --- the idle task on Fargate Spot --------------------------------------------------------------------------
+
+SPOT_STRATEGY = [
+    {"capacityProvider": "FARGATE_SPOT", "base": 1.0, "weight": 0.0},
+    {"capacityProvider": "FARGATE", "weight": 1.0},
+]
+
+
+def test_fargate_spot_is_priced_at_a_dated_conservative_half_of_on_demand() -> None:
+    table = cost.load_prices()
+    assert "2026-12" in table["fargate_spot"] and "vary" in table["fargate_spot"]
+    for spot, on_demand in (("fargate_spot_", "fargate_"), ("fargate_spot_arm_", "fargate_arm_")):
+        for unit in ("vcpu_hour", "gb_hour"):
+            assert PRICES[spot + unit] == pytest.approx(PRICES[on_demand + unit] / 2, rel=1e-3), spot + unit
+    assert cost.fargate_task_hour(512, 1024, PRICES, spot=True) == pytest.approx(0.5 * 0.02024 + 0.0022225)
+
+
+@pytest.mark.parametrize(("idle_tasks", "spot", "on_demand"), [(1, 1, 0), (3, 1, 2)])
+def test_the_idle_tasks_are_priced_on_spot_up_to_the_strategys_base(idle_tasks: int, spot: int, on_demand: int) -> None:
+    graph = [
+        Resource("aws:ecs/taskDefinition:TaskDefinition", "task", "compute", {"cpu": "512", "memory": "1024"}),
+        Resource(
+            "aws:ecs/service:Service",
+            "svc",
+            "compute",
+            {"desiredCount": 1.0, "capacityProviderStrategies": SPOT_STRATEGY},
+        ),
+    ]
+    (service, _) = cost.line_items(graph, PRICES, Assumptions(), idle_tasks=idle_tasks)
+    expected = (
+        spot * cost.fargate_task_hour(512, 1024, PRICES, spot=True)
+        + on_demand * cost.fargate_task_hour(512, 1024, PRICES)
+    ) * HOURS
+    assert service.usd == pytest.approx(expected)
+    assert "(1 on Fargate Spot)" in service.detail
+    assert cost.spot_base({"capacityProviderStrategies": [{"capacityProvider": "FARGATE", "weight": 1.0}]}) == 0
+
+
+def test_every_task_an_event_adds_to_the_spot_task_is_on_demand() -> None:
+    task = cost.TaskSize(512, 1024, "X86_64")
+    event = cost.event_cost(100.0, 1, 6, "a crowd", task, 15, PRICES, Assumptions(event_alb_lcu=0.5), spot_tasks=1)
+    assert event.extra_hour == pytest.approx(5 * cost.fargate_task_hour(512, 1024, PRICES))
+    assert event.spot_task_hour == pytest.approx(cost.fargate_task_hour(512, 1024, PRICES, spot=True))
+
+
+def test_the_idle_month_is_within_the_plan_with_the_spot_task_and_the_crowd_on_demand(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    found = _events_report()
+    assert found["idle month"] <= found["plan"] == 107
+    assert cost.main([]) == 0
+    service = re.search(r"Service auth-staging-service\s+([\d.]+)\s+(.*)", capsys.readouterr().out)
+    assert service, "no service line"
+    assert float(service[1]) == pytest.approx(cost.fargate_task_hour(512, 1024, PRICES, spot=True) * HOURS, abs=0.006)
+    assert "1 Fargate task (1 on Fargate Spot)" in service[2]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -118,3 +119,17 @@ def test_each_worker_opens_its_pool_plus_as_many_overflow_connections() -> None:
     pool = engine.sync_engine.pool
     assert isinstance(pool, QueuePool)
     assert (pool.size(), pool._max_overflow) == (3, 3)
+
+
+def test_a_window_with_the_spot_task_on_top_stays_within_the_scaling_maximum_and_the_budget(
+    run_stack: Callable[..., StackGraph],
+) -> None:
+    """The largest crowd a window takes (5 on-demand tasks + the Fargate Spot task = 6) raises the minimum to the
+    maximum, never past it: the connection budget's peak is the maximum's, with the Spot task inside it."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
+    window = {"name": "keynote", "start": start.isoformat(), "end": (start + timedelta(hours=2)).isoformat()}
+    graph = run_stack(config_overrides={"aidlc-auth:eventWindows": json.dumps([{**window, "attendees": 2375}])})
+    raised = max(int(a.plain["scalableTargetAction"]["minCapacity"]) for a in graph.of_type(SCHEDULED_ACTION))
+    assert raised == 5 + 1 == scaling_maximum(graph)
+    numbers = budget(graph)
+    assert numbers["peak"] <= numbers["alarm"] < numbers["usable"], numbers

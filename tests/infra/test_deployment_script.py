@@ -420,3 +420,32 @@ def test_the_released_tag_is_the_one_the_lifecycle_policy_keeps() -> None:
     from components.compute import RELEASED_TAG_PREFIX
 
     assert deployment.RELEASED_TAG_PREFIX == RELEASED_TAG_PREFIX
+
+
+NO_SPOT_CAPACITY = (
+    f"(service {SERVICE}) was unable to place a task. Reason: Capacity is unavailable at this time. Please try"
+    " again later or in a different availability zone."
+)
+
+
+def test_a_rollout_waiting_for_fargate_spot_capacity_fails_at_the_timeout_with_what_ecs_said(
+    ecs: tuple[Any, Stubber],
+) -> None:
+    """No Spot capacity for the new Spot task: the old tasks keep serving, the rollout never completes, and the
+    failure says why instead of only 'IN_PROGRESS' (docs/operations.md, "Fargate Spot at idle")."""
+    client, stubber = ecs
+    waiting = services_answer(a_deployment(NEW, "PRIMARY", "IN_PROGRESS"), a_deployment(OLD, "ACTIVE", "COMPLETED"))
+    waiting["services"][0]["events"] = [
+        {"id": "e2", "createdAt": datetime(2026, 12, 2, 14, 6, tzinfo=UTC), "message": NO_SPOT_CAPACITY},
+        {
+            "id": "e1",
+            "createdAt": datetime(2026, 12, 2, 14, 0, tzinfo=UTC),
+            "message": "(service x) has started 1 tasks",
+        },
+    ]
+    for _ in range(3):  # at 0, 15 and 30 s
+        stubber.add_response("describe_services", waiting, DESCRIBE)
+    with pytest.raises(DeploymentFailed, match=r"still not COMPLETED after 30 s: .*IN_PROGRESS") as failure:
+        wait(client, NEW, FakeClock(), timeout=30)
+    assert f"ECS's latest service event: {NO_SPOT_CAPACITY}" in str(failure.value)
+    assert "has started 1 tasks" not in str(failure.value)

@@ -266,7 +266,7 @@ def test_the_stack_schedules_its_configured_windows(run_stack: Callable[..., Sta
     minimums = sorted(
         (a.plain["schedule"], a.plain["scalableTargetAction"]["minCapacity"]) for a in graph.of_type(ACTION)
     )
-    assert [m for _, m in minimums] == [5, 1]
+    assert [m for _, m in minimums] == [5 + 1, 1]  # the crowd's on-demand tasks + the Spot task (idleOnSpot)
     target_id = graph.one(TARGET).plain["resourceId"]
     assert {a.plain["resourceId"] for a in graph.of_type(ACTION)} == {target_id}
 
@@ -284,7 +284,7 @@ def test_an_up_during_the_window_neither_resets_the_minimum_nor_the_desired_coun
     monkeypatch.setattr(RecordingMocks, "record_options", record_ignore_changes)
     now = datetime.now(UTC).replace(microsecond=0)
     graph = run_stack(config_overrides=_windows_config(now - timedelta(minutes=30), now + timedelta(hours=2)))
-    assert graph.one(TARGET).plain["minCapacity"] == 5  # what the raise action set: `up --refresh` changes nothing
+    assert graph.one(TARGET).plain["minCapacity"] == 5 + 1  # what the raise action set: `up --refresh` keeps it
     service = graph.one("aws:ecs/service:Service")
     assert "desiredCount" in ignored[service.key]  # the count auto scaling set is never reset by a deploy
     (action,) = graph.of_type(ACTION)
