@@ -398,6 +398,7 @@ class PurgeReport:
     sessions: int  # sessions deleted (their refresh tokens go with them)
     audit_events: int
     complete: bool  # False: a table still had rows to purge when the run's batch budget ran out
+    devices: int = 0  # device tokens deleted past their expiry
 
 
 class RetentionBatches(Protocol):
@@ -407,6 +408,9 @@ class RetentionBatches(Protocol):
         """Sessions revoked, past their absolute lifetime or idle timeout before `ended_before`."""
 
     async def delete_audit_events(self, occurred_before: datetime, limit: int) -> int: ...
+
+    async def delete_expired_devices(self, expired_before: datetime, limit: int) -> int:
+        """Device tokens whose `expires_at` is not after `expired_before` (they no longer recognise anyone)."""
 
 
 class RetentionStore(Protocol):

@@ -47,13 +47,13 @@ class EmfAuthMetrics:
             stream.flush()
 
 
-PURGE_METRICS = ("PurgedSessions", "PurgedAuditEvents", "PurgeBacklog")
+PURGE_METRICS = ("PurgedSessions", "PurgedAuditEvents", "PurgeBacklog", "PurgedDevices")
 
 
 def purge_emf_line(report: PurgeReport, service: str, timestamp_ms: int) -> str:
     """One EMF document per purge run: rows deleted per table, and 1 in PurgeBacklog if the run's batch budget
     ran out with rows still to purge (a backlog that persists needs a larger budget or a longer run)."""
-    values = (report.sessions, report.audit_events, 0 if report.complete else 1)
+    values = (report.sessions, report.audit_events, 0 if report.complete else 1, report.devices)
     document = {
         "_aws": {
             "Timestamp": timestamp_ms,

@@ -41,15 +41,23 @@ def test_metric_names_match_the_container_contract() -> None:
 
 def test_a_purge_run_is_one_emf_document_with_its_counts() -> None:
     stream = io.StringIO()
-    EmfRetentionMetrics("aidlc-auth-staging", stream).purged(PurgeReport(sessions=7, audit_events=3, complete=False))
+    EmfRetentionMetrics("aidlc-auth-staging", stream).purged(
+        PurgeReport(sessions=7, audit_events=3, complete=False, devices=4)
+    )
     (line,) = stream.getvalue().splitlines()
     document = json.loads(line)
     directive = document["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == NAMESPACE and directive["Dimensions"] == [["Service"]]
-    assert [m["Name"] for m in directive["Metrics"]] == ["PurgedSessions", "PurgedAuditEvents", "PurgeBacklog"]
+    assert [m["Name"] for m in directive["Metrics"]] == [
+        "PurgedSessions",
+        "PurgedAuditEvents",
+        "PurgeBacklog",
+        "PurgedDevices",
+    ]
     assert {k: v for k, v in document.items() if k != "_aws"} == {
         "Service": "aidlc-auth-staging",
         "PurgedSessions": 7,
         "PurgedAuditEvents": 3,
         "PurgeBacklog": 1,
+        "PurgedDevices": 4,
     }
