@@ -8,7 +8,7 @@ import threading
 import time
 from typing import TextIO
 
-from auth_service.application.ports import AuthEvent, PurgeReport
+from auth_service.application.ports import AuthEvent, PurgeReport, ThrottleAuditReport
 
 NAMESPACE = "AIDLC/Auth"
 DIMENSION = "Service"
@@ -79,4 +79,41 @@ class EmfRetentionMetrics:
     def purged(self, report: PurgeReport) -> None:
         stream = self._stream or sys.stdout
         stream.write(purge_emf_line(report, self._service, int(time.time() * 1000)) + "\n")
+        stream.flush()
+
+
+THROTTLE_AUDIT_UNATTRIBUTED = "ThrottleAuditUnattributed"
+
+
+def throttle_audit_emf_line(report: ThrottleAuditReport, service: str, timestamp_ms: int) -> str:
+    """One EMF document for a throttle-audit flush that counted refusals without their address (the window held
+    its maximum of keys): how many. Flushes without any emit nothing, so the metric costs nothing on a quiet day.
+    A non-zero value means that many distinct clients were refused within a minute: the access log has each one."""
+    document = {
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [[DIMENSION]],
+                    "Metrics": [{"Name": THROTTLE_AUDIT_UNATTRIBUTED, "Unit": "Count"}],
+                }
+            ],
+        },
+        DIMENSION: service,
+        THROTTLE_AUDIT_UNATTRIBUTED: report.unattributed,
+    }
+    return json.dumps(document, separators=(",", ":"))
+
+
+class EmfThrottleAuditMetrics:
+    def __init__(self, service: str, stream: TextIO | None = None) -> None:
+        self._service = service
+        self._stream = stream
+
+    def flushed(self, report: ThrottleAuditReport) -> None:
+        if not report.unattributed:
+            return
+        stream = self._stream or sys.stdout
+        stream.write(throttle_audit_emf_line(report, self._service, int(time.time() * 1000)) + "\n")
         stream.flush()
