@@ -68,12 +68,11 @@ def throttled(
     )
 
 
+_USER_AGENT_KEPT = 512  # what the audit trail stores of a user agent anyway
+
 # What makes two refusals the same row: everything but the time, the wait handed out and the user agent (a
 # client varying its user agent must not multiply the rows).
 _Key = tuple[AuditEventType, str | None, UUID | None, UUID | None, tuple[tuple[str, str], ...]]
-
-
-_USER_AGENT_KEPT = 512  # what the audit trail stores of a user agent anyway
 
 
 def _key(event: AuditEvent) -> _Key:
