@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_service.adapters.http.app import create_http_app
-from auth_service.adapters.metrics.emf import EmfAuthMetrics, EmfRetentionMetrics
+from auth_service.adapters.metrics.emf import EmfAuthMetrics, EmfRetentionMetrics, EmfThrottleAuditMetrics
 from auth_service.adapters.postgres.database import (
     CertificateUnusable,
     create_engine,
@@ -49,6 +49,7 @@ from auth_service.application.account import (
     RevokeSession,
     UpdateProfile,
 )
+from auth_service.application.audit import AggregatedThrottleAudit, flush_on_shutdown, flush_periodically
 from auth_service.application.authentication import (
     Authenticate,
     Login,
@@ -72,6 +73,7 @@ from auth_service.application.ports import (
     RetentionMetrics,
     SessionAndProfileCache,
     SessionCache,
+    ThrottleAudit,
     TokenIssuer,
     UnitOfWorkFactory,
 )
@@ -90,6 +92,9 @@ log = logging.getLogger(__name__)
 READINESS_TIMEOUT_SECONDS = 1.0
 MIGRATION_ATTEMPTS = 30
 TOMBSTONE_MARGIN_SECONDS = 60
+# The throttle audit's last flush on shutdown (one INSERT, milliseconds when PostgreSQL answers): after the 20 s
+# uvicorn gives requests to finish, inside the 30 s between ECS's SIGTERM and its SIGKILL.
+SHUTDOWN_FLUSH_TIMEOUT_SECONDS = 5.0
 DEVELOPMENT_ENVIRONMENTS = frozenset({"local", "development", "test"})
 
 
@@ -209,6 +214,7 @@ def retention_purge(
 def wire_use_cases(
     *,
     uow: UnitOfWorkFactory,
+    throttle_audit: ThrottleAudit,
     hasher: PasswordHasher,
     tokens: TokenIssuer,
     common_passwords: CommonPasswords,
@@ -229,7 +235,9 @@ def wire_use_cases(
     )
     authenticate = Authenticate(uow=uow, tokens=tokens, session_cache=session_cache, clock=clock)
     get_profile = GetProfile(uow=uow, profile_cache=profile_cache)
-    reauthenticate = Reauthenticate(uow=uow, hasher=hasher, limiter=limiter, metrics=metrics, clock=clock)
+    reauthenticate = Reauthenticate(
+        uow=uow, hasher=hasher, limiter=limiter, metrics=metrics, clock=clock, throttle_audit=throttle_audit
+    )
     known_devices = KnownDevices(uow=uow, clock=clock, policy=devices)
     return AuthService(
         register=Register(
@@ -240,6 +248,7 @@ def wire_use_cases(
             metrics=metrics,
             clock=clock,
             devices=known_devices,
+            throttle_audit=throttle_audit,
         ),
         login=Login(
             uow=uow,
@@ -252,6 +261,7 @@ def wire_use_cases(
             devices=known_devices,
             refresh_tokens=refresh_tokens,
             session_cap=session_cap,
+            throttle_audit=throttle_audit,
         ),
         refresh=Refresh(
             uow=uow,
@@ -317,8 +327,13 @@ def create_app(
     )
     profile_cache = RedisProfileCache(gateway)
     signing_key = load_private_key(settings.jwt_private_key.get_secret_value())
+    uow = PostgresUnitOfWorkFactory(engine)
+    throttle_audit = AggregatedThrottleAudit(
+        uow=uow, metrics=EmfThrottleAuditMetrics(settings.service_name), max_keys=settings.throttle_audit_max_keys
+    )
     service = wire_use_cases(
-        uow=PostgresUnitOfWorkFactory(engine),
+        uow=uow,
+        throttle_audit=throttle_audit,
         hasher=NormalizedPasswords(hasher),
         tokens=JwtTokenIssuer(
             signing_key,
@@ -357,11 +372,14 @@ def create_app(
             if settings.purge_interval_seconds
             else None
         )
+        flushing = asyncio.create_task(flush_periodically(throttle_audit, settings.throttle_audit_flush_seconds))
         yield
-        if purging is not None:
-            purging.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purging
+        for task in (flushing, purging):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await flush_on_shutdown(throttle_audit, SHUTDOWN_FLUSH_TIMEOUT_SECONDS)
         if redis is None:
             await redis_client.aclose()
         await engine.dispose()

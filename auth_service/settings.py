@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     purge_max_batches: int = Field(default=20, ge=1)
     ended_session_retention_days: int = Field(default=7, ge=1)
     audit_retention_days: int = Field(default=90, ge=1)
+    # Every 429 is audited, as one row per (event type, limit, client address, account) and flush window, written
+    # off the request path; at most this many keys per worker and window (docs/operations.md, "Throttling rules").
+    throttle_audit_flush_seconds: float = Field(default=60, gt=0, le=3600)
+    throttle_audit_max_keys: int = Field(default=1000, ge=1, le=4000)
 
     # Process.
     host: str = "0.0.0.0"  # noqa: S104 - the container must listen on all interfaces

@@ -10,6 +10,18 @@ import pulumi_aws as aws
 
 from components.alarms import AUTH_METRICS, AUTH_NAMESPACE, THROTTLE_METRICS, WatchedResources
 
+# What keeps the tables bounded (docs/operations.md, "Data retention"): the purge's counts and backlog, the session
+# cap's evictions, the refresh throttle, and 429s the throttle audit could not attribute. Graphed, never alarmed.
+LIFECYCLE_METRICS = (
+    "PurgedSessions",
+    "PurgedAuditEvents",
+    "PurgedDevices",
+    "PurgeBacklog",
+    "SessionsEvicted",
+    "RefreshesThrottled",
+    "ThrottleAuditUnattributed",
+)
+
 
 def dashboard_console_url(region: str, dashboard_name: str) -> str:
     """Where the on-call person opens the dashboard (printed by `make alarms`)."""
@@ -162,6 +174,13 @@ def _auth_widgets(watched: WatchedResources) -> list[dict[str, Any]]:
             "Throttled (429) per minute: make unblock lifts a block",
             [[AUTH_NAMESPACE, metric, *svc] for metric in THROTTLE_METRICS],
             stat="Sum",
+        ),
+        _graph(
+            watched,
+            "Data lifecycle (per 5 minutes): a PurgeBacklog run after run needs PURGE_MAX_BATCHES raised",
+            [[AUTH_NAMESPACE, metric, *svc] for metric in LIFECYCLE_METRICS],
+            stat="Sum",
+            period=300,
         ),
     ]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from uuid import UUID
 
-from auth_service.application.audit import audit, audit_throttled
+from auth_service.application.audit import audit, throttled
 from auth_service.application.authentication import Authenticate
 from auth_service.application.devices import session_device
 from auth_service.application.errors import DependencyUnavailable
@@ -27,6 +27,7 @@ from auth_service.application.ports import (
     SessionAndProfileCache,
     SessionCache,
     SessionPosition,
+    ThrottleAudit,
     TokenIssuer,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -66,12 +67,14 @@ class Reauthenticate:
         limiter: RateLimiter,
         metrics: AuthMetrics,
         clock: Clock,
+        throttle_audit: ThrottleAudit,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
         self._limiter = limiter
         self._metrics = metrics
         self._clock = clock
+        self._throttle_audit = throttle_audit
 
     async def __call__(
         self, principal: Principal, password: str, context: RequestContext, failure: AuditEventType
@@ -82,14 +85,15 @@ class Reauthenticate:
         reserved = await self._limiter.reserve_guess(account_key(user.email), context.ip, login=False, device=device)
         if isinstance(reserved, RetryAfter):
             self._metrics.count(AuthEvent.REAUTH_THROTTLED)
-            await audit_throttled(
-                self._uow,
-                AuditEventType.REAUTH_THROTTLED,
-                self._clock.now(),
-                context,
-                reserved,
-                user_id=user.id,
-                details={"operation": failure.value},
+            self._throttle_audit.refused(
+                throttled(
+                    AuditEventType.REAUTH_THROTTLED,
+                    self._clock.now(),
+                    context,
+                    reserved,
+                    user_id=user.id,
+                    details={"operation": failure.value},
+                )
             )
             raise ReauthThrottled(reserved.seconds)
         async with SettledGuess(self._limiter, reserved) as guess:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn
 from uuid import UUID, uuid4
 
-from auth_service.application.audit import audit, audit_throttled
+from auth_service.application.audit import audit, throttled
 from auth_service.application.devices import KnownDevices, Recognised
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.guesses import SettledGuess, account_key
@@ -35,6 +35,7 @@ from auth_service.application.ports import (
     RetryAfter,
     Revoked,
     SessionCache,
+    ThrottleAudit,
     TokenIssuer,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -94,10 +95,12 @@ class Login:
         devices: KnownDevices,
         refresh_tokens: RefreshTokenCodec,
         session_cap: SessionCap,
+        throttle_audit: ThrottleAudit,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
         self._limiter = limiter
+        self._throttle_audit = throttle_audit
         self._tokens = tokens
         self._metrics = metrics
         self._clock = clock
@@ -119,8 +122,8 @@ class Login:
         if isinstance(reserved, RetryAfter):
             self._metrics.count(AuthEvent.LOGIN_THROTTLED)
             details = {"account_key": key, "device": "known" if known else "unknown"}
-            await audit_throttled(
-                self._uow, AuditEventType.LOGIN_THROTTLED, self._clock.now(), context, reserved, details=details
+            self._throttle_audit.refused(
+                throttled(AuditEventType.LOGIN_THROTTLED, self._clock.now(), context, reserved, details=details)
             )
             raise LoginThrottled(reserved.seconds)
 

@@ -179,6 +179,8 @@ class AuditEventType(StrEnum):
     REGISTRATION_THROTTLED = "registration_throttled"
     THROTTLE_LIFTED = "throttle_lifted"
     SESSION_EVICTED = "session_evicted"
+    # Refusals a full throttle-audit window could not attribute (ThrottleAudit): counted, without their address.
+    THROTTLED_UNATTRIBUTED = "throttled_unattributed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +203,32 @@ class AuditEvent:
 
 class AuditLog(Protocol):
     async def record(self, event: AuditEvent) -> None: ...
+
+    async def record_all(self, events: Sequence[AuditEvent]) -> None:
+        """All of `events` in one statement (nothing for an empty sequence)."""
+
+
+class ThrottleAudit(Protocol):
+    """Where a use case reports a 429 for the audit trail. It returns at once and never fails: the trail is
+    written later, off the request path, so a flood of refusals is no flood of writes (application/audit.py)."""
+
+    def refused(self, event: AuditEvent) -> None:
+        """`event.details` names the limit (`limit`) and the wait handed out (`retry_after`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleAuditReport:
+    """One flush of the throttle audit: rows written, the refusals they count, and refusals no row could name
+    because the window held its maximum of distinct keys (those are counted in a row without an address)."""
+
+    rows: int
+    refusals: int
+    unattributed: int
+
+
+class ThrottleAuditMetrics(Protocol):
+    def flushed(self, report: ThrottleAuditReport) -> None:
+        """After every flush that wrote rows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +426,7 @@ class PurgeReport:
     sessions: int  # sessions deleted (their refresh tokens go with them)
     audit_events: int
     complete: bool  # False: a table still had rows to purge when the run's batch budget ran out
+    devices: int = 0  # device tokens deleted past their expiry
 
 
 class RetentionBatches(Protocol):
@@ -407,6 +436,9 @@ class RetentionBatches(Protocol):
         """Sessions revoked, past their absolute lifetime or idle timeout before `ended_before`."""
 
     async def delete_audit_events(self, occurred_before: datetime, limit: int) -> int: ...
+
+    async def delete_expired_devices(self, expired_before: datetime, limit: int) -> int:
+        """Device tokens whose `expires_at` is not after `expired_before` (they no longer recognise anyone)."""
 
 
 class RetentionStore(Protocol):

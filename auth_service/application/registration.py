@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import uuid4
 
-from auth_service.application.audit import audit, audit_throttled
+from auth_service.application.audit import audit, throttled
 from auth_service.application.devices import KnownDevices
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.passwords import enforce_password_policy
@@ -18,6 +18,7 @@ from auth_service.application.ports import (
     PasswordHasher,
     RateLimiter,
     RequestContext,
+    ThrottleAudit,
     UnitOfWorkFactory,
 )
 from auth_service.domain.errors import RegistrationThrottled
@@ -42,8 +43,10 @@ class Register:
         metrics: AuthMetrics,
         clock: Clock,
         devices: KnownDevices,
+        throttle_audit: ThrottleAudit,
     ) -> None:
         self._uow = uow
+        self._throttle_audit = throttle_audit
         self._hasher = hasher
         self._common_passwords = common_passwords
         self._limiter = limiter
@@ -83,5 +86,7 @@ class Register:
             return
         if wait is not None:
             self._metrics.count(AuthEvent.REGISTRATION_THROTTLED)
-            await audit_throttled(self._uow, AuditEventType.REGISTRATION_THROTTLED, self._clock.now(), context, wait)
+            self._throttle_audit.refused(
+                throttled(AuditEventType.REGISTRATION_THROTTLED, self._clock.now(), context, wait)
+            )
             raise RegistrationThrottled(wait.seconds)

@@ -1,4 +1,5 @@
-"""The retention purge: ended sessions (with their refresh tokens) and old audit events, deleted in bounded
+"""The retention purge: ended sessions (with their refresh tokens), old audit events and expired device tokens,
+deleted in bounded
 batches by one task at a time, on a timer in every worker (docs/operations.md, "Data retention")."""
 
 from __future__ import annotations
@@ -45,7 +46,14 @@ class PurgeExpiredData:
             audit_events, audit_done = await self._drain(
                 lambda limit: batches.delete_audit_events(now - self._policy.audit_events, limit)
             )
-        report = PurgeReport(sessions=sessions, audit_events=audit_events, complete=sessions_done and audit_done)
+            # A device past its expiry recognises nobody (DeviceRepository.owner): nothing to keep it for.
+            devices, devices_done = await self._drain(lambda limit: batches.delete_expired_devices(now, limit))
+        report = PurgeReport(
+            sessions=sessions,
+            audit_events=audit_events,
+            devices=devices,
+            complete=sessions_done and audit_done and devices_done,
+        )
         self._metrics.purged(report)
         return report
 
@@ -74,10 +82,11 @@ async def purge_periodically(purge: PurgeExpiredData, interval_seconds: float) -
         except Exception:
             log.exception("retention purge failed")
             continue
-        if report is not None and (report.sessions or report.audit_events or not report.complete):
+        if report is not None and (report.sessions or report.audit_events or report.devices or not report.complete):
             log.info(
-                "retention purge deleted %d sessions and %d audit events%s",
+                "retention purge deleted %d sessions, %d audit events and %d device tokens%s",
                 report.sessions,
                 report.audit_events,
+                report.devices,
                 "" if report.complete else " (more left for the next run)",
             )

@@ -176,6 +176,13 @@ def test_dashboard_references_only_this_stacks_resources(dashboard: dict[str, An
         "ReauthenticationsThrottled",
         "RegistrationsThrottled",
         "RefreshReuseDetected",
+        "PurgedSessions",
+        "PurgedAuditEvents",
+        "PurgedDevices",
+        "PurgeBacklog",
+        "SessionsEvicted",
+        "RefreshesThrottled",
+        "ThrottleAuditUnattributed",
     ],
 )
 def test_dashboard_shows_metric(metric: str, dashboard: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Self
 from uuid import UUID
 
 from auth_service.adapters.security.refresh_tokens import HmacRefreshTokenCodec
+from auth_service.application.audit import AggregatedThrottleAudit
 from auth_service.application.devices import DevicePolicy
 from auth_service.application.errors import DependencyUnavailable
 from auth_service.application.ports import (
@@ -44,6 +45,9 @@ from auth_service.application.ports import (
     SessionCache,
     SessionPosition,
     SessionRepository,
+    ThrottleAudit,
+    ThrottleAuditMetrics,
+    ThrottleAuditReport,
     TokenIssuer,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -58,6 +62,7 @@ ACCESS_TOKEN_TTL = 900
 PROFILE_COLUMNS = frozenset({"display_name", "bio", "avatar_url"})
 SESSION_POLICY = SessionPolicy(absolute_lifetime=timedelta(days=30), idle_timeout=timedelta(days=7))
 DEVICE_POLICY = DevicePolicy(ttl=timedelta(days=30), per_account=3)
+THROTTLE_AUDIT_MAX_KEYS = 4
 SESSION_LIMITS = SessionLimits(
     refresh_grace=timedelta(seconds=10),
     max_sessions_per_account=5,
@@ -415,6 +420,11 @@ class FakeAuditLog:
         self._tx.db.statement("audit.record")
         self._tx.write(lambda t: t.audit.append(event))
 
+    async def record_all(self, events: Sequence[AuditEvent]) -> None:
+        if events:
+            self._tx.db.statement("audit.record_all")
+            self._tx.write(lambda t: t.audit.extend(events))
+
 
 class FakeUnitOfWork:
     def __init__(self, db: FakeDatabase, atomic: bool) -> None:
@@ -639,6 +649,14 @@ class RecordingMetrics:
         self.events.append(event)
 
 
+@dataclass
+class RecordingThrottleAuditMetrics:
+    reports: list[ThrottleAuditReport] = field(default_factory=list)
+
+    def flushed(self, report: ThrottleAuditReport) -> None:
+        self.reports.append(report)
+
+
 # --- Everything together ------------------------------------------------------------------------------------------
 
 
@@ -658,6 +676,11 @@ class FakePorts:
         self.session_and_profile_cache = FakeSessionAndProfileCache(self.session_cache, self.profile_cache)
         self.metrics = RecordingMetrics()
         self.uow = FakeUnitOfWorkFactory(self.db)
+        self.throttle_audit_metrics = RecordingThrottleAuditMetrics()
+        # The application's own aggregation on the fake database (tests flush it when they look at the trail).
+        self.throttle_audit = AggregatedThrottleAudit(
+            uow=self.uow, metrics=self.throttle_audit_metrics, max_keys=THROTTLE_AUDIT_MAX_KEYS
+        )
         # Pure computation, no I/O: the real codec with a fixed key.
         self.refresh_tokens = HmacRefreshTokenCodec(b"fake refresh-token key, 32 bytes")
 
@@ -680,6 +703,8 @@ def _fits_the_ports(p: FakePorts) -> None:
         SessionAndProfileCache,
         AuthMetrics,
         RefreshTokenCodec,
+        ThrottleAudit,
+        ThrottleAuditMetrics,
     ] = (
         p.uow,
         p.clock,
@@ -692,4 +717,6 @@ def _fits_the_ports(p: FakePorts) -> None:
         p.session_and_profile_cache,
         p.metrics,
         p.refresh_tokens,
+        p.throttle_audit,
+        p.throttle_audit_metrics,
     )

@@ -32,6 +32,14 @@ _DELETE_AUDIT_EVENTS = text("""
     )
 """)
 
+# No index on expires_at: the table holds at most DEVICE_TOKENS_PER_ACCOUNT rows per account, so each batch is one
+# scan of a small table (an index would cost every login's device write more than it saves the purge).
+_DELETE_EXPIRED_DEVICES = text("""
+    DELETE FROM device_tokens WHERE token_hash IN (
+        SELECT token_hash FROM device_tokens WHERE expires_at <= :cutoff LIMIT :limit FOR UPDATE SKIP LOCKED
+    )
+""")
+
 
 class PostgresRetentionBatches:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -43,6 +51,10 @@ class PostgresRetentionBatches:
 
     async def delete_audit_events(self, occurred_before: datetime, limit: int) -> int:
         result = await self._db.execute(_DELETE_AUDIT_EVENTS, {"cutoff": occurred_before, "limit": limit})
+        return result.rowcount
+
+    async def delete_expired_devices(self, expired_before: datetime, limit: int) -> int:
+        result = await self._db.execute(_DELETE_EXPIRED_DEVICES, {"cutoff": expired_before, "limit": limit})
         return result.rowcount
 
 

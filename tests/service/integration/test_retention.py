@@ -122,6 +122,24 @@ async def _audit(settings: Settings, occurred: datetime, event_type: str = "logi
     )
 
 
+async def _device(settings: Settings, user_id: UUID, expires: datetime) -> bytes:
+    token_hash = uuid4().bytes * 2
+    await execute(
+        settings,
+        "INSERT INTO device_tokens (token_hash, user_id, created_at, last_used_at, expires_at) "
+        "VALUES (:hash, :user_id, :created, :created, :expires)",
+        hash=token_hash,
+        user_id=user_id,
+        created=expires - timedelta(days=30),
+        expires=expires,
+    )
+    return token_hash
+
+
+async def _device_hashes(settings: Settings) -> set[bytes]:
+    return {bytes(row.token_hash) for row in await query(settings, "SELECT token_hash FROM device_tokens")}
+
+
 async def _ids(settings: Settings, table: str) -> set[object]:
     return {row.id for row in await query(settings, f"SELECT id FROM {table}")}  # noqa: S608 - a literal of this test
 
@@ -258,3 +276,49 @@ def test_the_service_starts_the_purge_timer_with_its_settings() -> None:
     defaults = Settings(database_url="postgresql://localhost/x")
     assert (defaults.purge_interval_seconds, defaults.purge_batch_size, defaults.purge_max_batches) == (300, 1000, 20)
     assert (defaults.ended_session_retention_days, defaults.audit_retention_days) == (7, 90)
+
+
+async def test_the_purge_removes_exactly_the_expired_devices(
+    settings: Settings, engine: AsyncEngine, empty_tables: None
+) -> None:
+    clock = FixedClock()
+    now = clock.now()
+    owner, other = await _user(settings), await _user(settings)
+    live = {
+        await _device(settings, owner, now + timedelta(days=29)),
+        await _device(settings, owner, now + timedelta(seconds=1)),
+        await _device(settings, other, now + timedelta(days=1)),
+    }
+    expired = {
+        await _device(settings, owner, now),  # expires_at is the first instant it no longer counts
+        await _device(settings, owner, now - timedelta(seconds=1)),
+        await _device(settings, other, now - timedelta(days=400)),
+    }
+    metrics = RecordingRetentionMetrics()
+    purge = PurgeExpiredData(store=PostgresRetentionStore(engine), clock=clock, metrics=metrics, policy=RETENTION)
+
+    report = await purge()
+
+    assert report == PurgeReport(sessions=0, audit_events=0, devices=3, complete=True)
+    assert metrics.reports == [report]
+    assert await _device_hashes(settings) == live and not expired & await _device_hashes(settings)
+    assert await _ids(settings, "users") == {owner, other}  # a device's expiry never touches its account
+    assert await purge() == PurgeReport(sessions=0, audit_events=0, devices=0, complete=True)
+
+
+async def test_expired_devices_are_purged_in_bounded_batches_too(
+    settings: Settings, engine: AsyncEngine, empty_tables: None
+) -> None:
+    clock = FixedClock()
+    user = await _user(settings)
+    for days in range(1, 8):
+        await _device(settings, user, clock.now() - timedelta(days=days))
+    small = RetentionPolicy(
+        ended_sessions=timedelta(days=7), audit_events=timedelta(days=90), batch_size=2, max_batches=3
+    )
+    purge = PurgeExpiredData(
+        store=PostgresRetentionStore(engine), clock=clock, metrics=RecordingRetentionMetrics(), policy=small
+    )
+    assert await purge() == PurgeReport(sessions=0, audit_events=0, devices=6, complete=False)
+    assert await purge() == PurgeReport(sessions=0, audit_events=0, devices=1, complete=True)
+    assert await _device_hashes(settings) == set()

@@ -48,6 +48,10 @@ def stack(signing_key: str) -> Iterator[tuple[ServiceProcess, RedisServer, Postg
             # session the tests check afterwards (the cap has tests of its own).
             "MAX_SESSIONS_PER_ACCOUNT": "100000",
             "DB_POOL_SIZE": "5",
+            # The refused-login test needs a refusal that lasts through a PostgreSQL restart: the account cap (an
+            # hour) rather than the backoff (1 s after the free failures). No other test here guesses wrong.
+            "LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR": "5",
+            "THROTTLE_AUDIT_FLUSH_SECONDS": "0.5",
         }
     )
     try:
@@ -237,6 +241,50 @@ async def test_postgres_restart(client: httpx.AsyncClient, stack: Any, secrets_l
     assert refreshed.status_code == 200, refreshed.text
     secrets_ledger.add_tokens(refreshed.json())
     await accounts.assert_nothing_lost(postgres)
+
+
+async def test_a_refusal_is_answered_while_postgres_is_down_and_audited_once_it_is_back(
+    client: httpx.AsyncClient, stack: Any
+) -> None:
+    """A login the limiter refuses needs nothing from PostgreSQL: 429, not 503, during the outage; the refusals
+    counted meanwhile are written by a flush after PostgreSQL returns."""
+    _, _, postgres = stack
+    email = f"refused-{uuid.uuid4().hex[:10]}@example.com"
+    wrong = {"email": email, "password": "Wrong-Password-1"}
+    while (response := await client.post("/auth/login", json=wrong)).status_code == 401:
+        pass  # the account's free failures, then the backoff
+    assert response.status_code == 429, response.text
+    await asyncio.to_thread(postgres.stop, "fast")
+    try:
+        during_outage = [await client.post("/auth/login", json=wrong) for _ in range(3)]
+    finally:
+        await asyncio.to_thread(postgres.start)
+    assert [r.status_code for r in during_outage] == [429, 429, 429], [r.text for r in during_outage]
+    assert during_outage[0].json()["code"] == "login_throttled"
+
+    async def all_four_audited() -> bool:
+        try:
+            connection = await asyncpg.connect(postgres.url)
+        except (OSError, asyncpg.PostgresError):
+            return False  # still starting
+        try:
+            counted = await connection.fetchval(
+                "SELECT coalesce(sum((details->>'count')::int), 0) FROM audit_events "
+                "WHERE event_type = 'login_throttled' AND details->>'account_key' = $1",
+                _account_key(email),
+            )
+        finally:
+            await connection.close()
+        return bool(counted == 4)
+
+    await wait_until(all_four_audited)
+
+
+def _account_key(email: str) -> str:
+    from auth_service.application.guesses import account_key
+    from auth_service.domain.values import Email
+
+    return account_key(Email(email))
 
 
 def test_fault_logs_hold_no_secrets(stack: Any, secrets_ledger: SecretsLedger) -> None:

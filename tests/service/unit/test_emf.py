@@ -1,8 +1,13 @@
 import io
 import json
 
-from auth_service.adapters.metrics.emf import NAMESPACE, EmfAuthMetrics, EmfRetentionMetrics
-from auth_service.application.ports import AuthEvent, PurgeReport
+from auth_service.adapters.metrics.emf import (
+    NAMESPACE,
+    EmfAuthMetrics,
+    EmfRetentionMetrics,
+    EmfThrottleAuditMetrics,
+)
+from auth_service.application.ports import AuthEvent, PurgeReport, ThrottleAuditReport
 
 
 def test_every_auth_event_is_a_valid_emf_document_without_personal_data() -> None:
@@ -41,15 +46,40 @@ def test_metric_names_match_the_container_contract() -> None:
 
 def test_a_purge_run_is_one_emf_document_with_its_counts() -> None:
     stream = io.StringIO()
-    EmfRetentionMetrics("aidlc-auth-staging", stream).purged(PurgeReport(sessions=7, audit_events=3, complete=False))
+    EmfRetentionMetrics("aidlc-auth-staging", stream).purged(
+        PurgeReport(sessions=7, audit_events=3, complete=False, devices=4)
+    )
     (line,) = stream.getvalue().splitlines()
     document = json.loads(line)
     directive = document["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == NAMESPACE and directive["Dimensions"] == [["Service"]]
-    assert [m["Name"] for m in directive["Metrics"]] == ["PurgedSessions", "PurgedAuditEvents", "PurgeBacklog"]
+    assert [m["Name"] for m in directive["Metrics"]] == [
+        "PurgedSessions",
+        "PurgedAuditEvents",
+        "PurgeBacklog",
+        "PurgedDevices",
+    ]
     assert {k: v for k, v in document.items() if k != "_aws"} == {
         "Service": "aidlc-auth-staging",
         "PurgedSessions": 7,
         "PurgedAuditEvents": 3,
         "PurgeBacklog": 1,
+        "PurgedDevices": 4,
+    }
+
+
+def test_a_throttle_audit_flush_reports_only_refusals_it_could_not_attribute() -> None:
+    stream = io.StringIO()
+    metrics = EmfThrottleAuditMetrics("aidlc-auth-staging", stream)
+    metrics.flushed(ThrottleAuditReport(rows=12, refusals=5000, unattributed=0))
+    assert stream.getvalue() == ""  # nothing to report, no custom metric published
+    metrics.flushed(ThrottleAuditReport(rows=1001, refusals=5000, unattributed=40))
+    (line,) = stream.getvalue().splitlines()
+    document = json.loads(line)
+    directive = document["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == NAMESPACE and directive["Dimensions"] == [["Service"]]
+    assert directive["Metrics"] == [{"Name": "ThrottleAuditUnattributed", "Unit": "Count"}]
+    assert {k: v for k, v in document.items() if k != "_aws"} == {
+        "Service": "aidlc-auth-staging",
+        "ThrottleAuditUnattributed": 40,
     }

@@ -88,6 +88,7 @@ def use_cases(p: FakePorts) -> AuthService:
     """The use cases wired by the composition root's own function, on the fakes."""
     return wire_use_cases(
         uow=p.uow,
+        throttle_audit=p.throttle_audit,
         hasher=p.hasher,
         tokens=p.tokens,
         common_passwords=p.common_passwords,
@@ -106,7 +107,14 @@ def use_cases(p: FakePorts) -> AuthService:
 
 def reauthenticate(p: FakePorts) -> Reauthenticate:
     """The step password change and deletion share (not a use case of its own, so not on AuthService)."""
-    return Reauthenticate(uow=p.uow, hasher=p.hasher, limiter=p.limiter, metrics=p.metrics, clock=p.clock)
+    return Reauthenticate(
+        uow=p.uow,
+        hasher=p.hasher,
+        limiter=p.limiter,
+        metrics=p.metrics,
+        clock=p.clock,
+        throttle_audit=p.throttle_audit,
+    )
 
 
 async def signed_in(p: FakePorts, user: User) -> tuple[TokenPair, Principal]:
@@ -138,14 +146,15 @@ async def test_login_opens_a_session_and_settles_the_guess_as_correct(p: FakePor
     assert list(p.limiter.settled.values()) == ["correct"] and p.limiter.logins_counted == 1
 
 
-async def test_a_throttled_login_computes_no_hash_reads_nothing_and_is_audited(p: FakePorts) -> None:
+async def test_a_throttled_login_computes_no_hash_touches_no_database_and_is_audited(p: FakePorts) -> None:
     user = a_user(p)
     p.limiter.refuse_guesses = RetryAfter(seconds=42, limit="unknown_devices")
     with pytest.raises(LoginThrottled) as refused:
         await use_cases(p).login(user.email.value, PASSWORD, CONTEXT)
     assert refused.value.retry_after_seconds == 42
-    assert p.hasher.verified == [] and p.db.units_entered == 1  # the audit row, nothing else
+    assert p.hasher.verified == [] and p.db.units_entered == 0  # the refusal is only counted, in memory
     assert p.metrics.events == [AuthEvent.LOGIN_THROTTLED]
+    await p.throttle_audit.flush()
     [event] = p.tables.audit
     assert event.type == AuditEventType.LOGIN_THROTTLED and event.context.ip == CONTEXT.ip
     assert event.details == {
@@ -153,6 +162,9 @@ async def test_a_throttled_login_computes_no_hash_reads_nothing_and_is_audited(p
         "retry_after": "42",
         "account_key": account_key(user.email),
         "device": "unknown",
+        "count": 1,
+        "first_at": p.clock.now().isoformat(),
+        "last_at": p.clock.now().isoformat(),
     }
 
 
@@ -772,6 +784,9 @@ async def test_a_throttled_registration_computes_no_hash(p: FakePorts) -> None:
     with pytest.raises(RegistrationThrottled):
         await use_cases(p).register("ada@example.com", PASSWORD, "Ada", CONTEXT)
     assert p.hasher.hashed == [] and p.tables.users == {}
+    await p.throttle_audit.flush()
+    [event] = p.tables.audit
+    assert event.type == AuditEventType.REGISTRATION_THROTTLED and event.context.ip == CONTEXT.ip
 
 
 async def test_registration_is_admitted_when_the_limiter_is_down(p: FakePorts) -> None:
@@ -960,9 +975,15 @@ async def test_a_throttled_reauthentication_is_audited_and_counted(p: FakePorts)
     p.limiter.refuse_guesses = RetryAfter(seconds=8, limit="device")
     with pytest.raises(ReauthThrottled):
         await reauthenticate(p)(principal, PASSWORD, CONTEXT, AuditEventType.ACCOUNT_DELETION_FAILED)
+    await p.throttle_audit.flush()
     event = p.tables.audit[-1]
     assert event.type == AuditEventType.REAUTH_THROTTLED and event.user_id == user.id
-    assert event.details == {"limit": "device", "retry_after": "8", "operation": "account_deletion_failed"}
+    assert event.details is not None and event.details["count"] == 1
+    assert {k: event.details[k] for k in ("limit", "retry_after", "operation")} == {
+        "limit": "device",
+        "retry_after": "8",
+        "operation": "account_deletion_failed",
+    }
     assert p.metrics.events[-1] == AuthEvent.REAUTH_THROTTLED
 
 
