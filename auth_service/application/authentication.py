@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 from auth_service.application.audit import audit, throttled
 from auth_service.application.devices import KnownDevices, Recognised
-from auth_service.application.errors import DependencyUnavailable
+from auth_service.application.errors import AccountGone, DependencyUnavailable
 from auth_service.application.guesses import SettledGuess, account_key
 from auth_service.application.passwords import lock_and_reverify
 from auth_service.application.ports import (
@@ -137,7 +137,7 @@ class Login:
         try:
             async with self._uow(atomic=False) as uow:
                 return await self._devices.remember(uow, user_id, known, self._clock.now())
-        except DependencyUnavailable:
+        except (DependencyUnavailable, AccountGone):  # AccountGone: a deletion committed after the login did
             return None
 
     async def _log_in(

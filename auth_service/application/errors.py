@@ -11,6 +11,11 @@ class DependencyUnavailable(Exception):
         self.dependency = dependency
 
 
+class AccountGone(Exception):
+    """The account was deleted while this request was still writing something of its own (a deletion that commits
+    first wins)."""
+
+
 class Overloaded(Exception):
     """This worker already has as much password hashing queued as it will take; retry after a moment."""
 

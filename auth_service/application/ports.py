@@ -248,7 +248,7 @@ class DeviceRepository(Protocol):
 
     async def remember(self, device: DeviceToken, now: datetime, keep: int) -> None:
         """Store the device (or extend the expiry of one already stored), then forget the account's expired
-        devices and all but its `keep` most recently used ones."""
+        devices and all but its `keep` most recently used ones. AccountGone if the account was deleted meanwhile."""
 
 
 class UnitOfWork(Protocol):

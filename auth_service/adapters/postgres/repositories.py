@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from auth_service.adapters.postgres.schema import audit_events, sessions, users
-from auth_service.application.errors import DependencyUnavailable
+from auth_service.application.errors import AccountGone, DependencyUnavailable
 from auth_service.application.ports import (
     AuditEvent,
     AuditLog,
@@ -404,6 +404,9 @@ _REMEMBER_DEVICE = text("""
 """)
 
 
+_FOREIGN_KEY_VIOLATION = "23503"
+
+
 class PostgresDeviceRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._db = connection
@@ -413,17 +416,21 @@ class PostgresDeviceRepository:
         return str(row.email_canonical) if row else None
 
     async def remember(self, device: DeviceToken, now: datetime, keep: int) -> None:
-        await self._db.execute(
-            _REMEMBER_DEVICE,
-            {
-                "token_hash": device.token_hash,
-                "user_id": device.user_id,
-                "created_at": device.created_at,
-                "now": now,
-                "expires_at": device.expires_at,
-                "others": max(0, keep - 1),
-            },
-        )
+        parameters = {
+            "token_hash": device.token_hash,
+            "user_id": device.user_id,
+            "created_at": device.created_at,
+            "now": now,
+            "expires_at": device.expires_at,
+            "others": max(0, keep - 1),
+        }
+        try:
+            await self._db.execute(_REMEMBER_DEVICE, parameters)
+        except IntegrityError as exc:
+            # The statement saw the user, then a deletion committed before its foreign-key check did.
+            if getattr(exc.orig, "sqlstate", None) == _FOREIGN_KEY_VIOLATION:
+                raise AccountGone() from None
+            raise
 
 
 class PostgresAuditLog:
