@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import TextIO
 
 from auth_service.application.ports import AuthEvent, PurgeReport, ThrottleAuditReport
@@ -14,8 +15,8 @@ NAMESPACE = "AIDLC/Auth"
 DIMENSION = "Service"
 
 
-def emf_line(event: AuthEvent, service: str, timestamp_ms: int) -> str:
-    """One EMF document: the metric value, its dimension, and nothing about who caused it."""
+def emf_document(values: Mapping[str, int], service: str, timestamp_ms: int) -> str:
+    """One EMF document: each named count, its dimension, and nothing about who caused it."""
     document = {
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -23,14 +24,18 @@ def emf_line(event: AuthEvent, service: str, timestamp_ms: int) -> str:
                 {
                     "Namespace": NAMESPACE,
                     "Dimensions": [[DIMENSION]],
-                    "Metrics": [{"Name": event.value, "Unit": "Count"}],
+                    "Metrics": [{"Name": name, "Unit": "Count"} for name in values],
                 }
             ],
         },
         DIMENSION: service,
-        event.value: 1,
+        **values,
     }
     return json.dumps(document, separators=(",", ":"))
+
+
+def emf_line(event: AuthEvent, service: str, timestamp_ms: int) -> str:
+    return emf_document({event.value: 1}, service, timestamp_ms)
 
 
 class EmfAuthMetrics:
@@ -47,28 +52,19 @@ class EmfAuthMetrics:
             stream.flush()
 
 
-PURGE_METRICS = ("PurgedSessions", "PurgedAuditEvents", "PurgeBacklog", "PurgedDevices")
-
-
-def purge_emf_line(report: PurgeReport, service: str, timestamp_ms: int) -> str:
-    """One EMF document per purge run: rows deleted per table, and 1 in PurgeBacklog if the run's batch budget
-    ran out with rows still to purge (a backlog that persists needs a larger budget or a longer run)."""
-    values = (report.sessions, report.audit_events, 0 if report.complete else 1, report.devices)
-    document = {
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [[DIMENSION]],
-                    "Metrics": [{"Name": name, "Unit": "Count"} for name in PURGE_METRICS],
-                }
-            ],
-        },
-        DIMENSION: service,
-        **dict(zip(PURGE_METRICS, values, strict=True)),
+def purge_emf_line(report: PurgeReport, service: str, timestamp_ms: int) -> str | None:
+    """One EMF document per purge run that did something: rows deleted per table, and PurgeBacklog 1 if the run's
+    batch budget ran out with rows still to purge (a backlog that persists needs a larger budget). Counts of 0
+    are left out, and a run with nothing to purge writes nothing: CloudWatch bills a custom metric for each hour
+    it is published, and the purge runs every few minutes all month."""
+    counts = {
+        "PurgedSessions": report.sessions,
+        "PurgedAuditEvents": report.audit_events,
+        "PurgedDevices": report.devices,
+        "PurgeBacklog": 0 if report.complete else 1,
     }
-    return json.dumps(document, separators=(",", ":"))
+    published = {name: count for name, count in counts.items() if count}
+    return emf_document(published, service, timestamp_ms) if published else None
 
 
 class EmfRetentionMetrics:
@@ -77,8 +73,11 @@ class EmfRetentionMetrics:
         self._stream = stream
 
     def purged(self, report: PurgeReport) -> None:
+        line = purge_emf_line(report, self._service, int(time.time() * 1000))
+        if line is None:
+            return
         stream = self._stream or sys.stdout
-        stream.write(purge_emf_line(report, self._service, int(time.time() * 1000)) + "\n")
+        stream.write(line + "\n")
         stream.flush()
 
 
@@ -89,21 +88,7 @@ def throttle_audit_emf_line(report: ThrottleAuditReport, service: str, timestamp
     """One EMF document for a throttle-audit flush that counted refusals without their address (the window held
     its maximum of keys): how many. Flushes without any emit nothing, so the metric costs nothing on a quiet day.
     A non-zero value means that many distinct clients were refused within a minute: the access log has each one."""
-    document = {
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [
-                {
-                    "Namespace": NAMESPACE,
-                    "Dimensions": [[DIMENSION]],
-                    "Metrics": [{"Name": THROTTLE_AUDIT_UNATTRIBUTED, "Unit": "Count"}],
-                }
-            ],
-        },
-        DIMENSION: service,
-        THROTTLE_AUDIT_UNATTRIBUTED: report.unattributed,
-    }
-    return json.dumps(document, separators=(",", ":"))
+    return emf_document({THROTTLE_AUDIT_UNATTRIBUTED: report.unattributed}, service, timestamp_ms)
 
 
 class EmfThrottleAuditMetrics:

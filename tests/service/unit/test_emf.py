@@ -44,28 +44,30 @@ def test_metric_names_match_the_container_contract() -> None:
     }
 
 
-def test_a_purge_run_is_one_emf_document_with_its_counts() -> None:
+def test_a_purge_run_is_one_emf_document_with_the_counts_it_has() -> None:
     stream = io.StringIO()
     EmfRetentionMetrics("aidlc-auth-staging", stream).purged(
-        PurgeReport(sessions=7, audit_events=3, complete=False, devices=4)
+        PurgeReport(sessions=7, audit_events=0, complete=False, devices=4)
     )
     (line,) = stream.getvalue().splitlines()
     document = json.loads(line)
     directive = document["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == NAMESPACE and directive["Dimensions"] == [["Service"]]
-    assert [m["Name"] for m in directive["Metrics"]] == [
-        "PurgedSessions",
-        "PurgedAuditEvents",
-        "PurgeBacklog",
-        "PurgedDevices",
-    ]
+    assert [m["Name"] for m in directive["Metrics"]] == ["PurgedSessions", "PurgedDevices", "PurgeBacklog"]
     assert {k: v for k, v in document.items() if k != "_aws"} == {
         "Service": "aidlc-auth-staging",
         "PurgedSessions": 7,
-        "PurgedAuditEvents": 3,
-        "PurgeBacklog": 1,
         "PurgedDevices": 4,
+        "PurgeBacklog": 1,
     }
+
+
+def test_a_purge_run_with_nothing_to_purge_publishes_no_metric() -> None:
+    stream = io.StringIO()
+    EmfRetentionMetrics("aidlc-auth-staging", stream).purged(
+        PurgeReport(sessions=0, audit_events=0, complete=True, devices=0)
+    )
+    assert stream.getvalue() == ""
 
 
 def test_a_throttle_audit_flush_reports_only_refusals_it_could_not_attribute() -> None:
