@@ -8,12 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from auth_service.adapters.postgres.database import create_engine, migrate
 from auth_service.adapters.security.tokens import generate_private_key_pem
 from auth_service.settings import Settings
-from devenv.database_admin import create_database, drop_database
-from devenv.services import admin_postgres_url, redis_url, with_database
-from tests.support.app import Service, serving
+from devenv.services import admin_postgres_url, redis_url
+from tests.support.app import Service, migrated_database, serving
 
 
 @pytest.fixture(scope="session")
@@ -28,14 +26,8 @@ def redis_base_url() -> str:
 
 @pytest.fixture(scope="session")
 async def database_url(admin_url: str) -> AsyncIterator[str]:
-    name = f"auth_test_{uuid.uuid4().hex[:10]}"
-    await create_database(admin_url, name)
-    url = with_database(admin_url, name)
-    engine = create_engine(Settings(database_url=url).sqlalchemy_url(), sslmode="prefer", pool_size=1)
-    await migrate(engine)
-    await engine.dispose()
-    yield url
-    await drop_database(admin_url, name)
+    async with migrated_database(admin_url, "auth_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,12 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from auth_service.adapters.postgres.database import create_engine, migrate
 from auth_service.application.ports import AuthEvent
 from auth_service.bootstrap import create_app
 from auth_service.settings import Settings
+from devenv.database_admin import create_database, drop_database
+from devenv.services import with_database
 
 STRONG_PASSWORD = "Gorilla-Marmalade-Tundra-42"
 
@@ -85,6 +88,23 @@ def bearer(token: str) -> dict[str, str]:
 
 def unique_email() -> str:
     return f"user-{uuid.uuid4().hex[:12]}@example.com"
+
+
+@asynccontextmanager
+async def migrated_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
+    """A throwaway database, migrated like a deployed one; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    await create_database(admin_url, name)
+    url = with_database(admin_url, name)
+    engine = create_engine(Settings(database_url=url).sqlalchemy_url(), sslmode="prefer", pool_size=1)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    try:
+        yield url
+    finally:
+        await drop_database(admin_url, name)
 
 
 @asynccontextmanager

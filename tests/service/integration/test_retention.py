@@ -13,15 +13,13 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from auth_service.adapters.postgres.database import create_engine, migrate
+from auth_service.adapters.postgres.database import create_engine
 from auth_service.adapters.postgres.retention import PURGE_LOCK_KEY, PostgresRetentionStore
 from auth_service.application.ports import PurgeReport
 from auth_service.application.retention import PurgeExpiredData, RetentionPolicy, purge_periodically
 from auth_service.settings import Settings
-from devenv.database_admin import create_database, drop_database
-from devenv.services import with_database
 from tests.service.integration.helpers import execute, query
-from tests.support.app import FixedClock, serving, unique_email, with_settings
+from tests.support.app import FixedClock, migrated_database, serving, unique_email, with_settings
 
 RETENTION = RetentionPolicy(
     ended_sessions=timedelta(days=7), audit_events=timedelta(days=90), batch_size=1000, max_batches=20
@@ -39,14 +37,8 @@ class RecordingRetentionMetrics:
 @pytest.fixture(scope="module")
 async def own_database(admin_url: str) -> AsyncIterator[str]:
     """This module counts every row of the tables: a database of its own, migrated like the others."""
-    name = f"auth_retention_{uuid4().hex[:10]}"
-    await create_database(admin_url, name)
-    url = with_database(admin_url, name)
-    engine = create_engine(Settings(database_url=url).sqlalchemy_url(), sslmode="prefer", pool_size=1)
-    await migrate(engine)
-    await engine.dispose()
-    yield url
-    await drop_database(admin_url, name)
+    async with migrated_database(admin_url, "auth_retention") as url:
+        yield url
 
 
 @pytest.fixture
