@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.support.app import STRONG_PASSWORD, Service, unique_email
+from tests.support.asgi import http_scope
 
 JSON = b"application/json"
 FORM = b"application/x-www-form-urlencoded"
@@ -33,26 +34,7 @@ async def _send_half_then_disconnect(
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", content_type),
-            (b"content-length", str(len(body)).encode()),
-            *((name.lower().encode(), value.encode()) for name, value in headers.items()),
-        ],
-        "client": ("203.0.113.7", 40001),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    scope = http_scope(method, path, body, content_type, headers)
     await app(scope, receive, send)
     return sent
 

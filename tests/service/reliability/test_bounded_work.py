@@ -16,6 +16,7 @@ from auth_service.settings import Settings
 from tests.service.hashers import BlockingContext, GatedHasher, cheap_hasher
 from tests.service.integration.helpers import assert_problem
 from tests.support.app import STRONG_PASSWORD, serving, with_settings
+from tests.support.asgi import http_scope
 
 WRONG = "Wrong-Password-1"
 BLOCKING = "Blocking-Passphrase-88"
@@ -116,24 +117,6 @@ async def _call_then_disconnect(app: FastAPI, path: str, body: bytes, disconnect
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-        ],
-        "client": ("203.0.113.7", 40001),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    scope = http_scope("POST", path, body, b"application/json")
     await app(scope, receive, send)
     return sent
